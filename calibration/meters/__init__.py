@@ -1,0 +1,1 @@
+"""Energy meters, one module per energy source, all behind `common.EnergyMeter`."""

@@ -1,0 +1,35 @@
+"""`hybridsim run SCENARIO.yaml` and `hybridsim compare DIR...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..scenario.loader import run_scenario
+
+
+@click.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Output directory (default: results/<scenario file name>).")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--no-overwrite", is_flag=True, help="Refuse to replace an existing output directory.")
+def run(scenario: Path, out_dir: Path | None, seed: int | None, no_overwrite: bool) -> None:
+    """Run a scenario YAML and write summary.json, tables and plots into --out, atomically."""
+    out_dir = out_dir or Path("results") / scenario.stem
+    summary = run_scenario(scenario, out_dir, overwrite=not no_overwrite, seed=seed)
+    click.echo(summary.get("headline", f"wrote {out_dir}"))
+    click.echo(f"results: {out_dir}/summary.json")
+
+
+@click.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Write the comparison table and plots here as well as printing the table.")
+def compare(run_dirs: tuple[Path, ...], out_dir: Path | None) -> None:
+    """Tabulate and plot finished runs side by side."""
+    from ..report.compare import compare_runs
+
+    table = compare_runs(list(run_dirs), out_dir)
+    click.echo(table)

@@ -1,0 +1,16 @@
+"""The one error type a user sees.
+
+Everything that is the user's fault (a malformed scenario, an unknown policy, a missing profile, tokens
+outside a profile's range) raises `HybridsimError` with one line that names the problem and where it
+is. The CLI prints that line and exits with code 2; anything else is a bug and keeps its traceback.
+"""
+
+
+class HybridsimError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+    exit_code = 2
+
+
+class ProfileRangeError(HybridsimError):
+    """Token counts outside the range a profile was measured over."""

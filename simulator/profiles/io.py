@@ -1,0 +1,119 @@
+"""Reading and writing profile directories (`profile.json` + `points.csv` [+ `trials.csv`]).
+
+The format is described in `model.py`. Writes are atomic; `append_trials` adds rows to `trials.csv` one
+trial at a time so that an interrupted calibration keeps everything measured so far.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..atomic import dump_json, write_text_atomic
+from ..errors import HybridsimError
+from .model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata
+
+FORMAT_VERSION = 1
+PROFILE_FILE = "profile.json"
+POINTS_FILE = "points.csv"
+TRIALS_FILE = "trials.csv"
+
+
+def load_profile_dir(path: Path, name: str | None = None) -> Profile:
+    path = Path(path)
+    meta_path, points_path = path / PROFILE_FILE, path / POINTS_FILE
+    if not meta_path.is_file():
+        raise HybridsimError(f"{path}: not a profile directory (no {PROFILE_FILE})")
+    try:
+        document = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise HybridsimError(f"{meta_path}:{error.lineno}: malformed JSON: {error.msg}") from None
+    if not points_path.is_file():
+        raise HybridsimError(f"{path}: profile has no {POINTS_FILE}")
+    points = pd.read_csv(points_path)
+    missing = [column for column in POINT_COLUMNS if column not in points.columns]
+    if missing:
+        raise HybridsimError(f"{points_path}: missing columns {', '.join(missing)}")
+    try:
+        metadata = _metadata_from_dict(document["metadata"])
+    except (KeyError, TypeError) as error:
+        raise HybridsimError(f"{meta_path}: metadata: {error}") from None
+    fit = document.get("paper_fit")
+    paper_fit = None
+    if fit:
+        paper_fit = BilinearFit(
+            energy_coefficients=tuple(fit["energy_coefficients"]),
+            runtime_coefficients=tuple(fit["runtime_coefficients"]),
+            energy_scope=fit["energy_scope"],
+            source=fit["source"],
+            r2_energy=fit.get("r2_energy"),
+            r2_runtime=fit.get("r2_runtime"),
+        )
+    return Profile(name=name or document.get("name") or path.name, metadata=metadata, points=points,
+                   paper_fit=paper_fit)
+
+
+def profile_document(profile: Profile) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": profile.name,
+        "metadata": dataclasses.asdict(profile.metadata),
+        "paper_fit": dataclasses.asdict(profile.paper_fit) if profile.paper_fit else None,
+    }
+
+
+def save_profile_dir(profile: Profile, path: Path) -> None:
+    """Write `profile.json` and `points.csv` (each atomically); `trials.csv` is left alone."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    columns = list(POINT_COLUMNS) + [c for c in profile.points.columns if c not in POINT_COLUMNS]
+    points = profile.points[columns].sort_values(["sweep", "input_tokens", "output_tokens"])
+    write_text_atomic(path / POINTS_FILE, points.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    write_text_atomic(path / PROFILE_FILE, dump_json(profile_document(profile)))
+
+
+def append_trials(path: Path, rows: list[Mapping[str, Any]]) -> None:
+    """Append trial rows to `trials.csv`, writing the header on first use; flushed to disk at once."""
+    if not rows:
+        return
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    trials_path = path / TRIALS_FILE
+    fieldnames = list(rows[0].keys())
+    new_file = not trials_path.exists() or trials_path.stat().st_size == 0
+    if not new_file:
+        with trials_path.open(newline="", encoding="utf-8") as handle:
+            existing = next(csv.reader(handle), [])
+        if existing != fieldnames:
+            raise HybridsimError(f"{trials_path}: columns differ from this run's ({existing} vs {fieldnames})")
+    with trials_path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, lineterminator="\n")
+        if new_file:
+            writer.writeheader()
+        writer.writerows(rows)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_trials(path: Path) -> pd.DataFrame:
+    trials_path = Path(path) / TRIALS_FILE
+    if not trials_path.exists():
+        return pd.DataFrame()
+    return pd.read_csv(trials_path)
+
+
+def _metadata_from_dict(data: dict[str, Any]) -> ProfileMetadata:
+    known = {field.name for field in dataclasses.fields(ProfileMetadata)}
+    values = {key: value for key, value in data.items() if key in known}
+    values["notes"] = tuple(values.get("notes", ()))
+    unknown = {key: value for key, value in data.items() if key not in known}
+    if unknown:
+        values["extra"] = {**values.get("extra", {}), **unknown}
+    return ProfileMetadata(**values)

@@ -1,0 +1,127 @@
+"""What one (system, model) pair costs: the measured points and the metadata that says how they were measured.
+
+A *profile* is a directory that a person can read and `git diff`:
+
+    <name>/profile.json   metadata (system, device, model, dtype, meter, energy scope, provenance, date,
+                          idle power, KV cache, batch size, notes) and, if any, published model fits
+    <name>/points.csv     one row per measured (sweep, input_tokens, output_tokens) setting, aggregated
+    <name>/trials.csv     optional: every trial as measured (calibration appends here as it goes)
+
+`points.csv` columns (required first, then optional):
+    sweep                 'input' | 'output' | 'grid'
+    input_tokens          the input length the cost model is keyed on (actual tokens where known)
+    output_tokens         generated tokens
+    n_trials              warm trials aggregated into this row
+    runtime_s_mean, runtime_s_std
+    cpu_energy_j_mean, cpu_energy_j_std, gpu_energy_j_mean, gpu_energy_j_std
+    energy_j_mean, energy_j_std            CPU + GPU within the profile's energy scope
+  optional:
+    input_tokens_nominal  the bin label the source used (8, 16, ..., 2048), where it differs
+    runtime_s_mean_as_recorded             runtime before documented corrections (the M1 2 s sleep)
+    energy_per_token_j_mean                mean over trials of energy / total tokens (the paper's EPT)
+    total_tokens_mean, n_warmup_excluded
+    status                'ok' | 'oom' | 'error' (settings that could not be measured are kept, not dropped)
+
+Energy and runtime are per single request (batch 1) unless `metadata.batch_size` says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+POINT_COLUMNS: tuple[str, ...] = (
+    "sweep",
+    "input_tokens",
+    "output_tokens",
+    "n_trials",
+    "runtime_s_mean",
+    "runtime_s_std",
+    "cpu_energy_j_mean",
+    "cpu_energy_j_std",
+    "gpu_energy_j_mean",
+    "gpu_energy_j_std",
+    "energy_j_mean",
+    "energy_j_std",
+)
+
+
+@dataclass(frozen=True)
+class BilinearFit:
+    """E = a0*m + a1*n + a2*m*n (J) and R = b0*m + b1*n + b2*m*n (s): the paper's form (no intercept)."""
+
+    energy_coefficients: tuple[float, float, float]
+    runtime_coefficients: tuple[float, float, float]
+    energy_scope: str
+    source: str
+    r2_energy: float | None = None
+    r2_runtime: float | None = None
+
+
+@dataclass(frozen=True)
+class ProfileMetadata:
+    system: str
+    """Operator-facing name of the machine, e.g. 'M1-Pro' or 'Swing AMD+A100'."""
+    device: str
+    """The accelerator that ran the model, e.g. 'Apple M1 Pro (14-core GPU)' or 'NVIDIA A100 40GB'."""
+    model: str
+    """The LLM, e.g. 'Llama-2 (7B)'."""
+    dtype: str
+    meter: str
+    """How energy was measured: 'powermetrics', 'nvml+uprof', 'nvml+rapl', 'nvml', 'rapl', 'estimated', ..."""
+    energy_scope: str
+    """What the energy covers, in words: which devices, whether idle is subtracted, what is left out."""
+    provenance: str
+    """Where the numbers come from (paper artifact and commit, or the calibration run)."""
+    date: str
+    idle_power_w: float | None = None
+    """Power the node draws while it serves nothing, within the same scope as the energies."""
+    idle_power_source: str = "unknown"
+    kv_cache: bool | None = None
+    batch_size: int = 1
+    estimated: bool = False
+    """True when no energy counter was read (the `estimated` meter): the numbers are a model, not a measurement."""
+    notes: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Anything else worth keeping: host, driver, library versions, corrections applied."""
+
+
+class CostModel(Protocol):
+    """Per-request energy and runtime as functions of input tokens m and output tokens n (vectorised)."""
+
+    name: str
+    input_range: tuple[float, float]
+    output_range: tuple[float, float]
+
+    def energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray: ...
+
+    def cpu_energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray: ...
+
+    def gpu_energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray: ...
+
+    def runtime_s(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    metadata: ProfileMetadata
+    points: pd.DataFrame
+    paper_fit: BilinearFit | None = None
+
+    def sweep(self, name: str) -> pd.DataFrame:
+        """Measured rows of one sweep ('input', 'output' or 'grid'), sorted, failed settings left out."""
+        rows = self.points[self.points["sweep"] == name]
+        if "status" in rows.columns:
+            rows = rows[rows["status"].fillna("ok") == "ok"]
+        return rows.sort_values(["input_tokens", "output_tokens"]).reset_index(drop=True)
+
+    def cost_model(self, method: str = "interpolated", extrapolate: bool = False) -> CostModel:
+        """The cost model named `method` ('interpolated' or 'paper') for this profile."""
+        from .cost_models import build_cost_model
+
+        return build_cost_model(self, method=method, extrapolate=extrapolate)
