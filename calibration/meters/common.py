@@ -66,7 +66,7 @@ class EnergyMeter(ABC):
     def end_window(self) -> Measurement:
         """Stop measuring and return the energy since `begin_window`."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most meters hold nothing to release
         """Release devices, threads and subprocesses."""
 
     def __enter__(self) -> EnergyMeter:

@@ -1,8 +1,92 @@
 """`hybridsim profiles ...`: list, show and import profiles."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 import click
+import pandas as pd
+
+from ..profiles.model import Profile
+from ..profiles.registry import BUILTIN_DIR, list_builtin, load_profile
+
+SHOW_COLUMNS = {
+    "sweep": "sweep", "input_tokens": "input", "input_tokens_nominal": "bin", "output_tokens": "output",
+    "n_trials": "n", "runtime_s_mean": "runtime_s", "energy_j_mean": "energy_j", "energy_j_std": "sd_j",
+    "cpu_energy_j_mean": "cpu_j", "gpu_energy_j_mean": "gpu_j", "status": "status",
+}
 
 
 @click.group()
 def profiles() -> None:
     """Built-in and user profiles: measured costs of one model on one system."""
+
+
+@profiles.command("list")
+def list_command() -> None:
+    """A table of the built-in profiles."""
+    rows = [_summary(load_profile(name)) for name in list_builtin()]
+    click.echo(pd.DataFrame(rows).to_string(index=False))
+
+
+@profiles.command("show")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the paper's Figs 1-2 for these profiles (.png or .pdf).")
+def show_command(names: tuple[str, ...], plot_path: Path | None) -> None:
+    """Metadata and measured points of each NAME (a built-in name or a profile directory)."""
+    loaded = [load_profile(name) for name in names]
+    for profile in loaded:
+        click.echo(_describe(profile))
+    if plot_path is not None:
+        from ..profiles.plots import plot_sweeps
+
+        plot_sweeps(loaded, plot_path)
+        click.echo(f"wrote {plot_path}")
+
+
+@profiles.command("import-wilkins2024")
+@click.argument("raw_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=BUILTIN_DIR,
+              show_default="the built-in profile directory", help="Where to write the profiles.")
+def import_command(raw_dir: Path, out_dir: Path) -> None:
+    """Regenerate the built-in profiles from the paper's raw data (../shared/reference/wilkins2024/raw)."""
+    from ..profiles.wilkins2024 import import_wilkins2024
+
+    for name in import_wilkins2024(raw_dir, out_dir):
+        click.echo(f"wrote {out_dir / name}")
+
+
+def _summary(profile: Profile) -> dict[str, object]:
+    ok = profile.points[profile.points.get("status", pd.Series("ok", index=profile.points.index)).fillna("ok")
+                        == "ok"]
+    return {
+        "name": profile.name, "system": profile.metadata.system, "model": profile.metadata.model,
+        "meter": profile.metadata.meter, "points": len(ok),
+        "input": f"{ok['input_tokens'].min():g}-{ok['input_tokens'].max():g}",
+        "output": f"{ok['output_tokens'].min():g}-{ok['output_tokens'].max():g}",
+        "estimated": "yes" if profile.metadata.estimated else "no",
+    }
+
+
+def _describe(profile: Profile) -> str:
+    meta = profile.metadata
+    lines = [
+        f"== {profile.name}: {meta.model} on {meta.system}",
+        f"device:       {meta.device} ({meta.dtype})",
+        f"meter:        {meta.meter}{' (ESTIMATED, no energy counter read)' if meta.estimated else ''}",
+        f"energy scope: {meta.energy_scope}",
+        f"idle power:   {meta.idle_power_w} W ({meta.idle_power_source})",
+        f"provenance:   {meta.provenance} ({meta.date})",
+    ]
+    lines += [f"note:         {note}" for note in meta.notes]
+    if profile.paper_fit is not None:
+        fit = profile.paper_fit
+        lines.append(f"paper fit:    E = {fit.energy_coefficients[0]:.6g}*m + {fit.energy_coefficients[1]:.6g}*n "
+                     f"+ {fit.energy_coefficients[2]:.6g}*m*n J; R = {fit.runtime_coefficients[0]:.6g}*m + "
+                     f"{fit.runtime_coefficients[1]:.6g}*n + {fit.runtime_coefficients[2]:.6g}*m*n s "
+                     f"({fit.energy_scope})")
+    columns = [column for column in SHOW_COLUMNS if column in profile.points.columns]
+    table = profile.points[columns].rename(columns=SHOW_COLUMNS)
+    lines.append(table.to_string(index=False, float_format=lambda value: f"{value:.4g}"))
+    return "\n".join(lines) + "\n"

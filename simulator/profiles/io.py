@@ -55,6 +55,8 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
             source=fit["source"],
             r2_energy=fit.get("r2_energy"),
             r2_runtime=fit.get("r2_runtime"),
+            input_range=_optional_range(fit.get("input_range")),
+            output_range=_optional_range(fit.get("output_range")),
         )
     return Profile(name=name or document.get("name") or path.name, metadata=metadata, points=points,
                    paper_fit=paper_fit)
@@ -107,6 +109,10 @@ def read_trials(path: Path) -> pd.DataFrame:
     if not trials_path.exists():
         return pd.DataFrame()
     return pd.read_csv(trials_path)
+
+
+def _optional_range(values: Any) -> tuple[float, float] | None:
+    return (float(values[0]), float(values[1])) if values else None
 
 
 def _metadata_from_dict(data: dict[str, Any]) -> ProfileMetadata:

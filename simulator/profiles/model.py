@@ -60,6 +60,10 @@ class BilinearFit:
     source: str
     r2_energy: float | None = None
     r2_runtime: float | None = None
+    input_range: tuple[float, float] | None = None
+    """Input tokens of the grid the fit was made on (the range it may be used over)."""
+    output_range: tuple[float, float] | None = None
+    """Output tokens of the grid the fit was made on."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""The paper's Figures 1-2 for any profiles: runtime, throughput and energy per token against input tokens
+(top row, the input sweep) and against output tokens (bottom row, the output sweep), systems side by side.
+
+Throughput and energy per token count input + output tokens with the profile's `input_tokens` (actual
+lengths where known), not the source's `Total Number of Tokens`, which on M1 counts the nominal bin: so
+the systems compare on equal terms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from ..errors import HybridsimError
+from .model import Profile
+
+PLOT_SUFFIXES = (".png", ".pdf")
+PANELS = (("runtime_s", "runtime per request (s)"),
+          ("throughput", "throughput (input + output tokens/s)"),
+          ("energy_per_token", "energy per token (J, CPU + GPU)"))
+
+
+def plot_sweeps(profiles: list[Profile], path: Path) -> None:
+    """Write a 2 x 3 figure (sweeps x metrics) with one line per profile to `path` (.png or .pdf)."""
+    path = Path(path)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise HybridsimError(f"--plot {path}: the plot must be a {' or '.join(PLOT_SUFFIXES)} file")
+    figure = Figure(figsize=(13, 7.5), layout="constrained")
+    axes = figure.subplots(2, 3)
+    for row, (sweep, axis_column, label) in enumerate((("input", "input_tokens", "input tokens"),
+                                                       ("output", "output_tokens", "output tokens"))):
+        for profile in profiles:
+            points = profile.sweep(sweep)
+            if points.empty:
+                continue
+            tokens = points["input_tokens"] + points["output_tokens"]
+            series = {"runtime_s": points["runtime_s_mean"],
+                      "throughput": tokens / points["runtime_s_mean"],
+                      "energy_per_token": points["energy_j_mean"] / tokens}
+            fixed = points["output_tokens" if sweep == "input" else "input_tokens"].iloc[0]
+            for column, (key, _) in enumerate(PANELS):
+                axes[row, column].plot(points[axis_column], series[key], marker="o", markersize=3,
+                                       label=f"{profile.name} ({'output' if sweep == 'input' else 'input'} {fixed})")
+        for column, (_, title) in enumerate(PANELS):
+            axis = axes[row, column]
+            axis.set_xscale("log", base=2)
+            axis.set_yscale("log")
+            axis.set_xlabel(label)
+            axis.set_ylabel(title)
+            axis.grid(True, which="both", alpha=0.3)
+        axes[row, 0].legend(fontsize=7)
+    figure.suptitle("Measured cost per request (batch 1, no KV cache); energy scopes differ per system")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)

@@ -1,0 +1,40 @@
+"""Profiles by name: the built-ins shipped with hybridsim (`system/model`) or any profile directory.
+
+A scenario names a profile as `m1-pro/llama2-7b` or as a path to a directory that calibration wrote; both
+resolve here, once per process (a `Profile` is immutable; a directory rewritten while the process runs is
+not re-read).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from ..errors import HybridsimError
+from .io import PROFILE_FILE, load_profile_dir
+from .model import Profile
+
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "data" / "profiles"
+
+
+def list_builtin() -> list[str]:
+    """Names of the built-in profiles, sorted (`system/model`)."""
+    return sorted(path.parent.relative_to(BUILTIN_DIR).as_posix() for path in BUILTIN_DIR.glob(f"*/*/{PROFILE_FILE}"))
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """The built-in profile `name_or_path`, or the profile directory at that path."""
+    return _load(str(name_or_path))
+
+
+@functools.cache
+def _load(name_or_path: str) -> Profile:
+    if name_or_path in list_builtin():
+        return load_profile_dir(BUILTIN_DIR / name_or_path, name=name_or_path)
+    path = Path(name_or_path).expanduser()
+    if (path / PROFILE_FILE).is_file():
+        return load_profile_dir(path)
+    raise HybridsimError(
+        f"profile {name_or_path!r}: neither a built-in name nor a profile directory; "
+        f"built-ins: {', '.join(list_builtin())}"
+    )

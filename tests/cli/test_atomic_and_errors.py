@@ -1,0 +1,85 @@
+"""The edge of the program: one-line errors with exit code 2, and outputs that appear whole or not at all."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.atomic import staged_directory, write_text_atomic
+from simulator.errors import HybridsimError
+
+
+def hybridsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from simulator.cli import main; main()", *args],
+        capture_output=True, text=True, cwd=cwd, timeout=120,
+    )
+
+
+def test_staged_directory_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "run"
+    with pytest.raises(RuntimeError), staged_directory(target) as staging:
+        (staging / "half.json").write_text("{")
+        raise RuntimeError("crash half-way")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_directory_replaces_previous_result_whole(tmp_path: Path) -> None:
+    target = tmp_path / "run"
+    with staged_directory(target) as staging:
+        (staging / "old.txt").write_text("old")
+    with staged_directory(target) as staging:
+        (staging / "new.txt").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_staged_directory_refuses_to_overwrite_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    with pytest.raises(HybridsimError, match="exists"), staged_directory(tmp_path / "run", overwrite=False):
+        pass
+
+
+def test_write_text_atomic_keeps_old_content_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.txt"
+    write_text_atomic(path, "first")
+
+    def failing_replace(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("simulator.atomic.os.replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_text_atomic(path, "second")
+    assert path.read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("kind: [unclosed\n", "malformed YAML"),
+        ("- just\n- a list\n", "must be a YAML mapping"),
+        ("kind: nonsense\n", "kind: unknown scenario kind 'nonsense'"),
+    ],
+)
+def test_bad_scenarios_end_in_one_line_and_exit_2(tmp_path: Path, content: str, expected: str) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text(content)
+    out = tmp_path / "out"
+    result = hybridsim("run", str(scenario), "--out", str(out))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert str(scenario) in lines[0]
+    assert not out.exists()
+
+
+def test_missing_scenario_file(tmp_path: Path) -> None:
+    result = hybridsim("run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "scenario file not found" in result.stderr

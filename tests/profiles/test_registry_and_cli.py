@@ -1,0 +1,71 @@
+"""Finding profiles by name or path, and the `hybridsim profiles` commands."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from simulator.cli import cli
+from simulator.errors import HybridsimError
+from simulator.profiles.registry import BUILTIN_DIR, list_builtin, load_profile
+
+BUILTINS = [f"{system}/{model}" for system in ("palmetto-a100", "palmetto-v100", "swing-a100")
+            for model in ("falcon-7b", "llama2-7b", "mistral-7b")]
+
+
+def test_builtins_are_the_eleven_measured_pairs() -> None:
+    assert list_builtin() == sorted(["m1-pro/llama2-7b", "m1-pro/mistral-7b", *BUILTINS])
+
+
+def test_load_by_name_is_cached_and_by_path_reads_the_directory(tmp_path: Path) -> None:
+    assert load_profile("m1-pro/llama2-7b") is load_profile("m1-pro/llama2-7b")
+    copy = tmp_path / "my-m1"
+    shutil.copytree(BUILTIN_DIR / "m1-pro" / "llama2-7b", copy)
+    profile = load_profile(str(copy))
+    assert profile.metadata.system == "M1-Pro"
+    assert profile.points.equals(load_profile("m1-pro/llama2-7b").points)
+
+
+def test_unknown_profile_is_one_line_listing_the_builtins() -> None:
+    with pytest.raises(HybridsimError) as caught:
+        load_profile("m2-ultra/llama2-7b")
+    message = str(caught.value)
+    assert "\n" not in message and "m2-ultra/llama2-7b" in message and "swing-a100/llama2-7b" in message
+
+
+def test_profiles_list_shows_every_builtin_with_its_ranges() -> None:
+    result = CliRunner().invoke(cli, ["profiles", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["name", "system", "model", "meter", "points", "input", "output", "estimated"]
+    assert len(lines) == 1 + len(list_builtin())
+    m1 = next(line for line in lines if line.split()[0] == "m1-pro/llama2-7b")
+    assert "powermetrics" in m1 and "9-2117" in m1 and "8-512" in m1 and m1.split()[-1] == "no"
+
+
+def test_profiles_show_prints_points_and_plots_side_by_side(tmp_path: Path) -> None:
+    plot = tmp_path / "figs.png"
+    result = CliRunner().invoke(cli, ["profiles", "show", "m1-pro/llama2-7b", "swing-a100/llama2-7b",
+                                      "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    assert "== m1-pro/llama2-7b" in result.output and "== swing-a100/llama2-7b" in result.output
+    assert "energy scope:" in result.output and "paper fit:" in result.output
+    assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unknown_profile_on_the_command_line_exits_2_with_one_line() -> None:
+    result = subprocess.run([sys.executable, "-c", "from simulator.cli import main; main()",
+                             "profiles", "show", "nope/none"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: profile 'nope/none'") and result.stderr.count("\n") == 1
+
+
+def test_plot_to_an_unknown_format_is_a_user_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["profiles", "show", "m1-pro/llama2-7b", "--plot", str(tmp_path / "x.gif")])
+    assert isinstance(result.exception, HybridsimError) and ".png or .pdf" in str(result.exception)
