@@ -1,0 +1,1 @@
+"""Closed-form analyses that need no simulation: threshold sweeps between two systems."""
