@@ -1,0 +1,192 @@
+"""One day in the datacenter: requests arrive, a router places them, nodes serve them, the ledger fills.
+
+The engine wires the parts together for one run, in the order the data flows:
+
+1. price every request on every system up front (vectorised cost models, power caps);
+2. let the predictor guess every answer length it can guess before the day starts;
+3. start a SimPy environment with one arrival process: at each arrival time the router is shown the
+   request and the floor, names a node, and the node's pool starts it or queues it;
+4. run until every queue is empty (every request is served exactly once, however long that takes);
+5. turn the ledger into per-request columns and the nodes' books into energy: active energy per request
+   from the profile, plus idle power x idle time per node, up to the end of the run (the horizon: the last
+   finish, or the end of the arrival window if later).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from .arrivals import RequestStream
+from .cluster import NO_CAP, Cluster, CostEstimator, PoolSetup, PowerCap, SystemCosts, price_requests
+from .errors import HybridsimError
+from .metrics.records import NOT_SERVED, RequestTable
+from .policies.base import Policy, Request
+from .predictors import Predictor
+from .profiles.model import CostModel
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """A pool as the engine needs it: the operator's set-up and the system's cost models."""
+
+    setup: PoolSetup
+    cost_model: CostModel
+    """Prices the requests served here (clamping or extrapolating as the scenario says)."""
+    estimate_model: CostModel | None = None
+    """Prices the router's predictions (default: `cost_model`)."""
+    cap: PowerCap = NO_CAP
+    strict_range: bool = False
+    """True: a request served here outside the profile's measured range is an error (out_of_range: error)."""
+    profile: str = ""
+    """The profile's name, for messages and the summary."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: the per-request table, the nodes' own books and what is needed to read them."""
+
+    table: RequestTable
+    systems: tuple[str, ...]
+    node_system: np.ndarray
+    """Pool position of each node."""
+    idle_power_w: np.ndarray
+    """Idle power of each node (W)."""
+    ledger: dict[str, np.ndarray]
+    """Each node's busy_s, active_j and served, as kept during the run."""
+    horizon_s: float
+    """End of the run: last finish, or end of the arrival window if later."""
+    costs: dict[str, SystemCosts]
+    """Every request priced on every pool, served there or not (closed-form, no queue)."""
+    warmup_s: float
+    outputs_cut: int = 0
+
+    @property
+    def idle_s(self) -> np.ndarray:
+        """Seconds each node stood idle between t = 0 and the horizon."""
+        return np.maximum(self.horizon_s - self.ledger["busy_s"], 0.0)
+
+    @property
+    def idle_j(self) -> np.ndarray:
+        """Idle energy of each node (J)."""
+        return self.idle_power_w * self.idle_s
+
+
+def simulate(pools: Sequence[PoolConfig], stream: RequestStream, policy: Policy, predictor: Predictor,
+             policy_rng: np.random.Generator | None = None,
+             predictor_rng: np.random.Generator | None = None) -> RunResult:
+    """Run one policy over one request stream on one cluster and return the ledger."""
+    requests = len(stream)
+    if requests == 0:
+        raise HybridsimError("arrival: no requests to simulate")
+    cluster = Cluster([pool.setup for pool in pools], requests)
+    m, n = stream.input_tokens, stream.output_tokens
+    costs: dict[str, SystemCosts] = {}
+    for config in pools:
+        pool = cluster.pools[config.setup.name]
+        costs[pool.name] = price_requests(config.cost_model, m, n, config.cap)
+        pool.load(costs[pool.name], CostEstimator(config.estimate_model or config.cost_model, config.cap))
+    predictions = predictor.prepare(m, stream.max_tokens, n, predictor_rng or np.random.default_rng(0))
+    bind = getattr(policy, "bind", None)
+    if bind is not None:
+        bind(cluster, policy_rng or np.random.default_rng(0))
+    if getattr(policy, "needs_estimates", False):
+        cluster.track_estimates(requests)
+        if predictions is not None:
+            for pool in cluster.pools.values():
+                if pool.nodes:
+                    pool.estimator.prime(m, predictions)  # type: ignore[union-attr]
+    guessed = array("d", bytes(8 * requests)) if predictions is None else None
+    if predictor.learns:
+        cluster.observer = predictor.observe
+    cluster.env.process(_arrivals(cluster, stream, policy, predictions, predictor, guessed))
+    cluster.env.run()
+    if predictions is None:
+        predictions = np.frombuffer(guessed, dtype=np.float64)  # type: ignore[arg-type]
+    return _finish(cluster, pools, stream, costs, predictions)
+
+
+def _arrivals(cluster: Cluster, stream: RequestStream, policy: Policy, predictions: np.ndarray | None,
+              predictor: Predictor, guessed: array | None) -> Generator[simpy.Event, None, None]:
+    """The door: one SimPy process that releases each request at its arrival time to the router."""
+    env = cluster.env
+    arrival = array("d", np.ascontiguousarray(stream.arrival_s, dtype=np.float64).tobytes())
+    inputs = array("q", np.ascontiguousarray(stream.input_tokens, dtype=np.int64).tobytes())
+    limits = array("q", np.ascontiguousarray(stream.max_tokens, dtype=np.int64).tobytes())
+    fixed = array("d", predictions.tobytes()) if predictions is not None else None
+    request = Request()
+    route, admit, predict = policy.route, cluster.admit, predictor.predict
+    for index in range(len(arrival)):
+        when = arrival[index]
+        if when > env.now:
+            yield Timeout(env, when - env.now)
+        request.index = index
+        request.arrival_s = when
+        request.input_tokens = inputs[index]
+        request.max_tokens = limits[index]
+        if fixed is not None:
+            request.predicted_output_tokens = fixed[index]
+        else:
+            request.predicted_output_tokens = guessed[index] = predict(index)  # type: ignore[index]
+        admit(route(request, cluster), request)
+
+
+def _finish(cluster: Cluster, pools: Sequence[PoolConfig], stream: RequestStream, costs: dict[str, SystemCosts],
+            predictions: np.ndarray) -> RunResult:
+    """Turn the filled ledger into per-request columns; check the profile ranges the scenario insists on."""
+    records = cluster.records
+    node = np.frombuffer(records.node, dtype=np.int32).copy()
+    if (node == NOT_SERVED).any():
+        raise RuntimeError(f"{int((node == NOT_SERVED).sum())} requests were never served")  # a bug, not input
+    node_system = cluster.system_of_node()
+    system_code = node_system[node]
+    start = np.frombuffer(records.start_s, dtype=np.float64).copy()
+    finish = np.frombuffer(records.finish_s, dtype=np.float64).copy()
+    scale = np.frombuffer(records.energy_scale, dtype=np.float64)
+    energy, cpu, gpu = (np.zeros(len(node)) for _ in range(3))
+    outside = np.zeros(len(node), dtype=bool)
+    for code, config in enumerate(pools):
+        here = system_code == code
+        priced = costs[config.setup.name]
+        energy[here] = priced.energy_j[here] * scale[here]
+        cpu[here] = priced.cpu_energy_j[here] * scale[here]
+        gpu[here] = priced.gpu_energy_j[here] * scale[here]
+        outside[here] = priced.outside_range[here]
+        strays = int(np.count_nonzero(priced.outside_range & here))
+        if config.strict_range and strays:
+            model = config.cost_model
+            raise HybridsimError(
+                f"cluster.{config.setup.name}: {strays} requests served outside profile {config.profile}'s "
+                f"measured range (input {model.input_range[0]:g}-{model.input_range[1]:g}, output "
+                f"{model.output_range[0]:g}-{model.output_range[1]:g} tokens); set cost_model.out_of_range "
+                "to clamp or extrapolate")
+    arrival = np.asarray(stream.arrival_s, dtype=np.float64)
+    columns = {
+        "request_id": np.arange(len(node), dtype=np.int64),
+        "arrival_s": arrival,
+        "start_s": start,
+        "finish_s": finish,
+        "node": node,
+        "system_code": system_code,
+        "input_tokens": np.asarray(stream.input_tokens, dtype=np.int64),
+        "output_tokens": np.asarray(stream.output_tokens, dtype=np.int64),
+        "max_tokens": np.asarray(stream.max_tokens, dtype=np.int64),
+        "predicted_output_tokens": np.asarray(predictions, dtype=np.float64),
+        "wait_s": np.maximum(start - arrival, 0.0),
+        "service_s": finish - start,
+        "latency_s": np.maximum(finish - arrival, 0.0),
+        "energy_j": energy,
+        "cpu_energy_j": cpu,
+        "gpu_energy_j": gpu,
+        "in_warmup": arrival < stream.warmup_s,
+        "outside_profile_range": outside,
+    }
+    table = RequestTable(columns, tuple(cluster.pools))
+    horizon = max(float(finish.max()), stream.duration_s or 0.0)
+    return RunResult(table, tuple(cluster.pools), node_system, cluster.idle_power_w(), cluster.node_ledger(),
+                     horizon, costs, stream.warmup_s, stream.outputs_cut)

@@ -1,0 +1,1 @@
+"""Per-request records (columnar, preallocated) and the summaries an operator reads."""

@@ -1,0 +1,120 @@
+"""What a router is: something that looks at a request and at the floor, and names the node to serve it.
+
+A router at the datacenter's door knows a request's prompt length (it has the prompt), the `max_tokens`
+limit the client sent, and a *prediction* of the answer's length (the true length is only known once the
+answer is written, unless the scenario declares an oracle). It can look at the pools' queues. It answers
+with one node; under a shared queue that node stands for its pool (the request joins the pool's queue and
+the first node to free up serves it).
+
+A policy is a small class with one method, `route(request, view) -> node`. Its parameters are its
+constructor's arguments, with the same names as the YAML keys under `params:`. Two optional hooks:
+
+* `bind(view, rng)`: called once before the run, to check the pools it names exist and are not empty
+  (raise `HybridsimError` naming the parameter) and to take a random stream;
+* `needs_estimates = True`: ask the pools to keep expected-wait books (cost-aware routers).
+
+The `request` object is reused for every arrival (no object per request): read it, don't keep it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from ..errors import HybridsimError
+
+if TYPE_CHECKING:
+    from ..cluster import Cluster, Node, Pool
+
+
+class Request:
+    """The arriving request, as a router sees it (one instance, refilled for every arrival)."""
+
+    __slots__ = ("index", "arrival_s", "input_tokens", "max_tokens", "predicted_output_tokens")
+
+    def __init__(self) -> None:
+        self.index = -1
+        """Row of the request in the run (its id)."""
+        self.arrival_s = 0.0
+        """When it arrived (s)."""
+        self.input_tokens = 0
+        """Prompt length m (tokens)."""
+        self.max_tokens = 0
+        """The client's limit on the answer's length."""
+        self.predicted_output_tokens = 0.0
+        """The predictor's guess of the answer's length n (the truth, under an oracle)."""
+
+
+class Policy(Protocol):
+    """Anything with `route(request, view) -> node` can route."""
+
+    def route(self, request: Request, view: Cluster) -> Node: ...
+
+
+class RoutingPolicy:
+    """Base class with the optional hooks' defaults; subclasses implement `route`."""
+
+    needs_estimates = False
+    """True for policies that read `pool.estimate` / `pool.soonest` (cost- and latency-aware)."""
+
+    def bind(self, view: Cluster, rng: np.random.Generator) -> None:
+        """Check the pools this policy names; the default needs at least one node somewhere."""
+        if not view.nodes:
+            raise HybridsimError("the cluster has no nodes")
+
+    def route(self, request: Request, view: Cluster) -> Node:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def pool_named(view: Cluster, name: str, parameter: str) -> Pool:
+    """The pool `name` that parameter `parameter` refers to; it must exist and have nodes."""
+    if name not in view.pools:
+        raise HybridsimError(f"params.{parameter}: no pool named {name!r} (pools: {', '.join(view.pools)})")
+    pool = view.pools[name]
+    if not pool.nodes:
+        raise HybridsimError(f"params.{parameter}: pool {name!r} has no nodes (cluster.{name}.count is 0)")
+    return pool
+
+
+def pools_named(view: Cluster, names: list[str] | None, parameter: str) -> list[Pool]:
+    """The pools listed in `names` (default: every pool with nodes)."""
+    if names is None:
+        pools = [pool for pool in view.pools.values() if pool.nodes]
+        if not pools:
+            raise HybridsimError("the cluster has no nodes")
+        return pools
+    if not names:
+        raise HybridsimError(f"params.{parameter}: name at least one pool")
+    return [pool_named(view, name, f"{parameter}.{k}") for k, name in enumerate(names)]
+
+
+class ThresholdPolicy(RoutingPolicy):
+    """Two pools and a size limit: requests at most `threshold` go to `below`, the rest to `above`.
+
+    The paper's static routing (§6, eqs. 9-10), made to live with queues: within the chosen pool the
+    request joins the node with the fewest requests ahead. Subclasses say what "size" is.
+    """
+
+    def __init__(self, threshold: float, below: str, above: str) -> None:
+        if threshold < 0:
+            raise HybridsimError(f"params.threshold: must be >= 0, got {threshold}")
+        self.threshold = threshold
+        """The size limit T (tokens)."""
+        self.below = below
+        """Pool for requests of size <= T (the frugal system, e.g. `m1`)."""
+        self.above = above
+        """Pool for the rest (the fast system, e.g. `a100`)."""
+        self._below: Pool | None = None
+        self._above: Pool | None = None
+
+    def bind(self, view: Cluster, rng: np.random.Generator) -> None:
+        self._below = pool_named(view, self.below, "below")
+        self._above = pool_named(view, self.above, "above")
+
+    def size(self, request: Request) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def route(self, request: Request, view: Cluster) -> Node:
+        pool = self._below if self.size(request) <= self.threshold else self._above
+        return pool.least_loaded()[1]  # type: ignore[union-attr]

@@ -1,0 +1,110 @@
+"""`hybridsim compare DIR1 DIR2 ...`: finished simulation runs side by side.
+
+An operator who ran the same datacenter twice (another seed, more M1 nodes, a power cap) wants one table:
+for every run, policy and sweep point, the energy bill, the latency users saw, and how busy each system
+was. `compare_runs` reads each run's `summary.json` (nothing is re-simulated), prints that table, and with
+an output folder also writes it as `compare.csv` and draws `compare.png` (energy against p99 latency, one
+marker shape per run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..atomic import write_text_atomic
+from ..errors import HybridsimError
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise HybridsimError(f"{run_dir}: no summary.json (not a finished run directory)")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise HybridsimError(f"{path}:{error.lineno}: malformed JSON: {error.msg}") from None
+    if summary.get("kind") != "simulation":
+        raise HybridsimError(f"{run_dir}: a {summary.get('kind', 'unknown')!r} run; compare reads simulation runs")
+    return summary
+
+
+def comparison_table(run_dirs: list[Path]) -> pd.DataFrame:
+    """One row per (run, sweep point, policy)."""
+    rows = []
+    names = [Path(run_dir).name or str(run_dir) for run_dir in run_dirs]
+    if len(set(names)) < len(names):
+        names = [str(run_dir) for run_dir in run_dirs]
+    for name, run_dir in zip(names, run_dirs, strict=True):
+        summary = _read_summary(Path(run_dir))
+        parameter = (summary.get("sweep") or {}).get("parameter")
+        for run in summary["runs"]:
+            energy = run["energy"]
+            row: dict[str, Any] = {
+                "run": name,
+                "policy": run["policy"],
+                "sweep": f"{parameter}={run['sweep_value']}" if parameter else "",
+                "requests": run["requests"],
+                "energy_kwh": energy["total_kwh"],
+                "idle_pct": 100.0 * energy["idle_j"] / energy["total_j"] if energy["total_j"] else 0.0,
+                "j_per_request": run["energy_per_request_j"],
+                "latency_p50_s": run["latency_s"]["p50"],
+                "latency_p99_s": run["latency_s"]["p99"],
+                "wait_p99_s": run["wait_s"]["p99"],
+                "throughput_rps": run["throughput_rps"],
+            }
+            for system, values in run["systems"].items():
+                row[f"util_{system}"] = values["utilisation"]
+            row["slo_attainment"] = run["slo"]["attainment"] if run.get("slo") else None
+            row["cost_u"] = run["cost_u"]["value"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    markers = "osD^vP*Xh<>"
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    for k, (run, rows) in enumerate(table.groupby("run", sort=False)):
+        for policy, mine in rows.groupby("policy", sort=False):
+            axis.plot(mine["latency_p99_s"], mine["energy_kwh"], marker=markers[k % len(markers)],
+                      linewidth=1 if len(mine) > 1 else 0, label=f"{run}: {policy}")
+    axis.set_xscale("log")
+    axis.set_xlabel("p99 latency (s, log)")
+    axis.set_ylabel("total energy (kWh)")
+    axis.set_title("Runs compared: energy against tail latency")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        figure.savefig(tmp, dpi=120, bbox_inches="tight", metadata={"Software": None})
+        os.replace(tmp, path)
+    finally:
+        plt.close(figure)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def compare_runs(run_dirs: list[Path], out_dir: Path | None) -> str:
+    """The comparison as a text table; with `out_dir`, also `compare.csv` and `compare.png` there."""
+    if not run_dirs:
+        raise HybridsimError("compare: name at least one run directory")
+    table = comparison_table([Path(run_dir) for run_dir in run_dirs])
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out_dir / "compare.csv", table.to_csv(index=False, float_format="%.6g",
+                                                                 lineterminator="\n"))
+        _plot(table, out_dir / "compare.png")
+    return table.to_string(index=False, float_format=lambda value: f"{value:.4g}")

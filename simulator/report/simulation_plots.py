@@ -1,0 +1,134 @@
+"""Pictures of a simulation run: what each policy costs in energy against what users wait.
+
+Three figures an operator reads in this order:
+
+* `energy_vs_p99.png`: one point per policy (a line through the sweep points, if any), total energy
+  against p99 latency; the lower left corner is where a policy would want to be;
+* `sweep.png` (with a sweep): energy and p99 latency against the swept parameter, one line per policy;
+  the knee in p99 is where a pool saturates, which the no-queue threshold analysis cannot show;
+* `utilisation.png`: how busy each system was under each policy (per sweep point, if any).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+PNG_METADATA = {"Software": None}
+"""No software stamp: the same scenario and seed give byte-identical PNGs."""
+MARKERS = "osD^vP*Xh<>p"
+"""One marker shape per policy, so that policies landing on the same point stay visible."""
+
+
+def _legend(axis: plt.Axes) -> None:
+    """Beside the plot, not over the points."""
+    axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+
+
+def _save(figure: plt.Figure, out_dir: Path, name: str) -> str:
+    figure.savefig(Path(out_dir) / name, dpi=120, bbox_inches="tight", metadata=PNG_METADATA)
+    plt.close(figure)
+    return name
+
+
+def _by_policy(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(run["policy"], []).append(run)
+    return groups
+
+
+def _sweep_axis(values: list[Any]) -> tuple[np.ndarray, list[str] | None]:
+    """Numbers as they are; anything else by position, with the values as tick labels."""
+    if all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
+        return np.array(values, dtype=float), None
+    return np.arange(len(values), dtype=float), [str(value) for value in values]
+
+
+def energy_vs_p99(runs: list[dict[str, Any]], out_dir: Path) -> str:
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for k, (label, mine) in enumerate(_by_policy(runs).items()):
+        p99 = [run["latency_s"]["p99"] for run in mine]
+        kwh = [run["energy"]["total_kwh"] for run in mine]
+        axis.plot(p99, kwh, marker=MARKERS[k % len(MARKERS)], markersize=7, fillstyle="none",
+                  linewidth=1.2 if len(mine) > 1 else 0, label=label)
+    axis.set_xscale("log")
+    axis.set_xlabel("p99 latency, arrival to last token (s, log)")
+    axis.set_ylabel("total energy, active + idle (kWh)")
+    axis.set_title("Energy against tail latency per policy")
+    axis.grid(True, which="both", alpha=0.3)
+    _legend(axis)
+    return _save(figure, out_dir, "energy_vs_p99.png")
+
+
+def sweep_curves(runs: list[dict[str, Any]], parameter: str, values: list[Any], out_dir: Path) -> str:
+    x, ticks = _sweep_axis(values)
+    figure, (energy_axis, latency_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for k, (label, mine) in enumerate(_by_policy(runs).items()):
+        positions = [x[run["point"]] for run in mine]
+        marker = MARKERS[k % len(MARKERS)]
+        energy_axis.plot(positions, [run["energy"]["total_kwh"] for run in mine], marker=marker, label=label)
+        latency_axis.plot(positions, [run["latency_s"]["p99"] for run in mine], marker=marker, label=label)
+    energy_axis.set_ylabel("total energy (kWh)")
+    latency_axis.set_ylabel("p99 latency (s, log)")
+    latency_axis.set_yscale("log")
+    for axis in (energy_axis, latency_axis):
+        axis.set_xlabel(parameter)
+        axis.grid(True, which="both", alpha=0.3)
+        if ticks is not None:
+            axis.set_xticks(x, ticks)
+    _legend(latency_axis)
+    figure.suptitle(f"Energy and tail latency against {parameter}")
+    return _save(figure, out_dir, "sweep.png")
+
+
+def utilisation(runs: list[dict[str, Any]], systems: list[str], parameter: str | None, values: list[Any] | None,
+                out_dir: Path) -> str:
+    if parameter is None:
+        labels = list(_by_policy(runs))
+        figure, axis = plt.subplots(figsize=(min(14.0, max(6.0, 0.9 * len(labels))), 4))
+        width = 0.8 / max(len(systems), 1)
+        for k, system in enumerate(systems):
+            shares = [run["systems"][system]["utilisation"] for run in runs]
+            axis.bar(np.arange(len(labels)) + k * width, shares, width, label=system)
+        axis.set_xticks(np.arange(len(labels)) + width * (len(systems) - 1) / 2, labels, rotation=20, ha="right")
+        axis.set_ylabel("utilisation (busy time / node time)")
+        axis.set_ylim(0, 1.05)
+        _legend(axis)
+        axis.set_title("How busy each system was")
+        return _save(figure, out_dir, "utilisation.png")
+    x, ticks = _sweep_axis(values or [])
+    figure, axes = plt.subplots(1, len(systems), figsize=(5 * len(systems), 4), squeeze=False)
+    for axis, system in zip(axes[0], systems, strict=True):
+        for k, (label, mine) in enumerate(_by_policy(runs).items()):
+            axis.plot([x[run["point"]] for run in mine], [run["systems"][system]["utilisation"] for run in mine],
+                      marker=MARKERS[k % len(MARKERS)], label=label)
+        axis.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+        axis.set_title(system)
+        axis.set_xlabel(parameter)
+        axis.set_ylim(0, 1.05)
+        axis.grid(True, alpha=0.3)
+        if ticks is not None:
+            axis.set_xticks(x, ticks)
+    axes[0][0].set_ylabel("utilisation")
+    _legend(axes[0][-1])
+    return _save(figure, out_dir, "utilisation.png")
+
+
+def write_plots(summary: dict[str, Any], out_dir: Path) -> list[str]:
+    """Write the run's figures into `out_dir`; return their file names."""
+    runs = summary["runs"]
+    sweep = summary.get("sweep")
+    systems = list(summary["cluster"])
+    names = [energy_vs_p99(runs, out_dir)]
+    if sweep is not None:
+        names.append(sweep_curves(runs, sweep["parameter"], sweep["values"], out_dir))
+    names.append(utilisation(runs, systems, sweep["parameter"] if sweep else None,
+                             sweep["values"] if sweep else None, out_dir))
+    return names

@@ -1,0 +1,385 @@
+"""`kind: simulation`: a hybrid datacenter under load, one routing policy after another.
+
+    kind: simulation
+    seed: 7
+    cluster:                              # one pool per system
+      m1:   {profile: m1-pro/llama2-7b, count: 60}
+      a100: {profile: swing-a100/llama2-7b, count: 8, queue: shared}
+    cost_model: {method: interpolated, out_of_range: clamp}
+    workload: {dataset: alpaca}           # token lengths (simulator.workload.spec)
+    max_tokens: 512                       # the client's output limit; answers are cut at it
+    arrival: {process: poisson, rate: 1.5, requests: 20000, warmup_s: 600}
+    predictor: {kind: max_tokens}         # what routers guess of answer lengths (per policy overridable)
+    policies:
+      - {name: all-a100, policy: all_on, params: {system: a100}}
+      - {name: input-32, policy: input_threshold, params: {threshold: 32, below: m1, above: a100}}
+    slo_s: 60                             # optional latency target, reported as attainment
+    cost: {lam: 0.5, reference: a100}     # the combined cost U reported per run
+    sweep: {parameter: arrival.rate, values: [0.5, 1, 2]}   # optional: one parameter, many values
+
+A sweep names one parameter by its YAML path (`arrival.rate`, `cluster.m1.count`, `cost.lam`,
+`policies.<name>.params.threshold`); every policy runs at every value. Runs (policy x sweep point) go to
+parallel worker processes; every run draws from the scenario's seed alone, so the results are identical
+to a serial run, and all policies see the same requests at the same times. Pool options, arrival
+processes and predictors are described in `cluster/`, `arrivals.py` and `predictors.py`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..arrivals import RequestStream, arrival_times, read_trace
+from ..cluster import BatchModel, Cluster, PoolSetup, PowerCap
+from ..engine import PoolConfig, simulate
+from ..errors import HybridsimError
+from ..metrics.summary import headline, oracle_gaps, summarise
+from ..policies.registry import BUILTIN_POLICIES, is_policy_reference, make_policy
+from ..predictors import make_predictor
+from ..profiles.registry import load_profile
+from ..workload.spec import WorkloadSpec, build_workload
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PowerCapSpec(_Strict):
+    runtime_factor: float = Field(gt=0)
+    power_factor: float = Field(gt=0)
+
+
+class PoolSpec(_Strict):
+    profile: str
+    count: int = Field(ge=0)
+    idle_power_w: float | None = Field(default=None, ge=0)
+    queue: Literal["fifo", "shared"] = "fifo"
+    max_batch: int = Field(default=1, ge=1)
+    batch_runtime_growth: float = Field(default=0.1, ge=0)
+    batch_energy_growth: float = Field(default=0.1, ge=0)
+    power_cap: PowerCapSpec | None = None
+
+
+class CostModelSpec(_Strict):
+    method: Literal["interpolated", "paper"] = "interpolated"
+    out_of_range: Literal["error", "clamp", "extrapolate"] = "error"
+
+
+class ArrivalSpec(_Strict):
+    process: Literal["poisson", "renewal", "diurnal", "trace"] = "poisson"
+    rate: float | None = Field(default=None, gt=0)
+    cv: float | None = Field(default=None, gt=0)
+    amplitude: float = Field(default=0.5, ge=0, le=1)
+    period_s: float = Field(default=86400.0, gt=0)
+    phase_s: float = 0.0
+    trace: Path | None = None
+    time_scale: float = Field(default=1.0, gt=0)
+    requests: int | None = Field(default=None, ge=1)
+    duration_s: float | None = Field(default=None, gt=0)
+    warmup_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ArrivalSpec:
+        if self.process == "trace" and self.trace is None:
+            raise PydanticCustomError("arrival", "process 'trace' needs trace: <file.csv>")
+        if self.process != "trace" and self.rate is None:
+            raise PydanticCustomError("arrival", f"process {self.process!r} needs rate (requests per second)")
+        if self.process == "renewal" and self.cv is None:
+            raise PydanticCustomError("arrival", "process 'renewal' needs cv (coefficient of variation)")
+        if self.requests is not None and self.duration_s is not None:
+            raise PydanticCustomError("arrival", "give requests or duration_s, not both")
+        return self
+
+
+class PredictorSpec(_Strict):
+    kind: Literal["max_tokens", "oracle", "bucket_mean"] = "max_tokens"
+    noise: float = Field(default=0.0, ge=0)
+    prior_tokens: float | None = Field(default=None, ge=1)
+
+
+class PolicySpec(_Strict):
+    name: str | None = None
+    policy: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    predictor: PredictorSpec | None = None
+
+    @field_validator("policy")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if not is_policy_reference(value):
+            known = ", ".join(BUILTIN_POLICIES)
+            raise PydanticCustomError("policy", f"unknown policy {value!r} (built-ins: {known}; or module:Class)")
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.name or self.policy
+
+
+class CostSpec(_Strict):
+    lam: float = Field(default=0.5, ge=0, le=1)
+    reference: str | None = None
+
+
+class SweepSpec(_Strict):
+    parameter: str
+    values: list[Any] = Field(min_length=1)
+
+
+class Scenario(_Strict):
+    kind: Literal["simulation"]
+    name: str | None = None
+    description: str | None = None
+    seed: int = 0
+    cluster: dict[str, PoolSpec] = Field(min_length=1)
+    cost_model: CostModelSpec = Field(default_factory=CostModelSpec)
+    workload: WorkloadSpec | None = None
+    max_tokens: int = Field(default=512, ge=1)
+    arrival: ArrivalSpec
+    predictor: PredictorSpec = Field(default_factory=PredictorSpec)
+    policies: list[PolicySpec] = Field(min_length=1)
+    slo_s: float | None = Field(default=None, gt=0)
+    cost: CostSpec = Field(default_factory=CostSpec)
+    sweep: SweepSpec | None = None
+    workers: int | None = Field(default=None, ge=1)
+    write_requests: bool = True
+
+
+# -- checking what a schema cannot ------------------------------------------------------------------------
+
+def _profile(spec: PoolSpec, where: str) -> Any:
+    try:
+        return load_profile(spec.profile)
+    except HybridsimError as error:
+        raise HybridsimError(f"{where}.profile: {error}") from None
+
+
+def _pool_configs(scenario: Scenario) -> list[PoolConfig]:
+    configs = []
+    for name, spec in scenario.cluster.items():
+        profile = _profile(spec, f"cluster.{name}")
+        idle = spec.idle_power_w if spec.idle_power_w is not None else profile.metadata.idle_power_w
+        if idle is None:
+            raise HybridsimError(f"cluster.{name}.idle_power_w: profile {spec.profile} has no idle power; set one")
+        mode = scenario.cost_model.out_of_range
+        model = profile.cost_model(scenario.cost_model.method, "clamp" if mode == "error" else mode)
+        estimates = model if mode != "error" else profile.cost_model(scenario.cost_model.method, "clamp")
+        cap = PowerCap(spec.power_cap.runtime_factor, spec.power_cap.power_factor) if spec.power_cap else PowerCap()
+        batch = BatchModel(spec.max_batch, spec.batch_runtime_growth, spec.batch_energy_growth)
+        setup = PoolSetup(name, spec.count, float(idle), spec.queue, batch)
+        configs.append(PoolConfig(setup, model, estimates, cap, mode == "error", spec.profile))
+    return configs
+
+
+def check(scenario: Scenario, base_dir: Path | None) -> None:
+    """Everything that would fail a run, raised before any run starts (messages name the YAML path)."""
+    labels: set[str] = set()
+    cluster = Cluster([PoolSetup(name, spec.count, 0.0, spec.queue) for name, spec in scenario.cluster.items()])
+    for k, spec in enumerate(scenario.policies):
+        if spec.label in labels:
+            raise HybridsimError(f"policies.{k}.name: duplicate name {spec.label!r}")
+        labels.add(spec.label)
+        try:
+            policy = make_policy(spec.policy, spec.params)
+            bind = getattr(policy, "bind", None)
+            if bind is not None:
+                bind(cluster, np.random.default_rng(0))
+        except HybridsimError as error:
+            raise HybridsimError(f"policies.{k}.{error}") from None
+    if scenario.cost.reference is not None and scenario.cost.reference not in scenario.cluster:
+        raise HybridsimError(f"cost.reference: no pool named {scenario.cost.reference!r}")
+    _pool_configs(scenario)
+    arrival = scenario.arrival
+    trace = read_trace(_resolve(arrival.trace, base_dir)) if arrival.trace is not None else None
+    if scenario.workload is None and (trace is None or trace.input_tokens is None):
+        raise HybridsimError("workload: needed unless the arrival trace carries token counts")
+    if (scenario.workload is not None and scenario.workload.requests is not None
+            and arrival.requests is not None and scenario.workload.requests != arrival.requests):
+        raise HybridsimError("workload.requests: differs from arrival.requests; give the count in one place")
+    build_stream(scenario, base_dir)
+
+
+def _resolve(path: Path | None, base_dir: Path | None) -> Path:
+    path = Path(path)  # type: ignore[arg-type]
+    return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
+
+
+# -- building one run ---------------------------------------------------------------------------------------
+
+def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStream, str]:
+    """The requests of a run (times and lengths), from the scenario's seed alone; and where they came from."""
+    arrival = scenario.arrival
+    times_seed, tokens_seed = np.random.SeedSequence(scenario.seed).spawn(2)
+    rng = np.random.default_rng(times_seed)
+    limits = None
+    if arrival.process == "trace":
+        trace = read_trace(_resolve(arrival.trace, base_dir))
+        keep = np.ones(trace.arrival_s.size, dtype=bool)
+        if arrival.duration_s is not None:
+            keep = trace.arrival_s * arrival.time_scale <= arrival.duration_s
+        if arrival.requests is not None:
+            keep[arrival.requests:] = False
+        times = trace.arrival_s[keep] * arrival.time_scale
+        tokens = (trace.input_tokens[keep], trace.output_tokens[keep]) if trace.input_tokens is not None else None
+        limits = trace.max_tokens[keep] if trace.max_tokens is not None else None
+        source = f"trace {arrival.trace}"
+    else:
+        count = arrival.requests
+        if count is None and arrival.duration_s is None:
+            count = scenario.workload.requests  # type: ignore[union-attr]
+        tokens = None
+        if count is None and arrival.duration_s is None:
+            lengths = build_workload(scenario.workload, tokens_seed, base_dir)  # type: ignore[arg-type]
+            tokens, count = (lengths.input_tokens, lengths.output_tokens), len(lengths)
+        times = arrival_times(arrival.process, rng, arrival.rate, count, arrival.duration_s,  # type: ignore[arg-type]
+                              arrival.cv or 1.0, arrival.amplitude, arrival.period_s, arrival.phase_s)
+        source = f"{arrival.process} arrivals"
+    if times.size == 0:
+        raise HybridsimError("arrival: no request arrives within duration_s")
+    if tokens is None:
+        spec = scenario.workload.model_copy(update={"requests": int(times.size)})  # type: ignore[union-attr]
+        lengths = build_workload(spec, tokens_seed, base_dir)
+        tokens, source = (lengths.input_tokens, lengths.output_tokens), f"{source}; {lengths.provenance}"
+    limits = limits if limits is not None else np.full(times.size, scenario.max_tokens, dtype=np.int64)
+    outputs = np.minimum(tokens[1], limits)
+    if not (times >= arrival.warmup_s).any():
+        raise HybridsimError(f"arrival.warmup_s: every request arrives within the {arrival.warmup_s:g} s warm-up")
+    stream = RequestStream(times, np.asarray(tokens[0], np.int64), outputs.astype(np.int64), limits.astype(np.int64),
+                           arrival.warmup_s, arrival.duration_s, int(np.count_nonzero(tokens[1] > limits)))
+    return stream, source
+
+
+def run_one(scenario: Scenario, policy_index: int, base_dir: Path | None, parquet: Path | None) -> dict[str, Any]:
+    """Simulate one policy of one (sweep point's) scenario; write its per-request file; return its summary."""
+    spec = scenario.policies[policy_index]
+    stream, source = build_stream(scenario, base_dir)
+    predictor_spec = spec.predictor or scenario.predictor
+    predictor = make_predictor(predictor_spec.kind, predictor_spec.noise, predictor_spec.prior_tokens)
+    predictor_seed, policy_seed = np.random.SeedSequence(scenario.seed).spawn(4)[2:]
+    try:
+        result = simulate(_pool_configs(scenario), stream, make_policy(spec.policy, spec.params), predictor,
+                          np.random.default_rng(policy_seed), np.random.default_rng(predictor_seed))
+    except HybridsimError as error:
+        raise HybridsimError(f"policies.{policy_index} ({spec.label}): {error}") from None
+    if parquet is not None:
+        result.table.write_parquet(parquet)
+    entry = {"policy": spec.label, "policy_class": spec.policy, "params": spec.params,
+             "predictor": predictor_spec.model_dump(exclude_defaults=True) or {"kind": "max_tokens"},
+             "requests_source": source}
+    return {**entry, **summarise(result, scenario.slo_s, scenario.cost.lam, scenario.cost.reference)}
+
+
+# -- sweeps, workers and the files of a run -----------------------------------------------------------------
+
+def sweep_points(scenario: Scenario, source: str) -> list[tuple[Any, Scenario]]:
+    """(value, scenario with that value) for each sweep value; [(None, scenario)] without a sweep."""
+    if scenario.sweep is None:
+        return [(None, scenario)]
+    data = scenario.model_dump(mode="json", exclude={"sweep"}, exclude_none=True)
+    points = []
+    for k, value in enumerate(scenario.sweep.values):
+        changed = copy.deepcopy(data)
+        _set_path(changed, scenario.sweep.parameter, value)
+        try:
+            points.append((value, Scenario.model_validate(changed)))
+        except pydantic.ValidationError as error:
+            from .loader import format_validation_error
+
+            raise HybridsimError(format_validation_error(error, f"{source}: sweep.values.{k}")) from None
+    return points
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    parts, node = path.split("."), data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            matches = [item for k, item in enumerate(node)
+                       if str(k) == part or item.get("name", item.get("policy")) == part]
+            if not matches:
+                raise HybridsimError(f"sweep.parameter: {path}: no entry {part!r}")
+            if last:
+                raise HybridsimError(f"sweep.parameter: {path}: names a whole entry, not a value")
+            node = matches[0]
+        elif last:
+            node[part] = value
+        else:
+            if not isinstance(node.setdefault(part, {}), (dict, list)):
+                raise HybridsimError(f"sweep.parameter: {path}: {part!r} is not a section")
+            node = node[part]
+
+
+def _file_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text)
+
+
+def _task(args: tuple[Scenario, int, Path | None, Path | None]) -> dict[str, Any]:
+    return run_one(*args)
+
+
+def _map(tasks: list[tuple[Scenario, int, Path | None, Path | None]], workers: int) -> list[dict[str, Any]]:
+    """Run the tasks in order, in `workers` processes (the first failure cancels the rest)."""
+    if workers <= 1:
+        return [_task(task) for task in tasks]
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        runs = list(pool.map(_task, tasks))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return runs
+
+
+def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) -> dict[str, Any]:
+    """Run every policy at every sweep point; write per-request Parquet files and plots; return the summary."""
+    from ..report.simulation_plots import write_plots
+
+    source = str(scenario_path) if scenario_path else "scenario"
+    base_dir = Path(scenario_path).resolve().parent if scenario_path else None
+    points = sweep_points(scenario, source)
+    for value, point in points:
+        where = f"{source}: " + (f"sweep value {value!r}: " if scenario.sweep else "")
+        try:
+            check(point, base_dir)
+        except HybridsimError as error:
+            raise HybridsimError(f"{where}{error}") from None
+    tasks, files = [], []
+    for value, point in points:
+        folder = Path("requests") / (_file_name(f"{scenario.sweep.parameter}={value}") if scenario.sweep else "")
+        for index, spec in enumerate(point.policies):
+            relative = folder / f"{_file_name(spec.label)}.parquet" if scenario.write_requests else None
+            files.append(relative)
+            tasks.append((point, index, base_dir, out_dir / relative if relative else None))
+    workers = min(scenario.workers or os.cpu_count() or 1, len(tasks))
+    try:
+        runs = _map(tasks, workers)
+    except HybridsimError as error:
+        raise HybridsimError(f"{source}: {error}") from None
+    per_point = len(scenario.policies)
+    for k, entry in enumerate(runs):
+        entry["point"] = k // per_point
+        entry["sweep_value"] = points[k // per_point][0]
+        entry["requests_file"] = files[k].as_posix() if files[k] else None
+    summary: dict[str, Any] = {
+        "kind": "simulation",
+        "scenario": scenario.name or (Path(scenario_path).stem if scenario_path else None),
+        "description": scenario.description,
+        "seed": scenario.seed,
+        "sweep": scenario.sweep.model_dump() if scenario.sweep else None,
+        "cluster": {name: spec.model_dump(exclude_none=True) for name, spec in scenario.cluster.items()},
+        "runs": runs,
+        "oracle_gap": oracle_gaps(runs),
+    }
+    summary["plots"] = write_plots(summary, out_dir)
+    summary["headline"] = headline(summary)
+    return summary
