@@ -1,9 +1,331 @@
-"""`hybridsim calibrate`: measure this machine and write a profile."""
+"""`hybridsim calibrate`: measure this machine and write a profile the simulator reads.
+
+    # NVIDIA server: GPU board energy from NVML, plus RAPL for the CPU where readable (auto says which)
+    hybridsim calibrate --device cuda --arch llama2-7b --out profiles/h100-llama2 --system H100-SXM
+    #   the paper's setting (no KV cache), CPU idle subtracted, stopping cleanly within 9 minutes:
+    hybridsim calibrate --device cuda --arch llama2-7b --no-kv-cache --meter auto --idle-s 10 \
+        --time-budget-s 540 --out profiles/h100-llama2-nokv      # then the same with --resume
+    # Apple Silicon (powermetrics needs root: run with sudo), fp16 as in the paper:
+    sudo hybridsim calibrate --device mps --dtype float16 --arch llama2-7b --meter powermetrics \
+        --system M1-Pro --out profiles/m1-llama2
+    # CPU host: RAPL where readable, else an estimate labelled as such
+    hybridsim calibrate --device cpu --dtype bfloat16 --arch llama2-7b --meter rapl --idle-s 10 --out ...
+    hybridsim calibrate --device cpu --arch tiny-llama --meter estimated --quick --out /tmp/smoke
+
+The run follows the paper's protocol (`protocol.py`): input sweep 8 ... 2048 at 32 output tokens, output
+sweep 8 ... 4096 at 32 input tokens, each setting repeated until the runtime's 95% CI half-width is at
+most 0.5 s (3 to 25 warm trials). Trials go to `<out>/trials.csv` as they finish; `--resume` continues an
+interrupted run; `--time-budget-s` stops cleanly before a deadline. Nothing heavy is imported until the
+command runs, so `hybridsim --help` works without the `calibrate` extra (torch, transformers).
+
+Also runnable without the simulator's dependencies (simpy, pydantic): `python -m calibration.cli ...`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
 
 import click
 
+from simulator.errors import HybridsimError
+
+QUICK = {"input_tokens": (8, 16), "output_tokens": (8, 16), "fixed_input": 16, "fixed_output": 16,
+         "min_trials": 2, "max_trials": 3, "warmup": 1}
+"""The `--quick` smoke test: three settings, a few trials each."""
+OWN_FILES = ("trials.csv", "points.csv", "profile.json", "calibration.json")
+
+
+def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(sorted({int(part) for part in text.replace(" ", "").split(",") if part}))
+    except ValueError:
+        raise HybridsimError(f"{option}: expected comma-separated token counts like 8,16,32, "
+                             f"got {text!r}") from None
+    if not values or values[0] < 1:
+        raise HybridsimError(f"{option}: token counts must be positive integers, got {text!r}")
+    return values
+
 
 @click.command()
-def calibrate() -> None:
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Profile directory to write (trials.csv, points.csv, profile.json, calibration.json).")
+@click.option("--arch", default=None, help="Bundled architecture, randomly initialised: llama2-7b, mistral-7b, "
+              "falcon-7b, tiny-llama, tiny-mistral, tiny-falcon. No weights, no network.")
+@click.option("--model", default=None, help="Local model directory or hub id (offline unless --allow-download).")
+@click.option("--allow-download", is_flag=True, help="Let --model fetch from the Hugging Face hub.")
+@click.option("--dtype", default="bfloat16", show_default=True, help="float32, float16 or bfloat16.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
+@click.option("--batch-size", type=int, default=1, show_default=True,
+              help="Rows of the same length per trial; energy and runtime are then per batch.")
+@click.option("--kv-cache/--no-kv-cache", default=True, show_default=True,
+              help="Generate with the KV cache (the paper ran without it).")
+@click.option("--meter", "meter_name", default="auto", show_default=True,
+              help="auto, nvidia, rapl, powermetrics, uprof or estimated (auto says which it picked).")
+@click.option("--tdp-w", type=float, default=None, help="CPU power for the estimated meter (W).")
+@click.option("--idle-s", type=float, default=0.0, show_default=True,
+              help="Measure RAPL's idle baseline this long before the run and subtract it (the paper's eq. 7).")
+@click.option("--uprof-csv", type=click.Path(path_type=Path), default=None,
+              help="AMD uProf timechart CSV being written during the run (--meter uprof).")
+@click.option("--system", default=None, help="Name of this machine in the profile, e.g. 'H100-SXM'.")
+@click.option("--input-tokens", default=None, help="Input sweep lengths, e.g. 8,16,32 (default 8 ... 2048).")
+@click.option("--output-tokens", default=None, help="Output sweep lengths (default 8 ... 4096).")
+@click.option("--max-input", type=int, default=None, help="Drop input lengths above this.")
+@click.option("--max-output", type=int, default=None, help="Drop output lengths above this.")
+@click.option("--fixed-output", type=int, default=None, help="Output tokens of the input sweep [32].")
+@click.option("--fixed-input", type=int, default=None, help="Input tokens of the output sweep [32].")
+@click.option("--grid", is_flag=True, help="Also measure every input x output pair (for the bilinear fit).")
+@click.option("--ci-halfwidth", type=float, default=0.5, show_default=True,
+              help="Stop repeating a setting when the runtime's 95% CI half-width is at most this (s).")
+@click.option("--min-trials", type=int, default=None, help="Warm trials at least per setting [3].")
+@click.option("--max-trials", type=int, default=None, help="Warm trials at most per setting [25].")
+@click.option("--warmup", type=int, default=None, help="Warm-up trials per setting, recorded, excluded [1].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Order of settings and prompt token ids.")
+@click.option("--time-budget-s", type=float, default=None,
+              help="Stop cleanly before this many seconds (from the start of the command); --resume continues.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out: finished settings are skipped.")
+@click.option("--overwrite", is_flag=True, help="Delete a previous calibration in --out and start over.")
+@click.option("--quick", is_flag=True, help="Smoke test: inputs 8,16, outputs 8,16, 2-3 trials each.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def calibrate(out_dir: Path, arch: str | None, model: str | None, allow_download: bool, dtype: str, device: str,
+              batch_size: int, kv_cache: bool, meter_name: str, tdp_w: float | None, idle_s: float,
+              uprof_csv: Path | None,
+              system: str | None, input_tokens: str | None, output_tokens: str | None, max_input: int | None,
+              max_output: int | None, fixed_output: int | None, fixed_input: int | None, grid: bool,
+              ci_halfwidth: float, min_trials: int | None, max_trials: int | None, warmup: int | None, seed: int,
+              time_budget_s: float | None, resume: bool, overwrite: bool, quick: bool, no_progress: bool) -> None:
     """Measure runtime and energy of an LLM at exact token counts and write a profile."""
-    raise click.ClickException("not implemented yet")
+    command_started = time.monotonic()
+    from .protocol import INPUT_SWEEP, OUTPUT_SWEEP, ProtocolConfig, plan_settings
+    from .runner import RunnerConfig
+
+    runner_config = RunnerConfig(model=model, arch=arch, dtype=dtype, device=device, batch_size=batch_size,
+                                 kv_cache=kv_cache, seed=seed, allow_download=allow_download)
+    runner_config.validate()
+    if arch is not None:
+        from .archs import load_arch
+
+        load_arch(arch)  # an unknown name fails now, not after the meter's idle measurement
+    base = QUICK if quick else {}
+    inputs = _token_list("--input-tokens", input_tokens) or base.get("input_tokens", INPUT_SWEEP)
+    outputs = _token_list("--output-tokens", output_tokens) or base.get("output_tokens", OUTPUT_SWEEP)
+    inputs = tuple(v for v in inputs if max_input is None or v <= max_input)
+    outputs = tuple(v for v in outputs if max_output is None or v <= max_output)
+    protocol = ProtocolConfig(
+        input_tokens=inputs, output_tokens=outputs,
+        fixed_output=_pick(fixed_output, base.get("fixed_output"), 32),
+        fixed_input=_pick(fixed_input, base.get("fixed_input"), 32), grid=grid, ci_halfwidth_s=ci_halfwidth,
+        min_trials=_pick(min_trials, base.get("min_trials"), 3),
+        max_trials=_pick(max_trials, base.get("max_trials"), 25),
+        warmup=_pick(warmup, base.get("warmup"), 1), seed=seed, time_budget_s=time_budget_s)
+    n_settings = len(plan_settings(protocol))
+    _prepare_out_dir(out_dir, resume, overwrite, apply=False)
+
+    meter = _select_meter(meter_name, gpu_indices=_nvml_indices(device), tdp_w=tdp_w, rapl_idle_s=idle_s or None,
+                          uprof_csv=uprof_csv)
+    click.echo(f"meter: {meter.name}{' (ESTIMATED, no energy counter)' if meter.estimated else ''}"
+               f"{f' - {meter.scope}' if meter.scope else ''}")
+    with meter:
+        _run(out_dir, runner_config, protocol, meter, n_settings, system=system, resume=resume,
+             overwrite=overwrite, progress=not no_progress, command_started=command_started)
+
+
+def _run(out_dir: Path, runner_config: Any, protocol: Any, meter: Any, n_settings: int, *, system: str | None,
+         resume: bool, overwrite: bool, progress: bool, command_started: float) -> None:
+    """Build the model, record the run's context, run the protocol and write the profile."""
+    from dataclasses import replace
+
+    from . import system_info
+    from .profile_writer import CalibrationContext, check_resumable, load_context, save_context, write_profile
+    from .protocol import run_protocol
+    from .runner import TransformersRunner
+
+    runner = TransformersRunner(runner_config)
+    description = runner.describe()
+    click.echo(f"model: {description['model']} ({description['parameters'] / 1e6:,.1f} M parameters, "
+               f"{runner_config.dtype}) on {runner_config.device}, built in {description['load_time_s']:.1f} s; "
+               f"KV cache {'on' if runner_config.kv_cache else 'off'}, batch {runner_config.batch_size}")
+    _prepare_out_dir(out_dir, resume, overwrite, apply=True)
+    warm_s = runner.warm_up()
+    idle_w, idle_source = _idle_power(meter)
+    info = system_info.collect(runner_config.device)
+    run = {"model": runner_config.model, "arch": runner_config.arch, "dtype": runner_config.dtype,
+           "device": runner_config.device, "batch_size": runner_config.batch_size,
+           "kv_cache": runner_config.kv_cache, "meter": meter.name, "seed": protocol.seed,
+           "protocol": {k: v for k, v in vars(protocol).items() if k != "time_budget_s"}}
+    context = CalibrationContext(
+        system=system or info["device_name"], device_name=info["device_name"], model=description["model"],
+        dtype=runner_config.dtype, meter=meter.name, energy_scope=meter.scope or "unspecified by the meter",
+        estimated=bool(meter.estimated), kv_cache=runner_config.kv_cache, batch_size=runner_config.batch_size,
+        command=_command_line(), run=run, idle_power_w=idle_w, idle_power_source=idle_source,
+        extra={"system_info": info, "runner": {**description, "global_warm_up_s": round(warm_s, 3)}},
+        notes=("random token ids as prompts; greedy decoding of exactly n tokens, EOS ignored; two unrecorded "
+               "8-in/8-out generations before the first setting, then per setting warm-up trials (excluded)",))
+    previous = load_context(out_dir) if resume else None
+    if previous is not None:
+        check_resumable(previous, context, out_dir)
+        context = replace(context, command=f"{previous.command}; resumed: {context.command}")
+    save_context(out_dir, context)
+
+    if protocol.time_budget_s is not None:
+        protocol_budget_s = protocol.time_budget_s
+        spent = time.monotonic() - command_started
+        budget = protocol_budget_s - spent - min(20.0, 0.05 * protocol_budget_s)
+        if budget <= 0:
+            raise HybridsimError(f"--time-budget-s: {protocol_budget_s:g} s is used up by start-up "
+                                 f"({spent:.0f} s)")
+        protocol = replace(protocol, time_budget_s=budget)
+        # The estimates above decide what to start; this deadline stops a trial that outlives its estimate.
+        runner.deadline = command_started + protocol_budget_s - min(10.0, 0.025 * protocol_budget_s)
+    click.echo(f"{n_settings} settings; trials -> {out_dir / 'trials.csv'}")
+    try:
+        summary = run_protocol(runner, meter, out_dir, protocol, kv_cache=runner_config.kv_cache,
+                               after_setting=lambda: write_profile(out_dir, context), progress=progress)
+    except KeyboardInterrupt:
+        write_profile(out_dir, context)
+        click.echo(f"\ninterrupted: every finished trial is in {out_dir / 'trials.csv'}; continue with --resume",
+                   err=True)
+        raise
+    finally:
+        runner.close()
+    profile = write_profile(out_dir, context)
+    click.echo(f"{summary.settings_done} settings measured, {summary.settings_oom} out of memory, "
+               f"{summary.settings_skipped} skipped, {summary.settings_failed} failed; "
+               f"{summary.trials_run} trials "
+               f"in {summary.elapsed_s:.1f} s")
+    if summary.stopped_for_budget:
+        click.echo(f"time budget reached with {len(summary.settings_left)} settings left; "
+                   "run the same command with --resume to continue")
+        budget_s = protocol.time_budget_s or 0.0
+        too_long = [f"{label} (~{estimate:.0f} s)" for label, estimate in summary.settings_left
+                    if estimate is not None and estimate > budget_s]
+        if too_long:
+            click.echo(f"these need more than a whole budget of {budget_s:.0f} s and will not fit: "
+                       f"{', '.join(too_long)}; raise --time-budget-s, lower --min-trials/--warmup, "
+                       "or leave them out (--max-input/--max-output)")
+    if profile is None:
+        click.echo("nothing measured yet: no profile written")
+    else:
+        label = ", ESTIMATED" if profile.metadata.estimated else ""
+        click.echo(f"profile: {out_dir} ({len(profile.points)} points{label})")
+        anchor = profile.points[(profile.points["input_tokens"] == protocol.fixed_input)
+                                & (profile.points["output_tokens"] == protocol.fixed_output)]
+        if len(anchor) and anchor["n_trials"].iloc[0] > 0:
+            row = anchor.iloc[0]
+            click.echo(f"at {protocol.fixed_input} in / {protocol.fixed_output} out tokens: "
+                       f"{row['energy_j_mean']:.3g} J, {row['runtime_s_mean']:.3g} s per request")
+
+
+def _pick(explicit: int | None, quick: int | None, default: int) -> int:
+    return explicit if explicit is not None else quick if quick is not None else default
+
+
+def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool, apply: bool) -> None:
+    """Check (`apply=False`, before anything slow) and then make ready the output directory."""
+    if resume and overwrite:
+        raise HybridsimError("calibrate: --resume and --overwrite contradict each other")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HybridsimError(f"--out {out_dir}: exists and is not a directory")
+    present = [name for name in OWN_FILES if (out_dir / name).exists()]
+    if present and not (resume or overwrite):
+        raise HybridsimError(f"--out {out_dir}: holds a calibration already ({', '.join(present)}); "
+                             "pass --resume to continue it or --overwrite to start over")
+    if apply:
+        for name in present if overwrite else ():
+            (out_dir / name).unlink()
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _select_meter(name: str, **options: Any) -> Any:
+    """The meter `name` from `meters.auto.select_meter`, passing only the options it takes."""
+    import inspect
+
+    from .meters.auto import select_meter
+
+    parameters = inspect.signature(select_meter).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    given = {k: v for k, v in options.items() if v is not None and (takes_any or k in parameters)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        meter = select_meter(name, **given)
+    for warning in caught:  # e.g. 'auto' measuring the GPU without the CPU: say it plainly, once
+        click.echo(f"note: {warning.message}")
+    return meter
+
+
+def _nvml_indices(device: str) -> list[int] | None:
+    """NVML's index of the GPU that torch calls `device`, so the meter reads the GPU that runs the model.
+
+    NVML numbers GPUs in PCI order and ignores CUDA_VISIBLE_DEVICES; CUDA numbers them fastest first and
+    honours it. The GPU's UUID is the same in both; where it cannot be read, CUDA_VISIBLE_DEVICES is
+    applied to the index as a fallback.
+    """
+    import os
+
+    if not device.startswith("cuda"):
+        return None
+    index = int(device.split(":")[1]) if ":" in device else 0
+    try:
+        import pynvml
+        import torch
+
+        uuid = str(torch.cuda.get_device_properties(index).uuid).removeprefix("GPU-")
+        pynvml.nvmlInit()
+        try:
+            for nvml_index in range(pynvml.nvmlDeviceGetCount()):
+                nvml_uuid = pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(nvml_index))
+                nvml_uuid = nvml_uuid.decode() if isinstance(nvml_uuid, bytes) else str(nvml_uuid)
+                if nvml_uuid.removeprefix("GPU-") == uuid:
+                    return [nvml_index]
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - no pynvml, no CUDA, an old torch without .uuid: use the fallback
+        pass
+    visible = [part.strip() for part in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
+    if visible and all(part.isdigit() for part in visible) and index < len(visible):
+        return [int(visible[index])]
+    return [index]
+
+
+def _idle_power(meter: Any) -> tuple[float | None, str]:
+    """Idle power subtracted by the meter or its parts (W, summed over domains), and where it came from."""
+    watts: float | None = None
+    for part in [meter, *getattr(meter, "meters", [])]:
+        per_domain = getattr(part, "idle_w", None)
+        if per_domain:
+            watts = (watts or 0.0) + float(sum(per_domain.values()))
+    if watts is None:
+        return None, "not measured (nothing subtracted)"
+    return watts, "measured by the meter before the run (RAPL domains, eq. 7), subtracted from every trial"
+
+
+def _command_line() -> str:
+    args = sys.argv[1:]
+    if "calibrate" in args:
+        args = args[args.index("calibrate") + 1:]
+    return "hybridsim calibrate " + shlex.join(args)
+
+
+def main() -> None:
+    """Entry point of `python -m calibration.cli` (no simpy or pydantic needed)."""
+    try:
+        calibrate.main(standalone_mode=False)
+    except HybridsimError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""The paper's measurement protocol (§5.2): sweeps, repetition until the runtime is known, resume after a stop.
+
+A *setting* is one (input tokens m, output tokens n) pair. The input sweep varies m (8 ... 2048) at n = 32,
+the output sweep varies n (8 ... 4096) at m = 32; both contain the anchor (32, 32), which is measured once
+and belongs to both (its trials say `sweep = input+output`). An optional grid adds every m x n pair.
+Settings run in a seeded random order, so slow drift of the machine (heat, clocks) does not masquerade as
+a trend in m or n.
+
+Each visit to a setting starts with warm-up trials (recorded with `warmup = True`, excluded from the
+profile), then repeats the setting until the 95% Student-t confidence half-width of the runtime is at most
+`ci_halfwidth_s` (after at least `min_trials`) or `max_trials` warm trials were taken.
+
+Every trial is appended to `<out>/trials.csv` the moment it ends, and the profile (points.csv,
+profile.json) is rewritten from trials.csv after each setting, so a run stopped by Ctrl-C, a crash or a
+time budget keeps what it measured; `resume` skips settings already finished and continues the rest. An
+out-of-memory trial is recorded (`status = oom`) and larger settings of the same sweep are recorded as
+`skipped`; the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import HybridsimError
+from simulator.profiles.io import append_trials, read_trials
+
+from .budget import RuntimeEstimator
+from .meters.common import EnergyMeter
+from .runner import BudgetExhausted, OutOfMemory, Runner
+from .stopping import ci_halfwidth
+
+INPUT_SWEEP: tuple[int, ...] = tuple(2**k for k in range(3, 12))  # 8 ... 2048
+OUTPUT_SWEEP: tuple[int, ...] = tuple(2**k for k in range(3, 13))  # 8 ... 4096
+TERMINAL_STATUSES = ("oom", "skipped", "error")
+
+TRIAL_COLUMNS: tuple[str, ...] = (
+    "sweep", "input_tokens", "output_tokens", "trial", "warmup", "status",
+    "runtime_s", "cpu_energy_j", "gpu_energy_j", "energy_j",
+    "actual_input_tokens", "actual_output_tokens", "batch_size", "total_tokens", "energy_per_token_j",
+    "peak_memory_mb", "meter_method", "estimated", "samples", "energy_by_domain_j", "gross_energy_j",
+    "started_at", "message",
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One (m, n) pair and the sweeps it belongs to, e.g. 'input', 'output', 'input+output', 'grid'."""
+
+    sweep: str
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.input_tokens, self.output_tokens)
+
+    def label(self) -> str:
+        return f"{self.sweep} m={self.input_tokens} n={self.output_tokens}"
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """How many settings, in what order, how often each, and how long in all."""
+
+    input_tokens: tuple[int, ...] = INPUT_SWEEP
+    output_tokens: tuple[int, ...] = OUTPUT_SWEEP
+    fixed_output: int = 32
+    """Output tokens of the input sweep."""
+    fixed_input: int = 32
+    """Input tokens of the output sweep."""
+    grid: bool = False
+    ci_halfwidth_s: float = 0.5
+    confidence: float = 0.95
+    min_trials: int = 3
+    max_trials: int = 25
+    warmup: int = 1
+    seed: int = 0
+    time_budget_s: float | None = None
+    skip_larger_after_oom: bool = True
+
+    def validate(self) -> None:
+        for name, values in (("--input-tokens", self.input_tokens), ("--output-tokens", self.output_tokens)):
+            if not values or any(v < 1 for v in values):
+                raise HybridsimError(f"{name}: need one or more positive token counts, got {list(values)}")
+        if self.fixed_input < 1 or self.fixed_output < 1:
+            raise HybridsimError("calibrate: the anchor token counts must be >= 1")
+        if not 1 <= self.min_trials <= self.max_trials:
+            raise HybridsimError(f"--min-trials/--max-trials: need 1 <= min <= max, "
+                                 f"got {self.min_trials}, {self.max_trials}")
+        if self.warmup < 0:
+            raise HybridsimError(f"--warmup: must be >= 0, got {self.warmup}")
+        if self.ci_halfwidth_s <= 0:
+            raise HybridsimError(f"--ci-halfwidth: must be > 0, got {self.ci_halfwidth_s}")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise HybridsimError(f"--time-budget-s: must be > 0, got {self.time_budget_s}")
+
+
+def plan_settings(config: ProtocolConfig) -> list[Setting]:
+    """Every setting of the run, each (m, n) once, in the seeded random order the run visits them.
+
+    The anchor lengths are added to the sweeps if missing, so that the input and output sweeps always
+    share the point (fixed_input, fixed_output) that the interpolated cost model joins them at.
+    """
+    config.validate()
+    inputs = sorted(set(config.input_tokens) | {config.fixed_input})
+    outputs = sorted(set(config.output_tokens) | {config.fixed_output})
+    sweeps: dict[tuple[int, int], list[str]] = {}
+    for m in inputs:
+        sweeps.setdefault((m, config.fixed_output), []).append("input")
+    for n in outputs:
+        sweeps.setdefault((config.fixed_input, n), []).append("output")
+    if config.grid:
+        for m in inputs:
+            for n in outputs:
+                sweeps.setdefault((m, n), []).append("grid")
+    settings = [Setting("+".join(names), m, n) for (m, n), names in sorted(sweeps.items())]
+    order = np.random.default_rng(config.seed).permutation(len(settings))
+    return [settings[i] for i in order]
+
+
+def is_converged(runtimes: Sequence[float], config: ProtocolConfig) -> bool:
+    """The paper's stopping rule: enough warm trials and a tight enough runtime CI, or the trial cap."""
+    if len(runtimes) >= config.max_trials:
+        return True
+    if len(runtimes) < config.min_trials:
+        return False
+    return ci_halfwidth(runtimes, config.confidence) <= config.ci_halfwidth_s
+
+
+@dataclass
+class SettingState:
+    """What trials.csv already holds for one setting."""
+
+    warm_runtimes: list[float] = field(default_factory=list)
+    warmup_runtimes: list[float] = field(default_factory=list)
+    trials: int = 0
+    terminal: str | None = None
+    """'oom', 'skipped' or 'error' once the setting cannot be measured in this run."""
+
+
+def setting_states(trials: pd.DataFrame) -> dict[tuple[int, int], SettingState]:
+    """Group the trials recorded so far by (m, n)."""
+    states: dict[tuple[int, int], SettingState] = {}
+    if trials.empty:
+        return states
+    for row in trials.itertuples(index=False):
+        state = states.setdefault((int(row.input_tokens), int(row.output_tokens)), SettingState())
+        state.trials = max(state.trials, int(row.trial) + 1)
+        if row.status in TERMINAL_STATUSES:
+            state.terminal = str(row.status)
+        elif row.status == "ok":
+            runtimes = state.warmup_runtimes if _truthy(row.warmup) else state.warm_runtimes
+            runtimes.append(float(row.runtime_s))
+    return states
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1")
+
+
+@dataclass
+class RunSummary:
+    """What one invocation did."""
+
+    settings_planned: int
+    settings_done: int = 0
+    settings_oom: int = 0
+    settings_skipped: int = 0
+    settings_failed: int = 0
+    settings_left: list[tuple[str, float | None]] = field(default_factory=list)
+    """Settings not finished (time budget), which `--resume` will continue, with the estimated seconds
+    their warm-ups and minimum trials need."""
+    trials_run: int = 0
+    stopped_for_budget: bool = False
+    elapsed_s: float = 0.0
+
+
+TrialCallback = Callable[[], None]
+
+
+def run_protocol(runner: Runner, meter: EnergyMeter, out_dir: Path, config: ProtocolConfig, *,
+                 kv_cache: bool = True, after_setting: TrialCallback | None = None,
+                 progress: bool = True, clock: Callable[[], float] = time.monotonic) -> RunSummary:
+    """Measure every planned setting not yet finished in `out_dir/trials.csv`, appending as it goes.
+
+    With a time budget, a setting whose warm-up and minimum trials would not fit in the time left is
+    deferred (not recorded: `--resume` measures it later) and retried once the others are done, when the
+    estimates are better. When nothing has been measured yet, the cheapest pending setting goes first so
+    that the estimates have something to start from. `after_setting` is called after each setting (the CLI
+    rewrites the profile there). A KeyboardInterrupt propagates with every finished trial on disk.
+    """
+    plan = plan_settings(config)
+    states = setting_states(read_trials(out_dir))
+    estimator = RuntimeEstimator(kv_cache)
+    oom_keys: dict[str, list[tuple[int, int]]] = {}
+    for setting in plan:
+        state = states.get(setting.key)
+        if state is None:
+            continue
+        for runtime in state.warm_runtimes:
+            estimator.record(setting.key, runtime)
+        for runtime in state.warmup_runtimes:
+            estimator.record(setting.key, runtime, warmup=True)
+        if state.terminal == "oom":
+            for sweep in setting.sweep.split("+"):
+                oom_keys.setdefault(sweep, []).append(setting.key)
+    summary = RunSummary(settings_planned=len(plan))
+    started = clock()
+    deadline = None if config.time_budget_s is None else started + config.time_budget_s
+    pending = list(plan)
+    if deadline is not None and not estimator.measured:
+        unfinished = [s for s in pending if not _finished(states.get(s.key), config)]
+        if unfinished:
+            cheapest = min(unfinished, key=lambda s: estimator.work(*s.key))
+            pending.remove(cheapest)
+            pending.insert(0, cheapest)
+    bar = _progress_bar(len(plan), progress)
+    expired = False
+    try:
+        while pending and not expired:
+            deferred: list[Setting] = []
+            for setting in pending:
+                state = states.setdefault(setting.key, SettingState())
+                bar.set_description(setting.label())
+                if _finished(state, config):
+                    _count_finished(summary, state)
+                    bar.update(1)
+                    continue
+                if expired:
+                    deferred.append(setting)
+                    continue
+                blocker = _larger_than_oom(setting, oom_keys) if config.skip_larger_after_oom else None
+                if blocker is not None:
+                    _append(out_dir, setting, state, status="skipped",
+                            message=f"not run: larger than m={blocker[0]} n={blocker[1]}, which ran out of memory")
+                    state.terminal = "skipped"
+                    _count_finished(summary, state)
+                    bar.update(1)
+                    continue
+                eta = f"~{_eta(pending, states, config, estimator)} left"
+                outcome = _measure_setting(runner, meter, out_dir, setting, state, config, estimator, deadline,
+                                           clock, summary, bar, eta)
+                if outcome in ("budget", "deadline"):
+                    expired = outcome == "deadline"
+                    deferred.append(setting)
+                    if after_setting is not None and state.trials:
+                        after_setting()
+                    continue
+                if outcome == "oom":
+                    for sweep in setting.sweep.split("+"):
+                        oom_keys.setdefault(sweep, []).append(setting.key)
+                _count_finished(summary, state)
+                if after_setting is not None:
+                    after_setting()
+                bar.update(1)
+            if len(deferred) == len(pending):
+                break
+            pending = deferred
+        if pending:
+            summary.stopped_for_budget = True
+            for setting in pending:
+                state = states[setting.key]
+                estimate = estimator.visit_s(setting.key, config.warmup,
+                                             max(1, config.min_trials - len(state.warm_runtimes)))
+                summary.settings_left.append((setting.label(), estimate))
+    finally:
+        bar.close()
+        summary.elapsed_s = clock() - started
+    return summary
+
+
+def _eta(settings: list[Setting], states: dict[tuple[int, int], SettingState], config: ProtocolConfig,
+         estimator: RuntimeEstimator) -> str:
+    """Rough time left: warm-ups plus minimum trials of every unfinished setting, at the estimated rate."""
+    seconds = 0.0
+    for setting in settings:
+        state = states.get(setting.key)
+        if _finished(state, config):
+            continue
+        done = len(state.warm_runtimes) if state else 0
+        estimate = estimator.visit_s(setting.key, config.warmup, max(1, config.min_trials - done))
+        if estimate is None:
+            return "?"
+        seconds += estimate
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def _finished(state: SettingState | None, config: ProtocolConfig) -> bool:
+    if state is None:
+        return False
+    return state.terminal is not None or (state.trials > 0 and is_converged(state.warm_runtimes, config))
+
+
+def _measure_setting(runner: Runner, meter: EnergyMeter, out_dir: Path, setting: Setting, state: SettingState,
+                     config: ProtocolConfig, estimator: RuntimeEstimator, deadline: float | None,
+                     clock: Callable[[], float], summary: RunSummary, bar: Any, eta: str) -> str:
+    """Warm up, then repeat until converged; returns 'done', 'oom', 'error', 'budget' (would not fit) or
+    'deadline' (the runner abandoned a trial at the hard deadline).
+
+    Under a deadline the first trial of the visit needs time for the warm-ups plus the missing minimum
+    trials; every later trial only for itself.
+    """
+    warmups_left = config.warmup
+    first = True
+    while True:
+        warmup = warmups_left > 0
+        if deadline is not None:
+            missing = max(1, config.min_trials - len(state.warm_runtimes)) if first else int(not warmup)
+            needed = estimator.visit_s(setting.key, warmups_left if first else int(warmup), missing) or 0.0
+            if clock() >= deadline or clock() + needed > deadline:
+                return "budget"
+        first = False
+        bar.set_postfix_str(_postfix(state, config, warmup, eta), refresh=True)
+        started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        try:
+            result = runner.run_trial(setting.input_tokens, setting.output_tokens, meter)
+        except BudgetExhausted:
+            return "deadline"  # the runner's hard deadline: the abandoned trial is not recorded
+        except OutOfMemory as error:
+            _append(out_dir, setting, state, status="oom", warmup=warmup, message=str(error)[:300],
+                    started_at=started_at)
+            state.terminal = "oom"
+            summary.trials_run += 1
+            return "oom"
+        summary.trials_run += 1
+        if (result.output_tokens, result.input_tokens) != (setting.output_tokens, setting.input_tokens):
+            # Deterministic for a given model: repeating it would only repeat the error.
+            _append(out_dir, setting, state, status="error", warmup=warmup, result=result, started_at=started_at,
+                    message=f"generated {result.output_tokens} of {setting.output_tokens} tokens "
+                            f"from {result.input_tokens} of {setting.input_tokens}")
+            state.terminal = "error"
+            return "error"
+        _append(out_dir, setting, state, status="ok", warmup=warmup, result=result, started_at=started_at)
+        estimator.record(setting.key, result.runtime_s, warmup=warmup)
+        if warmup:
+            warmups_left -= 1
+            continue
+        state.warm_runtimes.append(result.runtime_s)
+        if is_converged(state.warm_runtimes, config):
+            return "done"
+
+
+def _append(out_dir: Path, setting: Setting, state: SettingState, *, status: str, warmup: bool = False,
+            result: Any = None, message: str = "", started_at: str = "") -> None:
+    row: dict[str, Any] = dict.fromkeys(TRIAL_COLUMNS, "")
+    row.update(sweep=setting.sweep, input_tokens=setting.input_tokens, output_tokens=setting.output_tokens,
+               trial=state.trials, warmup=warmup, status=status, message=message,
+               started_at=started_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    if result is not None:
+        measurement = result.measurement
+        total_tokens = result.batch_size * (result.input_tokens + result.output_tokens)
+        energy = measurement.total_energy_j
+        row.update(
+            runtime_s=result.runtime_s, cpu_energy_j=measurement.cpu_energy_j,
+            gpu_energy_j=measurement.gpu_energy_j, energy_j=energy,
+            actual_input_tokens=result.input_tokens, actual_output_tokens=result.output_tokens,
+            batch_size=result.batch_size, total_tokens=total_tokens,
+            energy_per_token_j=energy / total_tokens if total_tokens else "",
+            peak_memory_mb="" if result.peak_memory_mb is None else round(result.peak_memory_mb, 1),
+            meter_method=measurement.method, estimated=measurement.estimated, samples=measurement.samples,
+            energy_by_domain_j=json.dumps(measurement.energy_j, sort_keys=True),
+            gross_energy_j="" if measurement.gross_energy_j is None
+            else sum(measurement.gross_energy_j.values()),
+        )
+    append_trials(out_dir, [row])
+    state.trials += 1
+
+
+def _larger_than_oom(setting: Setting, oom_keys: dict[str, list[tuple[int, int]]]) -> tuple[int, int] | None:
+    """An OOM'd setting of the same sweep that this one dominates (no smaller in m or n), if any."""
+    for sweep in setting.sweep.split("+"):
+        for m, n in oom_keys.get(sweep, []):
+            if setting.input_tokens >= m and setting.output_tokens >= n and setting.key != (m, n):
+                return (m, n)
+    return None
+
+
+def _count_finished(summary: RunSummary, state: SettingState) -> None:
+    if state.terminal == "oom":
+        summary.settings_oom += 1
+    elif state.terminal == "skipped":
+        summary.settings_skipped += 1
+    elif state.terminal == "error":
+        summary.settings_failed += 1
+    else:
+        summary.settings_done += 1
+
+
+def _postfix(state: SettingState, config: ProtocolConfig, warmup: bool, eta: str) -> str:
+    if warmup:
+        return f"warm-up, {eta}"
+    width = ci_halfwidth(state.warm_runtimes, config.confidence)
+    ci = "-" if math.isinf(width) else f"{width:.3f}s"
+    return f"trial {len(state.warm_runtimes) + 1}/{config.max_trials} ci±{ci}, {eta}"
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="setting", disable=not enabled, dynamic_ncols=True, leave=True)
