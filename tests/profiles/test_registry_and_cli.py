@@ -18,8 +18,9 @@ BUILTINS = [f"{system}/{model}" for system in ("palmetto-a100", "palmetto-v100",
             for model in ("falcon-7b", "llama2-7b", "mistral-7b")]
 
 
-def test_builtins_are_the_eleven_measured_pairs() -> None:
-    assert list_builtin() == sorted(["m1-pro/llama2-7b", "m1-pro/mistral-7b", *BUILTINS])
+def test_builtins_are_the_paper_pairs_and_our_h100_calibrations() -> None:
+    calibrated = ["h100/llama2-7b-bf16-kv", "h100/llama2-7b-bf16-nokv"]
+    assert list_builtin() == sorted(["m1-pro/llama2-7b", "m1-pro/mistral-7b", *BUILTINS, *calibrated])
 
 
 def test_load_by_name_is_cached_and_by_path_reads_the_directory(tmp_path: Path) -> None:
