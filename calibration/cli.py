@@ -8,17 +8,18 @@
     # Apple Silicon (powermetrics needs root: run with sudo), fp16 as in the paper:
     sudo hybridsim calibrate --device mps --dtype float16 --arch llama2-7b --meter powermetrics \
         --system M1-Pro --out profiles/m1-llama2
-    # CPU host: RAPL where readable, else an estimate labelled as such
+    # CPU host: RAPL (root, or readable energy_uj files); with no counter at all, ask for the estimate by name
     hybridsim calibrate --device cpu --dtype bfloat16 --arch llama2-7b --meter rapl --idle-s 10 --out ...
     hybridsim calibrate --device cpu --arch tiny-llama --meter estimated --quick --out /tmp/smoke
 
-The run follows the paper's protocol (`protocol.py`): input sweep 8 ... 2048 at 32 output tokens, output
+The run follows the paper's protocol (`plan.py`, `protocol.py`): input sweep 8 ... 2048 at 32 output tokens, output
 sweep 8 ... 4096 at 32 input tokens, each setting repeated until the runtime's 95% CI half-width is at
 most 0.5 s (3 to 25 warm trials). Trials go to `<out>/trials.csv` as they finish; `--resume` continues an
 interrupted run; `--time-budget-s` stops cleanly before a deadline. Nothing heavy is imported until the
 command runs, so `hybridsim --help` works without the `calibrate` extra (torch, transformers).
 
-Also runnable without the simulator's dependencies (simpy, pydantic): `python -m calibration.cli ...`.
+Needs neither simpy nor pydantic (the simulator's dependencies), as `hybridsim calibrate` or as
+`python -m calibration.cli ...`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,16 @@ QUICK = {"input_tokens": (8, 16), "output_tokens": (8, 16), "fixed_input": 16, "
          "min_trials": 2, "max_trials": 3, "warmup": 1}
 """The `--quick` smoke test: three settings, a few trials each."""
 OWN_FILES = ("trials.csv", "points.csv", "profile.json", "calibration.json")
+
+
+class _OneLineErrors(click.Command):
+    """Usage errors (an unknown option, a value of the wrong type) as one `HybridsimError` line, like the rest."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            raise HybridsimError(f"calibrate: {error.format_message()} (see hybridsim calibrate --help)") from None
 
 
 def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
@@ -53,7 +63,7 @@ def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
     return values
 
 
-@click.command()
+@click.command(cls=_OneLineErrors)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Profile directory to write (trials.csv, points.csv, profile.json, calibration.json).")
 @click.option("--arch", default=None, help="Bundled architecture, randomly initialised: llama2-7b, mistral-7b, "
@@ -68,11 +78,16 @@ def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
               help="Generate with the KV cache (the paper ran without it).")
 @click.option("--meter", "meter_name", default="auto", show_default=True,
               help="auto, nvidia, rapl, powermetrics, uprof or estimated (auto says which it picked).")
-@click.option("--tdp-w", type=float, default=None, help="CPU power for the estimated meter (W).")
-@click.option("--idle-s", type=float, default=0.0, show_default=True,
-              help="Measure RAPL's idle baseline this long before the run and subtract it (the paper's eq. 7).")
+@click.option("--tdp-w", type=float, default=None,
+              help="CPU power for --meter estimated (W) [4 W per logical CPU].")
+@click.option("--accelerator-w", type=float, default=None,
+              help="Constant accelerator power for --meter estimated (W); without it the estimate has no GPU term.")
+@click.option("--idle-s", type=float, default=None,
+              help="RAPL (--meter rapl or auto): measure the idle baseline this long before the run and subtract it "
+                   "(the paper's eq. 7).")
 @click.option("--uprof-csv", type=click.Path(path_type=Path), default=None,
-              help="AMD uProf timechart CSV being written during the run (--meter uprof).")
+              help="AMD uProf timechart CSV for --meter uprof; uProf writes it when its session ends, so it must "
+                   "already cover every trial's window (offline use).")
 @click.option("--system", default=None, help="Name of this machine in the profile, e.g. 'H100-SXM'.")
 @click.option("--input-tokens", default=None, help="Input sweep lengths, e.g. 8,16,32 (default 8 ... 2048).")
 @click.option("--output-tokens", default=None, help="Output sweep lengths (default 8 ... 4096).")
@@ -94,16 +109,18 @@ def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
 @click.option("--quick", is_flag=True, help="Smoke test: inputs 8,16, outputs 8,16, 2-3 trials each.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def calibrate(out_dir: Path, arch: str | None, model: str | None, allow_download: bool, dtype: str, device: str,
-              batch_size: int, kv_cache: bool, meter_name: str, tdp_w: float | None, idle_s: float,
-              uprof_csv: Path | None,
+              batch_size: int, kv_cache: bool, meter_name: str, tdp_w: float | None,
+              accelerator_w: float | None, idle_s: float | None, uprof_csv: Path | None,
               system: str | None, input_tokens: str | None, output_tokens: str | None, max_input: int | None,
               max_output: int | None, fixed_output: int | None, fixed_input: int | None, grid: bool,
               ci_halfwidth: float, min_trials: int | None, max_trials: int | None, warmup: int | None, seed: int,
               time_budget_s: float | None, resume: bool, overwrite: bool, quick: bool, no_progress: bool) -> None:
     """Measure runtime and energy of an LLM at exact token counts and write a profile."""
     command_started = time.monotonic()
-    from .protocol import INPUT_SWEEP, OUTPUT_SWEEP, ProtocolConfig, plan_settings
-    from .runner import RunnerConfig
+    from .cli_meter import check_meter_options, choose_meter, nvml_indices
+    from .plan import INPUT_SWEEP, OUTPUT_SWEEP, ProtocolConfig, plan_settings
+    from .profile_writer import resumable_context
+    from .runner import RunnerConfig, check_device
 
     runner_config = RunnerConfig(model=model, arch=arch, dtype=dtype, device=device, batch_size=batch_size,
                                  kv_cache=kv_cache, seed=seed, allow_download=allow_download)
@@ -112,11 +129,14 @@ def calibrate(out_dir: Path, arch: str | None, model: str | None, allow_download
         from .archs import load_arch
 
         load_arch(arch)  # an unknown name fails now, not after the meter's idle measurement
+    meter_options = {"--tdp-w": tdp_w, "--accelerator-w": accelerator_w, "--idle-s": idle_s,
+                     "--uprof-csv": uprof_csv}
+    check_meter_options(meter_name, meter_options)
     base = QUICK if quick else {}
-    inputs = _token_list("--input-tokens", input_tokens) or base.get("input_tokens", INPUT_SWEEP)
-    outputs = _token_list("--output-tokens", output_tokens) or base.get("output_tokens", OUTPUT_SWEEP)
-    inputs = tuple(v for v in inputs if max_input is None or v <= max_input)
-    outputs = tuple(v for v in outputs if max_output is None or v <= max_output)
+    inputs = _capped("--max-input", max_input,
+                     _token_list("--input-tokens", input_tokens) or base.get("input_tokens", INPUT_SWEEP))
+    outputs = _capped("--max-output", max_output,
+                      _token_list("--output-tokens", output_tokens) or base.get("output_tokens", OUTPUT_SWEEP))
     protocol = ProtocolConfig(
         input_tokens=inputs, output_tokens=outputs,
         fixed_output=_pick(fixed_output, base.get("fixed_output"), 32),
@@ -126,23 +146,44 @@ def calibrate(out_dir: Path, arch: str | None, model: str | None, allow_download
         warmup=_pick(warmup, base.get("warmup"), 1), seed=seed, time_budget_s=time_budget_s)
     n_settings = len(plan_settings(protocol))
     _prepare_out_dir(out_dir, resume, overwrite, apply=False)
+    check_device(device)  # before the meter, which may spend --idle-s measuring
 
-    meter = _select_meter(meter_name, gpu_indices=_nvml_indices(device), tdp_w=tdp_w, rapl_idle_s=idle_s or None,
-                          uprof_csv=uprof_csv)
+    meter = choose_meter(meter_name, gpu_indices=nvml_indices(device), tdp_w=tdp_w, accelerator_w=accelerator_w,
+                         rapl_idle_s=idle_s, uprof_csv=uprof_csv)
     click.echo(f"meter: {meter.name}{' (ESTIMATED, no energy counter)' if meter.estimated else ''}"
                f"{f' - {meter.scope}' if meter.scope else ''}")
+    if meter_name == "estimated" and accelerator_w is None and device != "cpu":
+        click.echo(f"note: --meter estimated has no {device} term (0 J) unless --accelerator-w is given")
     with meter:
-        _run(out_dir, runner_config, protocol, meter, n_settings, system=system, resume=resume,
-             overwrite=overwrite, progress=not no_progress, command_started=command_started)
+        run = {"model": model, "arch": arch, "dtype": dtype, "device": device, "batch_size": batch_size,
+               "kv_cache": kv_cache, "meter": meter.name, "seed": seed,
+               "protocol": {k: v for k, v in vars(protocol).items() if k != "time_budget_s"}}
+        previous = resumable_context(out_dir, run) if resume else None
+        _run(out_dir, runner_config, protocol, meter, n_settings, run=run, previous=previous, system=system,
+             resume=resume, overwrite=overwrite, progress=not no_progress, command_started=command_started)
 
 
-def _run(out_dir: Path, runner_config: Any, protocol: Any, meter: Any, n_settings: int, *, system: str | None,
-         resume: bool, overwrite: bool, progress: bool, command_started: float) -> None:
-    """Build the model, record the run's context, run the protocol and write the profile."""
+def _capped(option: str, cap: int | None, values: tuple[int, ...]) -> tuple[int, ...]:
+    """`values` up to `cap` (--max-input, --max-output); an error when none is left."""
+    kept = tuple(v for v in values if cap is None or v <= cap)
+    if not kept:
+        raise HybridsimError(f"{option} {cap}: leaves no token counts (the smallest is {min(values)})")
+    return kept
+
+
+def _run(out_dir: Path, runner_config: Any, protocol: Any, meter: Any, n_settings: int, *, run: dict[str, Any],
+         previous: Any, system: str | None, resume: bool, overwrite: bool, progress: bool,
+         command_started: float) -> None:
+    """Build the model, record the run's context, run the protocol and write the profile.
+
+    Nothing is written to `out_dir` until the model is built, warmed up and the time budget is known to
+    leave room for trials: a run that fails before then leaves no calibration behind.
+    """
     from dataclasses import replace
 
     from . import system_info
-    from .profile_writer import CalibrationContext, check_resumable, load_context, save_context, write_profile
+    from .cli_meter import idle_power
+    from .profile_writer import CalibrationContext, save_context, write_profile
     from .protocol import run_protocol
     from .runner import TransformersRunner
 
@@ -151,28 +192,21 @@ def _run(out_dir: Path, runner_config: Any, protocol: Any, meter: Any, n_setting
     click.echo(f"model: {description['model']} ({description['parameters'] / 1e6:,.1f} M parameters, "
                f"{runner_config.dtype}) on {runner_config.device}, built in {description['load_time_s']:.1f} s; "
                f"KV cache {'on' if runner_config.kv_cache else 'off'}, batch {runner_config.batch_size}")
-    _prepare_out_dir(out_dir, resume, overwrite, apply=True)
     warm_s = runner.warm_up()
-    idle_w, idle_source = _idle_power(meter)
+    idle_w, idle_source = idle_power(meter)
     info = system_info.collect(runner_config.device)
-    run = {"model": runner_config.model, "arch": runner_config.arch, "dtype": runner_config.dtype,
-           "device": runner_config.device, "batch_size": runner_config.batch_size,
-           "kv_cache": runner_config.kv_cache, "meter": meter.name, "seed": protocol.seed,
-           "protocol": {k: v for k, v in vars(protocol).items() if k != "time_budget_s"}}
+    describe_meter = getattr(meter, "describe", None)
     context = CalibrationContext(
         system=system or info["device_name"], device_name=info["device_name"], model=description["model"],
         dtype=runner_config.dtype, meter=meter.name, energy_scope=meter.scope or "unspecified by the meter",
         estimated=bool(meter.estimated), kv_cache=runner_config.kv_cache, batch_size=runner_config.batch_size,
         command=_command_line(), run=run, idle_power_w=idle_w, idle_power_source=idle_source,
-        extra={"system_info": info, "runner": {**description, "global_warm_up_s": round(warm_s, 3)}},
+        extra={"system_info": info, "runner": {**description, "global_warm_up_s": round(warm_s, 3)},
+               "meter": describe_meter() if describe_meter else {"meter": meter.name}},
         notes=("random token ids as prompts; greedy decoding of exactly n tokens, EOS ignored; two unrecorded "
                "8-in/8-out generations before the first setting, then per setting warm-up trials (excluded)",))
-    previous = load_context(out_dir) if resume else None
     if previous is not None:
-        check_resumable(previous, context, out_dir)
         context = replace(context, command=f"{previous.command}; resumed: {context.command}")
-    save_context(out_dir, context)
-
     if protocol.time_budget_s is not None:
         protocol_budget_s = protocol.time_budget_s
         spent = time.monotonic() - command_started
@@ -183,6 +217,8 @@ def _run(out_dir: Path, runner_config: Any, protocol: Any, meter: Any, n_setting
         protocol = replace(protocol, time_budget_s=budget)
         # The estimates above decide what to start; this deadline stops a trial that outlives its estimate.
         runner.deadline = command_started + protocol_budget_s - min(10.0, 0.025 * protocol_budget_s)
+    _prepare_out_dir(out_dir, resume, overwrite, apply=True)
+    save_context(out_dir, context)
     click.echo(f"{n_settings} settings; trials -> {out_dir / 'trials.csv'}")
     try:
         summary = run_protocol(runner, meter, out_dir, protocol, kv_cache=runner_config.kv_cache,
@@ -240,69 +276,6 @@ def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool, apply: bool) 
         for name in present if overwrite else ():
             (out_dir / name).unlink()
         out_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _select_meter(name: str, **options: Any) -> Any:
-    """The meter `name` from `meters.auto.select_meter`, passing only the options it takes."""
-    import inspect
-
-    from .meters.auto import select_meter
-
-    parameters = inspect.signature(select_meter).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    given = {k: v for k, v in options.items() if v is not None and (takes_any or k in parameters)}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        meter = select_meter(name, **given)
-    for warning in caught:  # e.g. 'auto' measuring the GPU without the CPU: say it plainly, once
-        click.echo(f"note: {warning.message}")
-    return meter
-
-
-def _nvml_indices(device: str) -> list[int] | None:
-    """NVML's index of the GPU that torch calls `device`, so the meter reads the GPU that runs the model.
-
-    NVML numbers GPUs in PCI order and ignores CUDA_VISIBLE_DEVICES; CUDA numbers them fastest first and
-    honours it. The GPU's UUID is the same in both; where it cannot be read, CUDA_VISIBLE_DEVICES is
-    applied to the index as a fallback.
-    """
-    import os
-
-    if not device.startswith("cuda"):
-        return None
-    index = int(device.split(":")[1]) if ":" in device else 0
-    try:
-        import pynvml
-        import torch
-
-        uuid = str(torch.cuda.get_device_properties(index).uuid).removeprefix("GPU-")
-        pynvml.nvmlInit()
-        try:
-            for nvml_index in range(pynvml.nvmlDeviceGetCount()):
-                nvml_uuid = pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(nvml_index))
-                nvml_uuid = nvml_uuid.decode() if isinstance(nvml_uuid, bytes) else str(nvml_uuid)
-                if nvml_uuid.removeprefix("GPU-") == uuid:
-                    return [nvml_index]
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001 - no pynvml, no CUDA, an old torch without .uuid: use the fallback
-        pass
-    visible = [part.strip() for part in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
-    if visible and all(part.isdigit() for part in visible) and index < len(visible):
-        return [int(visible[index])]
-    return [index]
-
-
-def _idle_power(meter: Any) -> tuple[float | None, str]:
-    """Idle power subtracted by the meter or its parts (W, summed over domains), and where it came from."""
-    watts: float | None = None
-    for part in [meter, *getattr(meter, "meters", [])]:
-        per_domain = getattr(part, "idle_w", None)
-        if per_domain:
-            watts = (watts or 0.0) + float(sum(per_domain.values()))
-    if watts is None:
-        return None, "not measured (nothing subtracted)"
-    return watts, "measured by the meter before the run (RAPL domains, eq. 7), subtracted from every trial"
 
 
 def _command_line() -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import pandas as pd
 
 from simulator.atomic import dump_json, write_text_atomic
 from simulator.errors import HybridsimError
-from simulator.profiles.io import read_trials, save_profile_dir
+from simulator.profiles.io import TRIALS_FILE, read_trials, save_profile_dir
 from simulator.profiles.model import Profile, ProfileMetadata
 
 from .fitting import fit_report, paper_fit, warm_trials
@@ -78,13 +79,25 @@ def load_context(out_dir: Path) -> CalibrationContext | None:
         raise HybridsimError(f"{path}: unreadable calibration record: {error}") from None
 
 
-def check_resumable(previous: CalibrationContext, current: CalibrationContext, out_dir: Path) -> None:
+def check_resumable(previous: CalibrationContext, run: Mapping[str, Any], out_dir: Path) -> None:
     """Refuse to mix trials of different models, dtypes, devices or meters in one profile."""
-    differ = [f"{key} {previous.run.get(key)!r} -> {current.run.get(key)!r}" for key in RESUME_KEYS
-              if previous.run.get(key) != current.run.get(key)]
+    differ = [f"{key} {previous.run.get(key)!r} -> {run.get(key)!r}" for key in RESUME_KEYS
+              if previous.run.get(key) != run.get(key)]
     if differ:
         raise HybridsimError(f"{out_dir}: --resume with different settings ({'; '.join(differ)}); "
                              "use another --out")
+
+
+def resumable_context(out_dir: Path, run: Mapping[str, Any]) -> CalibrationContext | None:
+    """The calibration that `--resume` continues in `out_dir` (None where there is none yet), checked
+    against this run; trials without a calibration record cannot be checked and are refused."""
+    previous = load_context(out_dir)
+    if previous is None and (Path(out_dir) / TRIALS_FILE).exists():
+        raise HybridsimError(f"{out_dir}: {TRIALS_FILE} without {CALIBRATION_FILE}: cannot tell which model, "
+                             "dtype, device and meter made those trials; use another --out or --overwrite")
+    if previous is not None:
+        check_resumable(previous, run, out_dir)
+    return previous
 
 
 def aggregate_points(trials: pd.DataFrame) -> pd.DataFrame:
@@ -148,6 +161,7 @@ def build_profile(name: str, trials: pd.DataFrame, context: CalibrationContext) 
         "first_trial": first.isoformat(),
         "last_trial": last.isoformat(),
         "trials_by_status": {str(k): int(v) for k, v in statuses.items()},
+        "meter_methods": sorted({str(m) for m in trials.get("meter_method", pd.Series(dtype=str)).dropna() if m}),
         "fits": fit_report(trials),
     }
     metadata = ProfileMetadata(

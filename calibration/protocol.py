@@ -1,14 +1,8 @@
-"""The paper's measurement protocol (§5.2): sweeps, repetition until the runtime is known, resume after a stop.
+"""The paper's measurement protocol (§5.2): visiting the planned settings, recording every trial, resuming.
 
-A *setting* is one (input tokens m, output tokens n) pair. The input sweep varies m (8 ... 2048) at n = 32,
-the output sweep varies n (8 ... 4096) at m = 32; both contain the anchor (32, 32), which is measured once
-and belongs to both (its trials say `sweep = input+output`). An optional grid adds every m x n pair.
-Settings run in a seeded random order, so slow drift of the machine (heat, clocks) does not masquerade as
-a trend in m or n.
-
-Each visit to a setting starts with warm-up trials (recorded with `warmup = True`, excluded from the
-profile), then repeats the setting until the 95% Student-t confidence half-width of the runtime is at most
-`ci_halfwidth_s` (after at least `min_trials`) or `max_trials` warm trials were taken.
+The settings, their order and the stopping rule are in `plan.py`. Each visit to a setting starts with
+warm-up trials (recorded with `warmup = True`, excluded from the profile), then repeats the setting until
+the plan's stopping rule says it is done.
 
 Every trial is appended to `<out>/trials.csv` the moment it ends, and the profile (points.csv,
 profile.json) is rewritten from trials.csv after each setting, so a run stopped by Ctrl-C, a crash or a
@@ -23,24 +17,21 @@ import datetime as _dt
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from simulator.errors import HybridsimError
 from simulator.profiles.io import append_trials, read_trials
 
 from .budget import RuntimeEstimator
 from .meters.common import EnergyMeter
+from .plan import ProtocolConfig, Setting, is_converged, plan_settings
 from .runner import BudgetExhausted, OutOfMemory, Runner
 from .stopping import ci_halfwidth
 
-INPUT_SWEEP: tuple[int, ...] = tuple(2**k for k in range(3, 12))  # 8 ... 2048
-OUTPUT_SWEEP: tuple[int, ...] = tuple(2**k for k in range(3, 13))  # 8 ... 4096
 TERMINAL_STATUSES = ("oom", "skipped", "error")
 
 TRIAL_COLUMNS: tuple[str, ...] = (
@@ -52,89 +43,6 @@ TRIAL_COLUMNS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One (m, n) pair and the sweeps it belongs to, e.g. 'input', 'output', 'input+output', 'grid'."""
-
-    sweep: str
-    input_tokens: int
-    output_tokens: int
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.input_tokens, self.output_tokens)
-
-    def label(self) -> str:
-        return f"{self.sweep} m={self.input_tokens} n={self.output_tokens}"
-
-
-@dataclass(frozen=True)
-class ProtocolConfig:
-    """How many settings, in what order, how often each, and how long in all."""
-
-    input_tokens: tuple[int, ...] = INPUT_SWEEP
-    output_tokens: tuple[int, ...] = OUTPUT_SWEEP
-    fixed_output: int = 32
-    """Output tokens of the input sweep."""
-    fixed_input: int = 32
-    """Input tokens of the output sweep."""
-    grid: bool = False
-    ci_halfwidth_s: float = 0.5
-    confidence: float = 0.95
-    min_trials: int = 3
-    max_trials: int = 25
-    warmup: int = 1
-    seed: int = 0
-    time_budget_s: float | None = None
-    skip_larger_after_oom: bool = True
-
-    def validate(self) -> None:
-        for name, values in (("--input-tokens", self.input_tokens), ("--output-tokens", self.output_tokens)):
-            if not values or any(v < 1 for v in values):
-                raise HybridsimError(f"{name}: need one or more positive token counts, got {list(values)}")
-        if self.fixed_input < 1 or self.fixed_output < 1:
-            raise HybridsimError("calibrate: the anchor token counts must be >= 1")
-        if not 1 <= self.min_trials <= self.max_trials:
-            raise HybridsimError(f"--min-trials/--max-trials: need 1 <= min <= max, "
-                                 f"got {self.min_trials}, {self.max_trials}")
-        if self.warmup < 0:
-            raise HybridsimError(f"--warmup: must be >= 0, got {self.warmup}")
-        if self.ci_halfwidth_s <= 0:
-            raise HybridsimError(f"--ci-halfwidth: must be > 0, got {self.ci_halfwidth_s}")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise HybridsimError(f"--time-budget-s: must be > 0, got {self.time_budget_s}")
-
-
-def plan_settings(config: ProtocolConfig) -> list[Setting]:
-    """Every setting of the run, each (m, n) once, in the seeded random order the run visits them.
-
-    The anchor lengths are added to the sweeps if missing, so that the input and output sweeps always
-    share the point (fixed_input, fixed_output) that the interpolated cost model joins them at.
-    """
-    config.validate()
-    inputs = sorted(set(config.input_tokens) | {config.fixed_input})
-    outputs = sorted(set(config.output_tokens) | {config.fixed_output})
-    sweeps: dict[tuple[int, int], list[str]] = {}
-    for m in inputs:
-        sweeps.setdefault((m, config.fixed_output), []).append("input")
-    for n in outputs:
-        sweeps.setdefault((config.fixed_input, n), []).append("output")
-    if config.grid:
-        for m in inputs:
-            for n in outputs:
-                sweeps.setdefault((m, n), []).append("grid")
-    settings = [Setting("+".join(names), m, n) for (m, n), names in sorted(sweeps.items())]
-    order = np.random.default_rng(config.seed).permutation(len(settings))
-    return [settings[i] for i in order]
-
-
-def is_converged(runtimes: Sequence[float], config: ProtocolConfig) -> bool:
-    """The paper's stopping rule: enough warm trials and a tight enough runtime CI, or the trial cap."""
-    if len(runtimes) >= config.max_trials:
-        return True
-    if len(runtimes) < config.min_trials:
-        return False
-    return ci_halfwidth(runtimes, config.confidence) <= config.ci_halfwidth_s
 
 
 @dataclass

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import re
 import resource
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -88,8 +90,30 @@ class RunnerConfig:
             raise HybridsimError(f"--dtype: {self.dtype!r} is not one of {', '.join(DTYPES)}")
         if self.batch_size < 1:
             raise HybridsimError(f"--batch-size: must be >= 1, got {self.batch_size}")
-        if not (self.device in ("cpu", "cuda", "mps") or self.device.startswith("cuda:")):
+        if not (self.device in ("cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", self.device)):
             raise HybridsimError(f"--device: {self.device!r} is not cpu, cuda, cuda:N or mps")
+        if self.model is not None and _looks_like_path(self.model) and not Path(self.model).is_dir():
+            raise HybridsimError(f"--model {self.model}: not a local model directory (a hub id looks like "
+                                 "'org/name')")
+
+
+def _looks_like_path(model: str) -> bool:
+    """A local path rather than a hub id: hub ids never start with '/' or '.'."""
+    return model.startswith(("/", ".")) or Path(model).exists()
+
+
+def check_device(device: str) -> None:
+    """Raise a one-line `HybridsimError` unless torch can run on `device` here (CUDA present, index valid, MPS)."""
+    import torch
+
+    parsed = torch.device(device)
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise HybridsimError(f"--device {device}: torch {torch.__version__} sees no CUDA device")
+        if (parsed.index or 0) >= torch.cuda.device_count():
+            raise HybridsimError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise HybridsimError("--device mps: this torch build or machine has no MPS (Apple GPU) backend")
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -109,7 +133,9 @@ class TransformersRunner:
         self.config = config
         self._torch = torch
         self.device = torch.device(config.device)
-        self._check_device()
+        check_device(config.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device.index or 0)
         self.dtype = getattr(torch, config.dtype)
         started = time.perf_counter()
         self.model, self.model_name = self._load()
@@ -125,20 +151,6 @@ class TransformersRunner:
         self.special_ids = _special_ids(model_config, self.config.model, self.config.allow_download)
 
     # ----------------------------------------------------------------------------------------- loading
-    def _check_device(self) -> None:
-        torch = self._torch
-        if self.device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise HybridsimError(f"--device {self.config.device}: torch {torch.__version__} "
-                                     "sees no CUDA device")
-            index = self.device.index or 0
-            if index >= torch.cuda.device_count():
-                raise HybridsimError(f"--device {self.config.device}: "
-                                     f"only {torch.cuda.device_count()} CUDA device(s)")
-            torch.cuda.set_device(index)
-        if self.device.type == "mps" and not torch.backends.mps.is_available():
-            raise HybridsimError("--device mps: this torch build or machine has no MPS (Apple GPU) backend")
-
     def _load(self) -> tuple[Any, str]:
         from transformers import AutoModelForCausalLM
 
@@ -155,9 +167,10 @@ class TransformersRunner:
         try:
             model = AutoModelForCausalLM.from_pretrained(
                 self.config.model, local_files_only=not self.config.allow_download, **dtype_kwarg)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # no such model, or a directory that holds none
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            hint = "" if self.config.allow_download else " (offline: pass --allow-download to fetch from the hub)"
+            from_hub = not (self.config.allow_download or _looks_like_path(self.config.model))
+            hint = " (offline: pass --allow-download to fetch from the hub)" if from_hub else ""
             raise HybridsimError(f"--model {self.config.model}: cannot load: {first_line}{hint}") from None
         return model.to(self.device), str(self.config.model)
 

@@ -188,8 +188,9 @@ class PowermetricsMeter(EnergyMeter):
     comparing devices); the resolution is one sample (`interval_ms`, 200 by default), so `end_window`
     waits up to about two intervals for the sample that covers the window's end, and windows much shorter
     than an interval are pro-rated guesses; Energy Impact is Apple's unitless score, not a power split, so
-    the CPU share is an attribution, not a measurement; the first window also waits for powermetrics to
-    start and deliver a sample (about two intervals), so that no window begins unmeasured; the GPU side is the whole GPU, every process's;
+    the CPU share (of this process and its child processes) is an attribution, not a measurement; the
+    first window also waits, before it opens, for powermetrics to start and deliver a sample (about two
+    intervals), so that no window begins unmeasured; the GPU side is the whole GPU, every process's;
     ANE, DRAM, display, SSD and the rest of the SoC are left out. Needs macOS on Apple Silicon and root
     (run as root or allow `sudo -n powermetrics`).
     """

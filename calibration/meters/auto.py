@@ -2,8 +2,9 @@
 
 `auto` takes NVIDIA GPUs through NVML when a GPU is visible, together with RAPL for the CPU side when its
 files are readable (one `CompositeMeter`); otherwise RAPL alone; otherwise powermetrics on an Apple
-Silicon Mac. When none works it raises `MeterUnavailable` listing why each failed. It never falls back
-to the `estimated` meter: a profile built from a model instead of a counter must be asked for by name
+Silicon Mac. When none works it raises `MeterUnavailable` listing why each failed, and so it does when
+GPUs were asked for (`gpu_indices`, as the CLI does for `--device cuda`) and NVML cannot read them,
+rather than measure a GPU run with a CPU-only meter. It never falls back to the `estimated` meter: a profile built from a model instead of a counter must be asked for by name
 (`--meter estimated`), so that nobody mistakes one for the other.
 """
 
@@ -137,6 +138,11 @@ def select_meter(name: str = "auto", *, gpu_indices: Sequence[int] | None = None
             return CompositeMeter([gpu, cpu])
         warnings.warn(f"meter auto: measuring the GPUs only; the CPU side is not metered ({cpu})", stacklevel=2)
         return gpu
+    if gpu_indices is not None:  # the caller runs on these GPUs: a CPU-only meter would miss most of the energy
+        if isinstance(cpu, EnergyMeter):
+            cpu.close()
+        raise MeterUnavailable(f"meter auto: the GPUs {list(gpu_indices)} cannot be metered ({gpu}); pass "
+                               "`--meter rapl` to measure only the CPU side, or `--meter estimated`")
     if isinstance(cpu, EnergyMeter):
         return cpu
     mac = attempt("powermetrics")

@@ -5,7 +5,8 @@ For machines with nothing to read (a VM, a container, CI), energy is modelled ra
     CPU J = CPU seconds of this process and its reaped children x (tdp_w / cores)
     GPU J = accelerator_w x elapsed seconds            (only when a constant accelerator power is given)
 
-as if each busy core drew an equal share of the CPU's TDP. Every measurement says `estimated=True` and
+as if each busy core drew an equal share of the CPU's TDP; `cores` is the number of logical CPUs
+(`os.cpu_count()`, SMT threads included) unless given. Every measurement says `estimated=True` and
 gives the formula with its numbers in `method`, and profiles made with it are labelled estimated. It is
 never chosen automatically: a user asks for it with `--meter estimated`.
 """
@@ -34,11 +35,12 @@ def process_cpu_seconds() -> float:
 class EstimatedMeter(EnergyMeter):
     """CPU time x (TDP / cores), plus an optional constant accelerator power: a model, not a measurement.
 
-    Limits: assumes every busy core draws TDP/cores and idle cores nothing, so it ignores frequency
-    scaling, SMT, uncore, DRAM and idle power; counts only this process and children it has waited for
-    (not running children, not other processes); the kernel accounts CPU time per scheduler tick on
-    some systems (1-10 ms), so windows under ~50 ms are coarse; the accelerator term is a constant, blind to load. Use it to run the
-    pipeline end to end, not to compare hardware.
+    Limits: assumes every busy logical CPU draws TDP/cores and idle ones nothing, so it ignores frequency
+    scaling, SMT sharing, uncore, DRAM and idle power; counts only this process and children it has waited
+    for (not running children, not other processes); the kernel accounts CPU time per scheduler tick on
+    some systems (1-10 ms), so windows under ~50 ms are coarse; the accelerator term is a constant, blind
+    to load, and absent (0 J) unless `accelerator_w` is given. Use it to run the pipeline end to end, not
+    to compare hardware.
     """
 
     name = "estimated"
@@ -66,7 +68,7 @@ class EstimatedMeter(EnergyMeter):
 
     @property
     def method(self) -> str:
-        source = f" (default {DEFAULT_WATTS_PER_CORE:g} W per core; pass tdp_w)" if self.tdp_from_default else ""
+        source = f" (default {DEFAULT_WATTS_PER_CORE:g} W per core: no TDP given)" if self.tdp_from_default else ""
         formula = f"estimated: CPU s x {self.tdp_w:g} W TDP{source} / {self.cores} cores"
         if self.accelerator_w:
             formula += f" + {self.accelerator_w:g} W accelerator x elapsed s"

@@ -94,10 +94,12 @@ class NvidiaMeter(EnergyMeter):
     Limits: the counter has 1 mJ resolution but the driver refreshes it only every few tens of ms, so
     windows under ~0.1 s are coarse; polled power (pre-Volta boards) is a reading the driver itself
     averages (over up to 1 s on A100/H100-class boards), so it lags: on an H100 (driver 580) it read 8%
-    low over a 5 s matmul and 64% high over the 3 s idle window after it, against the counter. It covers what the board's sensors cover (the whole board on data-centre parts,
-    often less on consumer cards), and leaves out the CPU, host memory, PCIe devices and PSU losses, and
-    the GPUs not selected. Indices are NVML's (PCI bus order), which match CUDA's only with
-    `CUDA_DEVICE_ORDER=PCI_BUS_ID` and no remapping through `CUDA_VISIBLE_DEVICES`.
+    low over a 5 s matmul and 64% high over the 3 s idle window after it, against the counter. It covers
+    what the board's sensors cover (the whole board on data-centre parts, often less on consumer cards)
+    and the whole physical GPU, so other processes and MIG slices sharing it are counted too; it leaves
+    out the CPU, host memory, PCIe devices and PSU losses, and the GPUs not selected. Indices are NVML's
+    (PCI bus order), which match CUDA's only with `CUDA_DEVICE_ORDER=PCI_BUS_ID` and no remapping through
+    `CUDA_VISIBLE_DEVICES` (`hybridsim calibrate` maps its `--device` to NVML by the GPU's UUID).
     """
 
     name = "nvidia"

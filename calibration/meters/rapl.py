@@ -12,13 +12,15 @@ Three things make the naive difference wrong, and this module handles each:
   on many Intel parts: 20 minutes at 200 W; DRAM and AMD ranges can be far smaller). A difference that went
   negative wrapped once and is corrected with the range. Two wraps between two readings cannot be told
   apart from none, so while a window is open a light background sampler reads every counter every
-  `sample_interval_s` seconds (default 5 s, far inside any wrap period) and accumulates the deltas; long
-  windows are then correct. With `sample_interval_s=None` only one wrap per window is handled.
+  `sample_interval_s` seconds (default 5 s, inside the wrap period of the counters named above even at
+  a few hundred watts; lower it for one that wraps faster) and accumulates the deltas; long windows are
+  then correct. With `sample_interval_s=None` only one wrap per window is handled.
 * **Idle power.** RAPL counts everything the package does, including what the idle machine would burn
   anyway. As in the paper's eq. 7, `net = gross - idle_W x elapsed` per domain, with `idle_W` measured by
   `measure_idle(seconds)` (or given). Both gross and net are recorded; net can be negative when the
   window's load is within the noise of the baseline, and is reported as measured.
-* **Permissions.** Since Linux 5.10 (CVE-2020-8694, "PLATYPUS") `energy_uj` is readable by root only.
+* **Permissions.** Since November 2020 (Linux 5.10 and the stable kernels the fix went to; CVE-2020-8694,
+  "PLATYPUS") `energy_uj` is readable by root only.
   An unreadable or missing file raises `MeterUnavailable` naming the file and the fix.
 
 Domains: `cpu:package-<socket>` and `dram:<socket>`. The `core`/`uncore` sub-zones (already inside the
@@ -61,7 +63,7 @@ def _read_int(path: Path) -> int:
 def _unreadable(path: Path, error: OSError | ValueError) -> MeterUnavailable:
     if isinstance(error, PermissionError):
         return MeterUnavailable(
-            f"rapl: cannot read {path}: permission denied (since Linux 5.10 RAPL energy files are root-only); "
+            f"rapl: cannot read {path}: permission denied (RAPL energy files are root-only since the 2020 PLATYPUS fix); "
             f"run as root, or `sudo chmod a+r {path}` and the other zones' energy_uj (lasts until reboot)")
     if isinstance(error, FileNotFoundError):
         return MeterUnavailable(f"rapl: {path} does not exist: this powercap zone has no energy counter")

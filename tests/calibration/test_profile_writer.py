@@ -12,8 +12,8 @@ from calibration_fakes import fake_context
 
 from calibration.profile_writer import (
     aggregate_points,
-    check_resumable,
     load_context,
+    resumable_context,
     save_context,
     write_profile,
 )
@@ -77,6 +77,7 @@ def test_written_profile_loads_with_metadata_and_a_working_cost_model(calibratio
     assert meta.date == "2025-03-04" and "hybridsim calibrate --test" in meta.provenance
     assert meta.notes == ("a note",) and not meta.estimated
     assert meta.extra["trials_by_status"] == {"ok": 20, "oom": 1}
+    assert meta.extra["meter_methods"] == ["fake"]  # how the trials were measured, as the meter said
     assert profile.paper_fit is not None and profile.paper_fit.input_range == (8.0, 64.0)
     model = profile.cost_model("interpolated")
     assert model.runtime_s(np.array([32]), np.array([32]))[0] == pytest.approx(3.52 * 1.02, rel=1e-6)
@@ -100,10 +101,16 @@ def test_nothing_measured_yet_writes_no_profile(tmp_path: Path) -> None:
 
 
 def test_resume_refuses_a_different_model(tmp_path: Path) -> None:
+    assert resumable_context(tmp_path, fake_context().run) is None  # nothing to continue yet
     save_context(tmp_path, fake_context())
     previous = load_context(tmp_path)
     assert previous == fake_context()
-    check_resumable(previous, fake_context(), tmp_path)
-    changed = fake_context(run={**fake_context().run, "dtype": "float16"})
+    assert resumable_context(tmp_path, fake_context().run) == previous
     with pytest.raises(HybridsimError, match="dtype 'bfloat16' -> 'float16'"):
-        check_resumable(previous, changed, tmp_path)
+        resumable_context(tmp_path, {**fake_context().run, "dtype": "float16"})
+
+
+def test_resume_refuses_trials_without_a_calibration_record(tmp_path: Path) -> None:
+    append_trials(tmp_path, [trial("input", 8, 8, 0, 1.0)])
+    with pytest.raises(HybridsimError, match="trials.csv without calibration.json"):
+        resumable_context(tmp_path, fake_context().run)

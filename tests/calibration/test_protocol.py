@@ -1,4 +1,4 @@
-"""The paper's protocol: planned settings, the CI stopping rule, resume, out-of-memory and time budgets."""
+"""The paper's protocol: planned settings (plan.py), the CI stopping rule, resume, out-of-memory and time budgets."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from calibration_fakes import FakeClock, FakeMeter, FakeRunner, fake_context, fake_runtime_s
 
 from calibration.budget import RuntimeEstimator
+from calibration.plan import ProtocolConfig, is_converged, plan_settings
 from calibration.profile_writer import write_profile
-from calibration.protocol import ProtocolConfig, is_converged, plan_settings, run_protocol
+from calibration.protocol import run_protocol
 from calibration.stopping import _t_quantile_expansion, ci_halfwidth, t_quantile
 from simulator.profiles.io import load_profile_dir, read_trials
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from calibration.runner import (  # noqa: E402
     OutOfMemory,
     RunnerConfig,
     TransformersRunner,
+    check_device,
     is_out_of_memory,
 )
 from simulator.errors import HybridsimError  # noqa: E402
@@ -124,13 +126,22 @@ def test_every_bundled_arch_loads_and_unknown_names_are_user_errors() -> None:
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"arch": None}, "exactly one of"), ({"model": "x"}, "exactly one of"), ({"dtype": "int8"}, "--dtype"),
-    ({"device": "tpu"}, "--device"), ({"batch_size": 0}, "--batch-size")])
+    ({"device": "tpu"}, "--device"), ({"device": "cuda:x"}, "--device"), ({"batch_size": 0}, "--batch-size")])
 def test_bad_runner_options_are_user_errors(changes: dict, message: str) -> None:
     values = {"arch": "tiny-llama", **changes}
     with pytest.raises(HybridsimError, match=message):
         RunnerConfig(**values).validate()
 
 
-def test_a_missing_local_model_is_a_one_line_error(tmp_path: object) -> None:
+def test_a_missing_or_empty_local_model_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(HybridsimError, match="--model .*nothing-here: not a local model directory"):
+        RunnerConfig(model=str(tmp_path / "nothing-here"), dtype="float32").validate()  # before torch loads
     with pytest.raises(HybridsimError, match="--model .*cannot load"):
-        TransformersRunner(RunnerConfig(model=str(tmp_path / "nothing-here"), dtype="float32"))
+        TransformersRunner(RunnerConfig(model=str(tmp_path), dtype="float32"))
+
+
+def test_cuda_on_a_machine_without_it_is_a_one_line_error() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(HybridsimError, match="--device cuda:1: torch .* sees no CUDA device"):
+        check_device("cuda:1")

@@ -89,6 +89,13 @@ def test_auto_takes_what_there_is(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert isinstance(select_meter("auto", rapl_root=powercap_tree(tmp_path / "powercap")), RaplMeter)
 
 
+def test_auto_refuses_a_cpu_only_meter_when_gpus_were_asked_for(bare_machine: Path, tmp_path: Path) -> None:
+    root = powercap_tree(tmp_path / "powercap")
+    assert isinstance(select_meter("auto", rapl_root=root), RaplMeter)  # no GPU wanted: the CPU is what runs
+    with pytest.raises(MeterUnavailable, match=r"GPUs \[0\] cannot be metered \(nvidia: pynvml is not installed"):
+        select_meter("auto", rapl_root=root, gpu_indices=[0])
+
+
 def test_unknown_name_and_uprof_without_file() -> None:
     with pytest.raises(HybridsimError, match="unknown meter 'joulemeter'"):
         select_meter("joulemeter")
