@@ -287,17 +287,9 @@ def _command_line() -> str:
 
 def main() -> None:
     """Entry point of `python -m calibration.cli` (no simpy or pydantic needed)."""
-    try:
-        calibrate.main(standalone_mode=False)
-    except HybridsimError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(error.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
+    from simulator.cli import run_main
+
+    run_main(calibrate)
 
 
 if __name__ == "__main__":

@@ -65,15 +65,25 @@ def cli() -> None:
     """Energy and latency of LLM inference on heterogeneous clusters."""
 
 
-def main() -> None:
+def run_main(command: click.Command) -> None:
+    """Run a click command as a program: every user error is one line on stderr and a non-zero exit."""
     try:
-        cli.main(standalone_mode=False)
+        command.main(standalone_mode=False)
     except HybridsimError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(error.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        _fail(str(error), error.exit_code)
+    except click.UsageError as error:
+        where = error.ctx.command_path if error.ctx else command.name or "hybridsim"
+        _fail(f"{where}: {error.format_message()} (see '{where} --help')", error.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail("aborted", 130)
     except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
+        _fail(error.format_message(), error.exit_code)
+
+
+def _fail(message: str, exit_code: int) -> None:
+    click.echo(message if message == "aborted" else f"error: {message}", err=True)
+    sys.exit(exit_code)
+
+
+def main() -> None:
+    run_main(cli)

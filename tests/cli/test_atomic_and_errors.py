@@ -83,3 +83,13 @@ def test_missing_scenario_file(tmp_path: Path) -> None:
     result = hybridsim("run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "scenario file not found" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((), "hybridsim run: Missing argument 'SCENARIO'"),
+    (("x.yaml", "--bogus"), "No such option '--bogus'"),
+])
+def test_usage_errors_are_one_line_too(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
+    result = hybridsim("run", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and expected in result.stderr
