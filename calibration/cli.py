@@ -289,7 +289,7 @@ def main() -> None:
     """Entry point of `python -m calibration.cli` (no simpy or pydantic needed)."""
     from simulator.cli import run_main
 
-    run_main(calibrate)
+    run_main(calibrate, "hybridsim calibrate")
 
 
 if __name__ == "__main__":

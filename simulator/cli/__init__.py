@@ -65,14 +65,14 @@ def cli() -> None:
     """Energy and latency of LLM inference on heterogeneous clusters."""
 
 
-def run_main(command: click.Command) -> None:
+def run_main(command: click.Command, prog_name: str) -> None:
     """Run a click command as a program: every user error is one line on stderr and a non-zero exit."""
     try:
-        command.main(standalone_mode=False)
+        command.main(prog_name=prog_name, standalone_mode=False)
     except HybridsimError as error:
         _fail(str(error), error.exit_code)
     except click.UsageError as error:
-        where = error.ctx.command_path if error.ctx else command.name or "hybridsim"
+        where = error.ctx.command_path if error.ctx else prog_name
         _fail(f"{where}: {error.format_message()} (see '{where} --help')", error.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
         _fail("aborted", 130)
@@ -86,4 +86,4 @@ def _fail(message: str, exit_code: int) -> None:
 
 
 def main() -> None:
-    run_main(cli)
+    run_main(cli, "hybridsim")
