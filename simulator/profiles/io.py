@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ def append_trials(path: Path, rows: list[Mapping[str, Any]]) -> None:
     fieldnames = list(rows[0].keys())
     new_file = not trials_path.exists() or trials_path.stat().st_size == 0
     if not new_file:
+        _drop_torn_last_line(trials_path)
         with trials_path.open(newline="", encoding="utf-8") as handle:
             existing = next(csv.reader(handle), [])
         if existing != fieldnames:
@@ -102,6 +104,20 @@ def append_trials(path: Path, rows: list[Mapping[str, Any]]) -> None:
         writer.writerows(rows)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _drop_torn_last_line(path: Path) -> None:
+    """A crash in the middle of an append leaves a line without its newline: cut it, keep every whole trial."""
+    with path.open("rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(size - 1, 0))
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        whole = handle.read().rfind(b"\n") + 1
+        handle.truncate(whole)
+    warnings.warn(f"{path}: dropped a torn last line (an interrupted write)", stacklevel=3)
 
 
 def read_trials(path: Path) -> pd.DataFrame:
