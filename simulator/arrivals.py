@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import HybridsimError
+from .errors import HybridsimError, shown
 
 PROCESSES = ("poisson", "renewal", "diurnal", "trace")
 TRACE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -177,7 +177,7 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
         if bad.any():
             row = int(order[int(np.argmax(bad))])
             raise HybridsimError(f"{where}: {path}: row {row + 2}: {column} must be an integer >= {lowest}, "
-                                 f"got {frame[column].iloc[row]!r}")
+                                 f"got {shown(frame[column].iloc[row])}")
         return values.astype(np.int64)
 
     return Trace(seconds, tokens(input_column, 1), tokens(output_column, 1), tokens(_column(frame, "limit"), 1))
@@ -185,14 +185,20 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
 
 def _seconds(values: pd.Series, where: str) -> np.ndarray:
     """Timestamps as float seconds: numbers as they are, date-time strings parsed as ISO 8601."""
+    if values.isna().any():
+        raise HybridsimError(f"{where}: row {int(np.argmax(values.isna().to_numpy())) + 2}: empty timestamp")
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().all():
-        return numbers.to_numpy(dtype=np.float64)
+        seconds = numbers.to_numpy(dtype=np.float64)
+        if not np.isfinite(seconds).all():
+            row = int(np.argmax(~np.isfinite(seconds)))
+            raise HybridsimError(f"{where}: row {row + 2}: {shown(values.iloc[row])} is not a finite number of seconds")
+        return seconds
     try:
         stamps = pd.to_datetime(values, format="ISO8601")
     except (ValueError, TypeError):
         bad = values[numbers.isna()].iloc[0]
-        raise HybridsimError(f"{where}: {bad!r} is neither seconds nor an ISO 8601 date-time") from None
+        raise HybridsimError(f"{where}: {shown(bad)} is neither seconds nor an ISO 8601 date-time") from None
     if stamps.isna().any():
         raise HybridsimError(f"{where}: empty timestamp in row {int(np.argmax(stamps.isna().to_numpy())) + 2}")
     if stamps.dt.tz is not None:

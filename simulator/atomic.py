@@ -23,12 +23,13 @@ def staged_directory(target: Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield an empty staging directory; on success it replaces `target`, on failure it vanishes."""
     target = Path(target)
     if target.exists() and not overwrite:
-        raise HybridsimError(f"{target}: output directory exists (pass --overwrite to replace it)")
+        raise HybridsimError(f"{target}: output directory exists and may not be replaced (--no-overwrite)")
     if target.exists() and not target.is_dir():
         raise HybridsimError(f"{target}: exists and is not a directory")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     try:
+        os.chmod(staging, 0o777 & ~_current_umask())  # mkdtemp makes 0700; give the run ordinary permissions
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -28,6 +28,7 @@ from .errors import HybridsimError
 from .metrics.records import NOT_SERVED, RequestTable
 from .policies.base import Policy, Request
 from .predictors import Predictor
+from .profiles.cost_models import range_excess
 from .profiles.model import CostModel
 
 
@@ -157,14 +158,15 @@ def _finish(cluster: Cluster, pools: Sequence[PoolConfig], stream: RequestStream
         cpu[here] = priced.cpu_energy_j[here] * scale[here]
         gpu[here] = priced.gpu_energy_j[here] * scale[here]
         outside[here] = priced.outside_range[here]
-        strays = int(np.count_nonzero(priced.outside_range & here))
-        if config.strict_range and strays:
+        strays = priced.outside_range & here
+        if config.strict_range and strays.any():
             model = config.cost_model
             raise HybridsimError(
-                f"cluster.{config.setup.name}: {strays} requests served outside profile {config.profile}'s "
+                f"cluster.{config.setup.name}: {int(strays.sum())} requests served outside profile {config.profile}'s "
                 f"measured range (input {model.input_range[0]:g}-{model.input_range[1]:g}, output "
-                f"{model.output_range[0]:g}-{model.output_range[1]:g} tokens); set cost_model.out_of_range "
-                "to clamp or extrapolate")
+                f"{model.output_range[0]:g}-{model.output_range[1]:g} tokens): "
+                f"{range_excess(model, stream.input_tokens[strays], stream.output_tokens[strays])}; "
+                "set cost_model.out_of_range to clamp or extrapolate")
     arrival = np.asarray(stream.arrival_s, dtype=np.float64)
     columns = {
         "request_id": np.arange(len(node), dtype=np.int64),

@@ -14,3 +14,9 @@ class HybridsimError(Exception):
 
 class ProfileRangeError(HybridsimError):
     """Token counts outside the range a profile was measured over."""
+
+
+def shown(value: object) -> str:
+    """A value from a user's file as a message quotes it: `-3`, `nan`, `'abc'` (never `np.int64(-3)`)."""
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) and not isinstance(value, (str, bytes)) else value)

@@ -36,9 +36,10 @@ def show(name: str, plot_path: Path | None) -> None:
         raise HybridsimError(f"unknown workload {name!r} (built-ins: {', '.join(BUILTIN_WORKLOADS)}; "
                              "or a .csv with input_tokens,output_tokens[,count])")
     lengths = table.expand()
+    statistics = summarise(lengths)  # an empty table fails here, before anything is printed
     click.echo(f"{name}: {table.provenance}")
     click.echo(f"{'field':<8} {'n':>8} {'mean':>8} {'median':>7} {'p90':>7} {'p99':>7} {'min':>5} {'max':>6} {'<=32':>6}")
-    for axis, stats in summarise(lengths).items():
+    for axis, stats in statistics.items():
         click.echo(f"{axis.split('_')[0]:<8} {stats['count']:>8,} {stats['mean']:>8.2f} {stats['median']:>7g} "
                    f"{stats['p90']:>7.1f} {stats['p99']:>7.1f} {stats['min']:>5} {stats['max']:>6} "
                    f"{stats['frac_le_32']:>6.3f}")

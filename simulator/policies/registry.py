@@ -68,4 +68,8 @@ def make_policy(name: str, params: dict[str, Any]) -> Policy:
     except TypeError as error:
         accepted = ", ".join(signature.parameters) or "none"
         raise HybridsimError(f"params: {error} (accepted by {name}: {accepted})") from None
-    return cls(**params)
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as error:  # a parameter of the wrong type ('abc' for a number, ...)
+        given = ", ".join(f"{key}={value!r}" for key, value in params.items())
+        raise HybridsimError(f"params: {name} rejects {given}: {error}") from None

@@ -91,6 +91,19 @@ class _Curve:
         return np.exp(y) if self.log_values else y
 
 
+def range_excess(model: CostModel, input_tokens: ArrayLike, output_tokens: ArrayLike) -> str:
+    """Where requests leave `model`'s measured range, per axis and side ("3 with input tokens 6-8 below 9")."""
+    parts = []
+    for axis, tokens, (low, high) in (("input", input_tokens, model.input_range),
+                                      ("output", output_tokens, model.output_range)):
+        values = np.asarray(tokens, dtype=np.float64)
+        for side, bad, bound in (("below", values[values < low], low), ("above", values[values > high], high)):
+            if bad.size:
+                span = f"{bad.min():g}" if bad.min() == bad.max() else f"{bad.min():g}-{bad.max():g}"
+                parts.append(f"{bad.size:,} with {axis} tokens {span} {side} {bound:g}")
+    return "; ".join(parts)
+
+
 class _RangedModel:
     """Shared handling of token counts outside the range a model may be used over."""
 

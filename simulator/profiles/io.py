@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..atomic import dump_json, write_text_atomic
-from ..errors import HybridsimError
+from ..errors import HybridsimError, shown
 from .model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata
 
 FORMAT_VERSION = 1
@@ -38,14 +38,14 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
         raise HybridsimError(f"{meta_path}:{error.lineno}: malformed JSON: {error.msg}") from None
     if not points_path.is_file():
         raise HybridsimError(f"{path}: profile has no {POINTS_FILE}")
-    points = pd.read_csv(points_path)
-    missing = [column for column in POINT_COLUMNS if column not in points.columns]
-    if missing:
-        raise HybridsimError(f"{points_path}: missing columns {', '.join(missing)}")
+    points = _read_points(points_path)
     try:
         metadata = _metadata_from_dict(document["metadata"])
     except (KeyError, TypeError) as error:
         raise HybridsimError(f"{meta_path}: metadata: {error}") from None
+    idle = metadata.idle_power_w
+    if idle is not None and (isinstance(idle, bool) or not isinstance(idle, (int, float)) or not idle >= 0):
+        raise HybridsimError(f"{meta_path}: metadata.idle_power_w: must be a number >= 0 (W) or null, got {idle!r}")
     fit = document.get("paper_fit")
     paper_fit = None
     if fit:
@@ -61,6 +61,24 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
         )
     return Profile(name=name or document.get("name") or path.name, metadata=metadata, points=points,
                    paper_fit=paper_fit)
+
+
+def _read_points(path: Path) -> pd.DataFrame:
+    """`points.csv`, with every required column present and every numeric one numeric."""
+    try:
+        points = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise HybridsimError(f"{path}: unreadable CSV: {str(error).splitlines()[0]}") from None
+    missing = [column for column in POINT_COLUMNS if column not in points.columns]
+    if missing:
+        raise HybridsimError(f"{path}: missing columns {', '.join(missing)}")
+    if points.empty:
+        raise HybridsimError(f"{path}: no measured points")
+    for column in POINT_COLUMNS[1:]:
+        if not pd.api.types.is_numeric_dtype(points[column]):
+            row = int(pd.to_numeric(points[column], errors="coerce").isna().to_numpy().argmax())
+            raise HybridsimError(f"{path}: row {row + 2}: {column} must be a number, got {shown(points[column].iloc[row])}")
+    return points
 
 
 def profile_document(profile: Profile) -> dict[str, Any]:

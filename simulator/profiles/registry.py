@@ -32,7 +32,7 @@ def _load(name_or_path: str) -> Profile:
     if name_or_path in list_builtin():
         return load_profile_dir(BUILTIN_DIR / name_or_path, name=name_or_path)
     path = Path(name_or_path).expanduser()
-    if (path / PROFILE_FILE).is_file():
+    if path.is_dir():
         return load_profile_dir(path)
     raise HybridsimError(
         f"profile {name_or_path!r}: neither a built-in name nor a profile directory; "

@@ -74,17 +74,22 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     markers = "osD^vP*Xh<>"
+    policies = list(dict.fromkeys(table["policy"]))
+    palette = plt.get_cmap("tab10" if len(policies) <= 10 else "tab20")
+    colour = {policy: palette(k % palette.N) for k, policy in enumerate(policies)}  # a policy's colour in every run
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
     for k, (run, rows) in enumerate(table.groupby("run", sort=False)):
         for policy, mine in rows.groupby("policy", sort=False):
-            axis.plot(mine["latency_p99_s"], mine["energy_kwh"], marker=markers[k % len(markers)],
-                      linewidth=1 if len(mine) > 1 else 0, label=f"{run}: {policy}")
+            axis.plot(mine["latency_p99_s"], mine["energy_kwh"], marker=markers[k % len(markers)], markersize=7,
+                      fillstyle="none", color=colour[policy], linewidth=1 if len(mine) > 1 else 0,
+                      label=f"{run}: {policy}")
     axis.set_xscale("log")
-    axis.set_xlabel("p99 latency (s, log)")
-    axis.set_ylabel("total energy (kWh)")
-    axis.set_title("Runs compared: energy against tail latency")
+    axis.set_xlabel("p99 latency, arrival to last token (s, log)")
+    axis.set_ylabel("total energy, active + idle (kWh)")
+    axis.set_title("Runs compared: energy against tail latency (marker: run, colour: policy)")
     axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=7, ncol=2)
+    axis.legend(fontsize=7, ncol=1 if len(axis.lines) <= 24 else 2, loc="center left", bbox_to_anchor=(1.02, 0.5),
+                frameon=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
     os.close(fd)
     try:

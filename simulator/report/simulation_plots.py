@@ -2,8 +2,9 @@
 
 Three figures an operator reads in this order:
 
-* `energy_vs_p99.png`: one point per policy (a line through the sweep points, if any), total energy
-  against p99 latency; the lower left corner is where a policy would want to be;
+* `energy_vs_p99.png`: one point per policy (a line through the sweep points, if any, its ends labelled
+  with their values), total energy against p99 latency; the lower left corner is where a policy would want
+  to be;
 * `sweep.png` (with a sweep): energy and p99 latency against the swept parameter, one line per policy;
   the knee in p99 is where a pool saturates, which the no-queue threshold analysis cannot show;
 * `utilisation.png`: how busy each system was under each policy (per sweep point, if any).
@@ -22,6 +23,9 @@ import numpy as np  # noqa: E402
 
 PNG_METADATA = {"Software": None}
 """No software stamp: the same scenario and seed give byte-identical PNGs."""
+UNITS = {"rate": "req/s", "count": "nodes", "idle_power_w": "W", "threshold": "tokens", "max_tokens": "tokens",
+         "slo_s": "s", "warmup_s": "s", "duration_s": "s", "period_s": "s", "max_batch": "requests per batch"}
+"""Units of swept parameters, by the last part of their YAML path (others are shown as they are)."""
 MARKERS = "osD^vP*Xh<>p"
 """One marker shape per policy, so that policies landing on the same point stay visible."""
 
@@ -35,6 +39,12 @@ def _save(figure: plt.Figure, out_dir: Path, name: str) -> str:
     figure.savefig(Path(out_dir) / name, dpi=120, bbox_inches="tight", metadata=PNG_METADATA)
     plt.close(figure)
     return name
+
+
+def _axis_label(parameter: str) -> str:
+    """`arrival.rate (req/s)`: the swept YAML path with its unit where it has a known one."""
+    unit = UNITS.get(parameter.rsplit(".", 1)[-1])
+    return f"{parameter} ({unit})" if unit else parameter
 
 
 def _by_policy(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -51,17 +61,21 @@ def _sweep_axis(values: list[Any]) -> tuple[np.ndarray, list[str] | None]:
     return np.arange(len(values), dtype=float), [str(value) for value in values]
 
 
-def energy_vs_p99(runs: list[dict[str, Any]], out_dir: Path) -> str:
+def energy_vs_p99(runs: list[dict[str, Any]], out_dir: Path, parameter: str | None = None) -> str:
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for k, (label, mine) in enumerate(_by_policy(runs).items()):
         p99 = [run["latency_s"]["p99"] for run in mine]
         kwh = [run["energy"]["total_kwh"] for run in mine]
-        axis.plot(p99, kwh, marker=MARKERS[k % len(MARKERS)], markersize=7, fillstyle="none",
-                  linewidth=1.2 if len(mine) > 1 else 0, label=label)
+        line = axis.plot(p99, kwh, marker=MARKERS[k % len(MARKERS)], markersize=7, fillstyle="none",
+                         linewidth=1.2 if len(mine) > 1 else 0, label=label)[0]
+        if len(mine) > 1:  # a sweep: say which end of the line is which value
+            for end, offset in ((0, (5, 4)), (-1, (5, -10))):  # first above, last below: both legible if they meet
+                axis.annotate(str(mine[end]["sweep_value"]), (p99[end], kwh[end]), textcoords="offset points",
+                              xytext=offset, fontsize=7, color=line.get_color())
     axis.set_xscale("log")
     axis.set_xlabel("p99 latency, arrival to last token (s, log)")
     axis.set_ylabel("total energy, active + idle (kWh)")
-    axis.set_title("Energy against tail latency per policy")
+    axis.set_title("Energy against tail latency per policy" + (f" (line ends: {parameter})" if parameter else ""))
     axis.grid(True, which="both", alpha=0.3)
     _legend(axis)
     return _save(figure, out_dir, "energy_vs_p99.png")
@@ -79,7 +93,7 @@ def sweep_curves(runs: list[dict[str, Any]], parameter: str, values: list[Any], 
     latency_axis.set_ylabel("p99 latency (s, log)")
     latency_axis.set_yscale("log")
     for axis in (energy_axis, latency_axis):
-        axis.set_xlabel(parameter)
+        axis.set_xlabel(_axis_label(parameter))
         axis.grid(True, which="both", alpha=0.3)
         if ticks is not None:
             axis.set_xticks(x, ticks)
@@ -111,12 +125,12 @@ def utilisation(runs: list[dict[str, Any]], systems: list[str], parameter: str |
                       marker=MARKERS[k % len(MARKERS)], label=label)
         axis.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
         axis.set_title(system)
-        axis.set_xlabel(parameter)
+        axis.set_xlabel(_axis_label(parameter))
         axis.set_ylim(0, 1.05)
         axis.grid(True, alpha=0.3)
         if ticks is not None:
             axis.set_xticks(x, ticks)
-    axes[0][0].set_ylabel("utilisation")
+    axes[0][0].set_ylabel("utilisation (busy time / node time)")
     _legend(axes[0][-1])
     return _save(figure, out_dir, "utilisation.png")
 
@@ -126,7 +140,7 @@ def write_plots(summary: dict[str, Any], out_dir: Path) -> list[str]:
     runs = summary["runs"]
     sweep = summary.get("sweep")
     systems = list(summary["cluster"])
-    names = [energy_vs_p99(runs, out_dir)]
+    names = [energy_vs_p99(runs, out_dir, sweep["parameter"] if sweep else None)]
     if sweep is not None:
         names.append(sweep_curves(runs, sweep["parameter"], sweep["values"], out_dir))
     names.append(utilisation(runs, systems, sweep["parameter"] if sweep else None,

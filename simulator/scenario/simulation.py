@@ -139,7 +139,7 @@ class Scenario(_Strict):
     kind: Literal["simulation"]
     name: str | None = None
     description: str | None = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     cluster: dict[str, PoolSpec] = Field(min_length=1)
     cost_model: CostModelSpec = Field(default_factory=CostModelSpec)
     workload: WorkloadSpec | None = None
@@ -193,8 +193,9 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
             bind = getattr(policy, "bind", None)
             if bind is not None:
                 bind(cluster, np.random.default_rng(0))
-        except HybridsimError as error:
-            raise HybridsimError(f"policies.{k}.{error}") from None
+        except HybridsimError as error:  # "params.system: ..." continues the YAML path; a bare message follows it
+            joint = "." if re.match(r"[\w.]+: ", str(error)) else ": "
+            raise HybridsimError(f"policies.{k}{joint}{error}") from None
     if scenario.cost.reference is not None and scenario.cost.reference not in scenario.cluster:
         raise HybridsimError(f"cost.reference: no pool named {scenario.cost.reference!r}")
     _pool_configs(scenario)
@@ -288,7 +289,10 @@ def sweep_points(scenario: Scenario, source: str) -> list[tuple[Any, Scenario]]:
     points = []
     for k, value in enumerate(scenario.sweep.values):
         changed = copy.deepcopy(data)
-        _set_path(changed, scenario.sweep.parameter, value)
+        try:
+            _set_path(changed, scenario.sweep.parameter, value)
+        except HybridsimError as error:
+            raise HybridsimError(f"{source}: {error}") from None
         try:
             points.append((value, Scenario.model_validate(changed)))
         except pydantic.ValidationError as error:

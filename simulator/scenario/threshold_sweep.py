@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..analysis.threshold import (
@@ -43,6 +44,7 @@ from ..analysis.threshold import (
     sweep,
 )
 from ..errors import HybridsimError, ProfileRangeError
+from ..profiles.cost_models import range_excess
 from ..profiles.registry import load_profile
 from ..workload.datasets import TokenLengths
 from ..workload.spec import WorkloadSpec, build_workload
@@ -73,6 +75,10 @@ class SystemSpec(BaseModel):
         return names
 
 
+MAX_THRESHOLDS = 100_000
+"""Most thresholds one sweep may have: each is a row of summary.json and sweep.csv."""
+
+
 class ThresholdRange(BaseModel):
     """Thresholds start..stop (inclusive) every `step`, or the powers of two within [start, stop]."""
 
@@ -82,15 +88,21 @@ class ThresholdRange(BaseModel):
     step: int = Field(default=1, ge=1)
     scale: Literal["linear", "powers-of-two"] = "linear"
 
-    def values(self) -> list[int]:
+    @model_validator(mode="after")
+    def _not_empty_nor_huge(self) -> ThresholdRange:
         if self.stop < self.start:
-            raise HybridsimError(f"thresholds: stop ({self.stop}) is below start ({self.start})")
+            raise invalid(f"stop ({self.stop}) is below start ({self.start})")
+        if self.scale == "powers-of-two" and not self.values():
+            raise invalid(f"no power of two within [{self.start}, {self.stop}]")
+        if self.scale == "linear" and (self.stop - self.start) // self.step + 1 > MAX_THRESHOLDS:
+            raise invalid(f"{(self.stop - self.start) // self.step + 1:,} thresholds; at most {MAX_THRESHOLDS:,} "
+                          "(raise step, or use scale: powers-of-two)")
+        return self
+
+    def values(self) -> list[int]:
         if self.scale == "linear":
             return list(range(self.start, self.stop + 1, self.step))
-        powers = [2**k for k in range(0, 63) if self.start <= 2**k <= self.stop]
-        if not powers:
-            raise HybridsimError(f"thresholds: no power of two within [{self.start}, {self.stop}]")
-        return powers
+        return [2**k for k in range(0, 63) if self.start <= 2**k <= self.stop]
 
 
 class Scenario(BaseModel):
@@ -100,7 +112,7 @@ class Scenario(BaseModel):
     kind: Literal["threshold-sweep"]
     name: str | None = None
     description: str | None = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     systems: dict[str, SystemSpec]
     workload: WorkloadSpec
     method: Literal["paper", "per-request"] = "paper"
@@ -126,11 +138,27 @@ class Scenario(BaseModel):
             raise invalid("the paper method prices one token axis; use method: per-request for rule: product")
         return rule
 
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _range(cls, value: Any) -> Any:
+        """A mapping is a ThresholdRange; say what is wrong with it (not why it is not a list either)."""
+        if isinstance(value, list):
+            return value
+        if not isinstance(value, dict):
+            raise invalid("give a list of thresholds or {start, stop[, step, scale]}")
+        try:
+            return ThresholdRange.model_validate(value)
+        except pydantic.ValidationError as error:
+            first = error.errors()[0]
+            message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+            where = ".".join(str(part) for part in first["loc"])
+            raise invalid(f"{where}: {message}" if where else message) from None
+
     @field_validator("thresholds")
     @classmethod
     def _thresholds(cls, value: list[int] | ThresholdRange) -> list[int] | ThresholdRange:
-        if isinstance(value, list) and (not value or min(value) < 0):
-            raise invalid("give at least one threshold, all >= 0")
+        if isinstance(value, list) and (not value or min(value) < 0 or len(value) > MAX_THRESHOLDS):
+            raise invalid(f"give between 1 and {MAX_THRESHOLDS:,} thresholds, all >= 0")
         return value
 
     @field_validator("artifact_output_bug")
@@ -171,22 +199,23 @@ def _costs(scenario: Scenario, workload: TokenLengths, labels: list[str],
                for group, group_models in zip(profiles, models, strict=True)
                for profile, model in zip(group, group_models, strict=True)}
     if scenario.out_of_range == "error":
-        refuse_out_of_range(profiles, models, outside, m.size)
+        refuse_out_of_range(profiles, models, outside, m, n)
     notes = [f"per-request method: mean over each system's profiles of the {scenario.cost_model} cost model's "
              f"E(m, n) and R(m, n); out_of_range: {scenario.out_of_range}"]
     return routing_key(m, n, scenario.rule), per_request_costs(models[0], models[1], m, n), outside, notes
 
 
 def refuse_out_of_range(profiles: list[list[Any]], models: list[list[Any]], outside: dict[str, int],
-                        requests: int) -> None:
-    """With out_of_range: error, name the first profile the workload leaves, counting requests."""
+                        m: np.ndarray, n: np.ndarray) -> None:
+    """With out_of_range: error, name the first profile the workload leaves, counting requests per axis."""
     for group, group_models in zip(profiles, models, strict=True):
         for profile, model in zip(group, group_models, strict=True):
             if outside[profile.name]:
                 (m_lo, m_hi), (n_lo, n_hi) = model.input_range, model.output_range
                 raise ProfileRangeError(
-                    f"out_of_range: {outside[profile.name]:,} of {requests:,} requests fall outside profile "
-                    f"{profile.name}'s measured range (input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens); "
+                    f"out_of_range: {outside[profile.name]:,} of {m.size:,} requests fall outside profile "
+                    f"{profile.name}'s measured range (input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): "
+                    f"{range_excess(model, m, n)}; "
                     "set out_of_range: clamp or extrapolate, or filter the workload (max_input_tokens, ...)")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import HybridsimError
+from ..errors import HybridsimError, shown
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "workloads"
 HISTOGRAM_COLUMNS: tuple[str, str, str] = ("input_tokens", "output_tokens", "count")
@@ -118,7 +118,7 @@ def validate_lengths(frame: pd.DataFrame, source: str, with_count: bool) -> pd.D
         if bad.any():
             row = int(np.argmax(bad))
             raise HybridsimError(f"{source}: row {row + 2}: {column} must be an integer >= {lowest}, "
-                                 f"got {frame[column].iloc[row]!r}")
+                                 f"got {shown(frame[column].iloc[row])}")
         out[column] = values.astype(np.int64)
     return pd.DataFrame(out)
 

@@ -74,9 +74,13 @@ def load_source(spec: WorkloadSpec, base_dir: Path | None = None) -> JointHistog
     name = spec.source_name()
     if spec.dataset is not None:
         return load_builtin(spec.dataset)
-    if spec.csv is not None:
-        return read_histogram_csv(resolve(spec.csv), name, f"CSV {resolve(spec.csv)}")
-    return read_jsonl_workload(resolve(spec.jsonl), resolve(spec.tokenizer), name)  # type: ignore[arg-type]
+    field = "csv" if spec.csv is not None else "jsonl"
+    try:
+        if spec.csv is not None:
+            return read_histogram_csv(resolve(spec.csv), name, f"CSV {resolve(spec.csv)}")
+        return read_jsonl_workload(resolve(spec.jsonl), resolve(spec.tokenizer), name)  # type: ignore[arg-type]
+    except HybridsimError as error:  # name the scenario field the bad file came from
+        raise HybridsimError(f"workload.{field}: {error}") from None
 
 
 def apply_filters(table: JointHistogram, spec: WorkloadSpec) -> JointHistogram:

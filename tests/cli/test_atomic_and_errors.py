@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -40,8 +42,19 @@ def test_staged_directory_replaces_previous_result_whole(tmp_path: Path) -> None
 
 def test_staged_directory_refuses_to_overwrite_when_asked(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
-    with pytest.raises(HybridsimError, match="exists"), staged_directory(tmp_path / "run", overwrite=False):
+    with pytest.raises(HybridsimError, match=r"exists and may not be replaced \(--no-overwrite\)"), \
+            staged_directory(tmp_path / "run", overwrite=False):
         pass
+
+
+def test_a_run_directory_gets_ordinary_permissions(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        with staged_directory(tmp_path / "run") as staging:
+            (staging / "summary.json").write_text("{}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o755  # not mkdtemp's owner-only 0700
 
 
 def test_write_text_atomic_keeps_old_content_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

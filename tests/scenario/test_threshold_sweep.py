@@ -108,6 +108,16 @@ BAD = {
                       + "workload: {dataset: alpaca}\n", "rule: "),
     "out of range": ("kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
                      "of 51,941 requests fall outside profile m1-pro/llama2-7b"),
+    "out of range, per axis": ("kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS
+                               + "workload: {dataset: alpaca}\n", "630 with input tokens 6-8 below 9;"),
+    "stop below start": ("kind: threshold-sweep\nthresholds: {start: 10, stop: 2}\n" + SYSTEMS
+                         + "workload: {dataset: alpaca}\n", "bad.yaml: thresholds: stop (2) is below start (10)"),
+    "no power of two": ("kind: threshold-sweep\nthresholds: {start: 5, stop: 7, scale: powers-of-two}\n" + SYSTEMS
+                        + "workload: {dataset: alpaca}\n", "bad.yaml: thresholds: no power of two within [5, 7]"),
+    "too many thresholds": ("kind: threshold-sweep\nthresholds: {start: 0, stop: 1000000000000}\n" + SYSTEMS
+                            + "workload: {dataset: alpaca}\n", "at most 100,000"),
+    "negative seed": ("kind: threshold-sweep\nseed: -1\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+                      "seed: Input should be greater than or equal to 0"),
 }
 
 

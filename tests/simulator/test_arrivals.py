@@ -83,6 +83,9 @@ def test_trace_with_seconds_and_no_tokens(tmp_path: Path) -> None:
     ("timestamp,input_tokens\n1,2\n", "missing column output_tokens"),
     ("timestamp,input_tokens,output_tokens\n1,2,-3\n", "row 2: output_tokens must be an integer"),
     ("timestamp\nyesterday\n", "neither seconds nor an ISO 8601"),
+    ("timestamp,input_tokens,output_tokens\n1,2,-3\n", "output_tokens must be an integer >= 1, got -3$"),
+    ("timestamp\n0\ninf\n", "timestamp: row 3: inf is not a finite number of seconds"),
+    ("timestamp,input_tokens,output_tokens\n0,2,3\n,2,3\n", "timestamp: row 3: empty timestamp"),
 ])
 def test_bad_traces_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.csv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from matplotlib.figure import Figure
 
 from simulator.errors import HybridsimError
 from simulator.metrics.records import PARQUET_COLUMNS
@@ -137,6 +139,14 @@ def test_compare_tabulates_finished_runs(finished: Path, tmp_path: Path) -> None
      "policies.1.params.below: no pool named 'm2'"),
     ({"arrival": {"process": "trace", "trace": "t.csv"}}, "missing column output_tokens"),
     ({"cost_model__out_of_range": "error", "sweep": None}, "cluster.a100: .* outside profile swing-a100"),
+    ({"cost_model__out_of_range": "error", "sweep": None}, r"range \(input 9-2117, .*\): \d+ with input tokens"),
+    ({"policies__1__params": {"threshold": "abc", "below": "m1", "above": "a100"}},
+     "policies.1.params: output_threshold rejects .*threshold='abc'"),
+    ({"seed": -1}, "seed: Input should be greater than or equal to 0"),
+    ({"cluster__m1__count": 0, "cluster__a100__count": 0, "policies": [{"policy": "round_robin"}]},
+     "policies.0: the cluster has no nodes"),
+    ({"sweep": {"parameter": "policies.zzz.params.threshold", "values": [8]}},
+     r"s\.yaml: sweep\.parameter: .*no entry 'zzz'"),
 ])
 def test_bad_scenarios_fail_with_one_line_and_leave_nothing(tmp_path: Path, changes: dict, message: str) -> None:
     (tmp_path / "t.csv").write_text("timestamp,input_tokens\n0,5\n")
@@ -179,3 +189,40 @@ def test_a_warm_up_longer_than_the_arrivals_is_refused_before_any_run(tmp_path: 
         run_scenario(write(tmp_path, arrival={"process": "poisson", "rate": 1.0, "requests": 50,
                                               "warmup_s": 10_000}), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def _figures_saved(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """Every figure saved from now on (saved as usual, and kept for inspection)."""
+    saved: list[Figure] = []
+    original = Figure.savefig
+
+    def keep(figure: Figure, *args: object, **kwargs: object) -> None:
+        saved.append(figure)
+        original(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return saved
+
+
+def test_compare_colours_a_policy_alike_in_every_run_with_the_legend_off_the_data(
+        finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(finished, tmp_path / "second")
+    saved = _figures_saved(monkeypatch)
+    compare_runs([finished, tmp_path / "second"], tmp_path / "cmp")
+    axis = saved[-1].axes[0]
+    colours = {}
+    for line in axis.lines:
+        policy = line.get_label().split(": ", 1)[1]
+        assert colours.setdefault(policy, line.get_color()) == line.get_color(), policy
+    assert len(set(colours.values())) == len(colours) == 3
+    assert axis.get_legend().get_bbox_to_anchor().x0 >= axis.get_window_extent().x1  # beside the axes
+
+
+def test_sweep_plots_name_units_and_label_the_ends_of_each_line(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = _figures_saved(monkeypatch)
+    run_scenario(write(tmp_path), tmp_path / "out")
+    energy_axis = saved[0].axes[0]
+    assert {text.get_text() for text in energy_axis.texts} == {"0.1", "0.4"}
+    assert "arrival.rate" in energy_axis.get_title()
+    assert saved[1].axes[0].get_xlabel() == "arrival.rate (req/s)"

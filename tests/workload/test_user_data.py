@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from simulator.cli import cli
 from simulator.errors import HybridsimError
 from simulator.workload import WorkloadSpec, build_workload
 
@@ -34,9 +36,9 @@ def test_csv_of_records_and_csv_histogram_give_the_same_workload(tmp_path: Path)
 
 
 @pytest.mark.parametrize("content, message", [
-    ("input_tokens,output_tokens\n10,2.5\n", "row 2: output_tokens must be an integer"),
-    ("input_tokens,output_tokens\n10,20\n0,4\n", "row 3: input_tokens must be an integer >= 1"),
-    ("input_tokens\n10\n", "missing column"),
+    ("input_tokens,output_tokens\n10,2.5\n", r"^workload\.csv: .*w\.csv: row 2: output_tokens must be an integer"),
+    ("input_tokens,output_tokens\n10,20\n0,4\n", "row 3: input_tokens must be an integer >= 1, got 0$"),
+    ("input_tokens\n10\n", r"^workload\.csv: .*missing column"),
     ("input_tokens,output_tokens\n", "no requests"),
 ])
 def test_bad_csv_names_file_and_row(tmp_path: Path, content: str, message: str) -> None:
@@ -46,7 +48,7 @@ def test_bad_csv_names_file_and_row(tmp_path: Path, content: str, message: str) 
 
 
 def test_missing_csv_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(HybridsimError, match="not found"):
+    with pytest.raises(HybridsimError, match="^workload.csv: .*not found"):
         build_workload(WorkloadSpec(csv=tmp_path / "absent.csv"), seed=0)
 
 
@@ -100,3 +102,10 @@ def test_tokenizer_that_is_not_a_sentencepiece_model(tmp_path: Path) -> None:
     (tmp_path / "bad.model").write_text("not a model")
     with pytest.raises(HybridsimError, match="not a SentencePiece model"):
         build_workload(WorkloadSpec(jsonl=tmp_path / "p.jsonl", tokenizer=tmp_path / "bad.model"), seed=0)
+
+
+def test_workload_show_of_an_empty_csv_prints_nothing_but_the_error(tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("input_tokens,output_tokens\n")
+    result = CliRunner().invoke(cli, ["workload", "show", str(tmp_path / "empty.csv")])
+    assert isinstance(result.exception, HybridsimError) and "empty" in str(result.exception)
+    assert result.output == ""
