@@ -76,7 +76,7 @@ def _describe(profile: Profile) -> str:
         f"device:       {meta.device} ({meta.dtype})",
         f"meter:        {meta.meter}{' (ESTIMATED, no energy counter read)' if meta.estimated else ''}",
         f"energy scope: {meta.energy_scope}",
-        f"idle power:   {meta.idle_power_w} W ({meta.idle_power_source})",
+        f"idle power:   {_idle(meta.idle_power_w, meta.idle_power_source)}",
         f"provenance:   {meta.provenance} ({meta.date})",
     ]
     lines += [f"note:         {note}" for note in meta.notes]
@@ -90,3 +90,7 @@ def _describe(profile: Profile) -> str:
     table = profile.points[columns].rename(columns=SHOW_COLUMNS)
     lines.append(table.to_string(index=False, float_format=lambda value: f"{value:.4g}"))
     return "\n".join(lines) + "\n"
+
+
+def _idle(watts: float | None, source: str) -> str:
+    return f"none in this profile: {source}" if watts is None else f"{watts:g} W ({source})"

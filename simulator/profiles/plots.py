@@ -21,6 +21,14 @@ PANELS = (("runtime_s", "runtime per request (s)"),
           ("energy_per_token", "energy per token (J, CPU + GPU)"))
 
 
+def _describe(profile: Profile) -> str:
+    """The legend entry: the name and what changes the numbers (KV cache, batch, estimate)."""
+    meta = profile.metadata
+    kv = {True: "KV cache", False: "no KV cache"}.get(meta.kv_cache, "KV cache ?")
+    estimated = ", ESTIMATED" if meta.estimated else ""
+    return f"{profile.name} [{kv}, batch {meta.batch_size}{estimated}]"
+
+
 def plot_sweeps(profiles: list[Profile], path: Path) -> None:
     """Write a 2 x 3 figure (sweeps x metrics) with one line per profile to `path` (.png or .pdf)."""
     path = Path(path)
@@ -41,7 +49,7 @@ def plot_sweeps(profiles: list[Profile], path: Path) -> None:
             fixed = points["output_tokens" if sweep == "input" else "input_tokens"].iloc[0]
             for column, (key, _) in enumerate(PANELS):
                 axes[row, column].plot(points[axis_column], series[key], marker="o", markersize=3,
-                                       label=f"{profile.name} ({'output' if sweep == 'input' else 'input'} {fixed})")
+                                       label=f"{_describe(profile)} ({'output' if sweep == 'input' else 'input'} {fixed})")
         for column, (_, title) in enumerate(PANELS):
             axis = axes[row, column]
             axis.set_xscale("log", base=2)
@@ -50,6 +58,6 @@ def plot_sweeps(profiles: list[Profile], path: Path) -> None:
             axis.set_ylabel(title)
             axis.grid(True, which="both", alpha=0.3)
         axes[row, 0].legend(fontsize=7)
-    figure.suptitle("Measured cost per request (batch 1, no KV cache); energy scopes differ per system")
+    figure.suptitle("Cost per request as measured; energy scopes differ per system (see `profiles show`)")
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
