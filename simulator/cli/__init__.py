@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
+from typing import TextIO
 
 import click
 
@@ -67,6 +69,7 @@ def cli() -> None:
 
 def run_main(command: click.Command, prog_name: str) -> None:
     """Run a click command as a program: every user error is one line on stderr and a non-zero exit."""
+    warnings.showwarning = _show_warning
     try:
         command.main(prog_name=prog_name, standalone_mode=False)
     except HybridsimError as error:
@@ -78,6 +81,12 @@ def run_main(command: click.Command, prog_name: str) -> None:
         _fail("aborted", 130)
     except click.ClickException as error:
         _fail(error.format_message(), error.exit_code)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning is for the user: one line, no source location."""
+    click.echo(f"warning: {message}", err=True)
 
 
 def _fail(message: str, exit_code: int) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -326,22 +327,28 @@ def _file_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", text)
 
 
-def _task(args: tuple[Scenario, int, Path | None, Path | None]) -> dict[str, Any]:
-    return run_one(*args)
+def _task(args: tuple[Scenario, int, Path | None, Path | None]) -> tuple[dict[str, Any], list[str]]:
+    """One run, with the warnings it raised (a worker process's warnings would otherwise print per worker)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        entry = run_one(*args)
+    return entry, [str(warning.message) for warning in caught]
 
 
-def _map(tasks: list[tuple[Scenario, int, Path | None, Path | None]], workers: int) -> list[dict[str, Any]]:
+def _map(tasks: list[tuple[Scenario, int, Path | None, Path | None]], workers: int,
+         ) -> tuple[list[dict[str, Any]], list[str]]:
     """Run the tasks in order, in `workers` processes (the first failure cancels the rest)."""
     if workers <= 1:
-        return [_task(task) for task in tasks]
-    pool = ProcessPoolExecutor(max_workers=workers)
-    try:
-        runs = list(pool.map(_task, tasks))
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown()
-    return runs
+        results = [_task(task) for task in tasks]
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        try:
+            results = list(pool.map(_task, tasks))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
+    return [entry for entry, _ in results], [message for _, messages in results for message in messages]
 
 
 def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) -> dict[str, Any]:
@@ -351,12 +358,15 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
     source = str(scenario_path) if scenario_path else "scenario"
     base_dir = Path(scenario_path).resolve().parent if scenario_path else None
     points = sweep_points(scenario, source)
-    for value, point in points:
-        where = f"{source}: " + (f"sweep value {value!r}: " if scenario.sweep else "")
-        try:
-            check(point, base_dir)
-        except HybridsimError as error:
-            raise HybridsimError(f"{where}{error}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for value, point in points:
+            where = f"{source}: " + (f"sweep value {value!r}: " if scenario.sweep else "")
+            try:
+                check(point, base_dir)
+            except HybridsimError as error:
+                raise HybridsimError(f"{where}{error}") from None
+    messages = [str(warning.message) for warning in caught]
     tasks, files = [], []
     for value, point in points:
         folder = Path("requests") / (_file_name(f"{scenario.sweep.parameter}={value}") if scenario.sweep else "")
@@ -366,9 +376,11 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
             tasks.append((point, index, base_dir, out_dir / relative if relative else None))
     workers = min(scenario.workers or os.cpu_count() or 1, len(tasks))
     try:
-        runs = _map(tasks, workers)
+        runs, run_messages = _map(tasks, workers)
     except HybridsimError as error:
         raise HybridsimError(f"{source}: {error}") from None
+    for message in dict.fromkeys(messages + run_messages):  # each distinct warning once, whatever the workers
+        warnings.warn(message, UserWarning, stacklevel=2)
     per_point = len(scenario.policies)
     for k, entry in enumerate(runs):
         entry["point"] = k // per_point

@@ -106,3 +106,19 @@ def test_usage_errors_are_one_line_too(tmp_path: Path, args: tuple[str, ...], ex
     result = hybridsim("run", *args, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and expected in result.stderr
+
+
+def test_warnings_are_one_line_each_and_not_repeated_per_worker(tmp_path: Path) -> None:
+    scenario = tmp_path / "paper.yaml"
+    scenario.write_text(
+        "kind: simulation\nseed: 1\n"
+        "cluster: {m1: {profile: m1-pro/llama2-7b, count: 4}, a100: {profile: swing-a100/llama2-7b, count: 1}}\n"
+        "cost_model: {method: paper, out_of_range: clamp}\n"
+        "workload: {dataset: alpaca}\narrival: {process: poisson, rate: 0.2, requests: 100}\n"
+        "policies: [{policy: all_on, params: {system: a100}}, {policy: round_robin}]\n"
+        "sweep: {parameter: arrival.rate, values: [0.1, 0.2]}\nworkers: 2\nwrite_requests: false\n")
+    result = hybridsim("run", str(scenario), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr  # one per profile, though 4 runs in 2 workers built the models
+    assert all(line.startswith("warning: profile ") and "'paper' cost model" in line for line in lines)
