@@ -32,127 +32,23 @@ import re
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from ..arrivals import RequestStream, arrival_times, read_trace
 from ..cluster import BatchModel, Cluster, PoolSetup, PowerCap
 from ..engine import PoolConfig, simulate
 from ..errors import HybridsimError
 from ..metrics.summary import headline, oracle_gaps, summarise
-from ..policies.registry import BUILTIN_POLICIES, is_policy_reference, make_policy
+from ..policies.registry import make_policy
 from ..predictors import make_predictor
 from ..profiles.registry import load_profile
-from ..workload.spec import WorkloadSpec, build_workload
+from ..workload.spec import build_workload
+from .simulation_schema import PoolSpec, Scenario
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PowerCapSpec(_Strict):
-    runtime_factor: float = Field(gt=0)
-    power_factor: float = Field(gt=0)
-
-
-class PoolSpec(_Strict):
-    profile: str
-    count: int = Field(ge=0)
-    idle_power_w: float | None = Field(default=None, ge=0)
-    queue: Literal["fifo", "shared"] = "fifo"
-    max_batch: int = Field(default=1, ge=1)
-    batch_runtime_growth: float = Field(default=0.1, ge=0)
-    batch_energy_growth: float = Field(default=0.1, ge=0)
-    power_cap: PowerCapSpec | None = None
-
-
-class CostModelSpec(_Strict):
-    method: Literal["interpolated", "paper"] = "interpolated"
-    out_of_range: Literal["error", "clamp", "extrapolate"] = "error"
-
-
-class ArrivalSpec(_Strict):
-    process: Literal["poisson", "renewal", "diurnal", "trace"] = "poisson"
-    rate: float | None = Field(default=None, gt=0)
-    cv: float | None = Field(default=None, gt=0)
-    amplitude: float = Field(default=0.5, ge=0, le=1)
-    period_s: float = Field(default=86400.0, gt=0)
-    phase_s: float = 0.0
-    trace: Path | None = None
-    time_scale: float = Field(default=1.0, gt=0)
-    requests: int | None = Field(default=None, ge=1)
-    duration_s: float | None = Field(default=None, gt=0)
-    warmup_s: float = Field(default=0.0, ge=0)
-
-    @model_validator(mode="after")
-    def _complete(self) -> ArrivalSpec:
-        if self.process == "trace" and self.trace is None:
-            raise PydanticCustomError("arrival", "process 'trace' needs trace: <file.csv>")
-        if self.process != "trace" and self.rate is None:
-            raise PydanticCustomError("arrival", f"process {self.process!r} needs rate (requests per second)")
-        if self.process == "renewal" and self.cv is None:
-            raise PydanticCustomError("arrival", "process 'renewal' needs cv (coefficient of variation)")
-        if self.requests is not None and self.duration_s is not None:
-            raise PydanticCustomError("arrival", "give requests or duration_s, not both")
-        return self
-
-
-class PredictorSpec(_Strict):
-    kind: Literal["max_tokens", "oracle", "bucket_mean"] = "max_tokens"
-    noise: float = Field(default=0.0, ge=0)
-    prior_tokens: float | None = Field(default=None, ge=1)
-
-
-class PolicySpec(_Strict):
-    name: str | None = None
-    policy: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    predictor: PredictorSpec | None = None
-
-    @field_validator("policy")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if not is_policy_reference(value):
-            known = ", ".join(BUILTIN_POLICIES)
-            raise PydanticCustomError("policy", f"unknown policy {value!r} (built-ins: {known}; or module:Class)")
-        return value
-
-    @property
-    def label(self) -> str:
-        return self.name or self.policy
-
-
-class CostSpec(_Strict):
-    lam: float = Field(default=0.5, ge=0, le=1)
-    reference: str | None = None
-
-
-class SweepSpec(_Strict):
-    parameter: str
-    values: list[Any] = Field(min_length=1)
-
-
-class Scenario(_Strict):
-    kind: Literal["simulation"]
-    name: str | None = None
-    description: str | None = None
-    seed: int = Field(default=0, ge=0)
-    cluster: dict[str, PoolSpec] = Field(min_length=1)
-    cost_model: CostModelSpec = Field(default_factory=CostModelSpec)
-    workload: WorkloadSpec | None = None
-    max_tokens: int = Field(default=512, ge=1)
-    arrival: ArrivalSpec
-    predictor: PredictorSpec = Field(default_factory=PredictorSpec)
-    policies: list[PolicySpec] = Field(min_length=1)
-    slo_s: float | None = Field(default=None, gt=0)
-    cost: CostSpec = Field(default_factory=CostSpec)
-    sweep: SweepSpec | None = None
-    workers: int | None = Field(default=None, ge=1)
-    write_requests: bool = True
+__all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
 
 
 # -- checking what a schema cannot ------------------------------------------------------------------------
@@ -323,6 +219,18 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
             node = node[part]
 
 
+def _profile_facts(spec: PoolSpec) -> dict[str, Any]:
+    """What a reader of the summary must know about a pool's numbers: what was measured, how, and the idle."""
+    meta = load_profile(spec.profile).metadata
+    overridden = spec.idle_power_w is not None
+    return {
+        "system": meta.system, "model": meta.model, "meter": meta.meter, "estimated": meta.estimated,
+        "energy_scope": meta.energy_scope, "kv_cache": meta.kv_cache, "batch_size": meta.batch_size,
+        "idle_power_w_used": spec.idle_power_w if overridden else meta.idle_power_w,
+        "idle_power_source": "set in the scenario" if overridden else meta.idle_power_source,
+    }
+
+
 def _file_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", text)
 
@@ -392,7 +300,8 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "description": scenario.description,
         "seed": scenario.seed,
         "sweep": scenario.sweep.model_dump() if scenario.sweep else None,
-        "cluster": {name: spec.model_dump(exclude_none=True) for name, spec in scenario.cluster.items()},
+        "cluster": {name: {**spec.model_dump(exclude_none=True), **_profile_facts(spec)}
+                    for name, spec in scenario.cluster.items()},
         "runs": runs,
         "oracle_gap": oracle_gaps(runs),
     }

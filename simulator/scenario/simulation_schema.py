@@ -1,0 +1,121 @@
+"""The schema of `kind: simulation` scenarios (see `simulation.py` for an annotated example).
+
+Validated once, at the edge: every field's bounds and every cross-field rule live here, so the code that
+runs a scenario can trust what it is handed. Errors name the YAML path of the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..policies.registry import BUILTIN_POLICIES, is_policy_reference
+from ..workload.spec import WorkloadSpec
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PowerCapSpec(_Strict):
+    runtime_factor: float = Field(gt=0)
+    power_factor: float = Field(gt=0)
+
+
+class PoolSpec(_Strict):
+    profile: str
+    count: int = Field(ge=0)
+    idle_power_w: float | None = Field(default=None, ge=0)
+    queue: Literal["fifo", "shared"] = "fifo"
+    max_batch: int = Field(default=1, ge=1)
+    batch_runtime_growth: float = Field(default=0.1, ge=0)
+    batch_energy_growth: float = Field(default=0.1, ge=0)
+    power_cap: PowerCapSpec | None = None
+
+
+class CostModelSpec(_Strict):
+    method: Literal["interpolated", "paper"] = "interpolated"
+    out_of_range: Literal["error", "clamp", "extrapolate"] = "error"
+
+
+class ArrivalSpec(_Strict):
+    process: Literal["poisson", "renewal", "diurnal", "trace"] = "poisson"
+    rate: float | None = Field(default=None, gt=0)
+    cv: float | None = Field(default=None, gt=0)
+    amplitude: float = Field(default=0.5, ge=0, le=1)
+    period_s: float = Field(default=86400.0, gt=0)
+    phase_s: float = 0.0
+    trace: Path | None = None
+    time_scale: float = Field(default=1.0, gt=0)
+    requests: int | None = Field(default=None, ge=1)
+    duration_s: float | None = Field(default=None, gt=0)
+    warmup_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ArrivalSpec:
+        if self.process == "trace" and self.trace is None:
+            raise PydanticCustomError("arrival", "process 'trace' needs trace: <file.csv>")
+        if self.process != "trace" and self.rate is None:
+            raise PydanticCustomError("arrival", f"process {self.process!r} needs rate (requests per second)")
+        if self.process == "renewal" and self.cv is None:
+            raise PydanticCustomError("arrival", "process 'renewal' needs cv (coefficient of variation)")
+        if self.requests is not None and self.duration_s is not None:
+            raise PydanticCustomError("arrival", "give requests or duration_s, not both")
+        return self
+
+
+class PredictorSpec(_Strict):
+    kind: Literal["max_tokens", "oracle", "bucket_mean"] = "max_tokens"
+    noise: float = Field(default=0.0, ge=0)
+    prior_tokens: float | None = Field(default=None, ge=1)
+
+
+class PolicySpec(_Strict):
+    name: str | None = None
+    policy: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    predictor: PredictorSpec | None = None
+
+    @field_validator("policy")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if not is_policy_reference(value):
+            known = ", ".join(BUILTIN_POLICIES)
+            raise PydanticCustomError("policy", f"unknown policy {value!r} (built-ins: {known}; or module:Class)")
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.name or self.policy
+
+
+class CostSpec(_Strict):
+    lam: float = Field(default=0.5, ge=0, le=1)
+    reference: str | None = None
+
+
+class SweepSpec(_Strict):
+    parameter: str
+    values: list[Any] = Field(min_length=1)
+
+
+class Scenario(_Strict):
+    kind: Literal["simulation"]
+    name: str | None = None
+    description: str | None = None
+    seed: int = Field(default=0, ge=0)
+    cluster: dict[str, PoolSpec] = Field(min_length=1)
+    cost_model: CostModelSpec = Field(default_factory=CostModelSpec)
+    workload: WorkloadSpec | None = None
+    max_tokens: int = Field(default=512, ge=1)
+    arrival: ArrivalSpec
+    predictor: PredictorSpec = Field(default_factory=PredictorSpec)
+    policies: list[PolicySpec] = Field(min_length=1)
+    slo_s: float | None = Field(default=None, gt=0)
+    cost: CostSpec = Field(default_factory=CostSpec)
+    sweep: SweepSpec | None = None
+    workers: int | None = Field(default=None, ge=1)
+    write_requests: bool = True
