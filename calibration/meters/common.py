@@ -8,7 +8,10 @@ read its counter raises `MeterUnavailable` with the reason: never a silent fallb
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from simulator.errors import HybridsimError
@@ -74,3 +77,37 @@ class EnergyMeter(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PeriodicSampler(threading.Thread):
+    """Calls `sample()` every `interval_s` seconds, at a fixed rate, from a daemon thread until stopped.
+
+    Meters use it where one reading at each end of a window is not enough: power polling (NVML without an
+    energy counter), counter wraparound (RAPL), which cores a process ran on (uProf). An exception in
+    `sample` ends the thread and is raised again by `stop()`, so no window silently loses readings.
+    """
+
+    def __init__(self, sample: Callable[[], object], interval_s: float, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._sample, self._interval_s = sample, interval_s
+        self._stop_event = threading.Event()
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        due = time.perf_counter()
+        while True:
+            due += self._interval_s  # a fixed rate: the time a sample takes does not slow the next one
+            if self._stop_event.wait(max(0.0, due - time.perf_counter())):
+                return
+            try:
+                self._sample()
+            except BaseException as error:  # raised again by stop()
+                self._error = error
+                return
+
+    def stop(self) -> None:
+        """Stop sampling; raise what a sample raised, if anything did."""
+        self._stop_event.set()
+        self.join()
+        if self._error is not None:
+            raise self._error

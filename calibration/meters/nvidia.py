@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Any
 
 from simulator.errors import HybridsimError
 
-from .common import EnergyMeter, Measurement, MeterUnavailable
+from .common import EnergyMeter, Measurement, MeterUnavailable, PeriodicSampler
 
 COUNTER_METHOD = "nvml-total-energy-counter"
 POLLING_METHOD = "nvml-power-polling"
@@ -59,33 +58,6 @@ class _Gpu:
 
     def __post_init__(self) -> None:
         self.domain = f"gpu:{self.index}"
-
-
-class _PowerPoller(threading.Thread):
-    """Reads every polled GPU's power every `interval_s` seconds until stopped."""
-
-    def __init__(self, read: Any, gpus: list[_Gpu], interval_s: float, trace: dict[str, list[tuple[float, float]]]) -> None:
-        super().__init__(name="nvml-power-poller", daemon=True)
-        self._read, self._gpus, self._interval_s, self._trace = read, gpus, interval_s, trace
-        self._stop_event = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        due = time.perf_counter()
-        while True:
-            due += self._interval_s  # a fixed rate: the time a read takes does not slow the poll down
-            if self._stop_event.wait(max(0.0, due - time.perf_counter())):
-                return
-            try:
-                for gpu in self._gpus:
-                    self._trace[gpu.domain].append((time.perf_counter(), self._read(gpu)))
-            except BaseException as error:  # surfaced by end_window
-                self.error = error
-                return
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
 
 
 class NvidiaMeter(EnergyMeter):
@@ -128,7 +100,7 @@ class NvidiaMeter(EnergyMeter):
         except BaseException:
             self.close()
             raise
-        self._window: tuple[float, dict[str, float], _PowerPoller | None, dict[str, list[tuple[float, float]]]] | None = None
+        self._window: tuple[float, dict[str, float], PeriodicSampler | None, dict[str, list[tuple[float, float]]]] | None = None
 
     def _open_gpus(self, gpu_indices: Sequence[int] | None, force_polling: bool) -> list[_Gpu]:
         nvml = self._nvml
@@ -189,7 +161,11 @@ class NvidiaMeter(EnergyMeter):
         counters = {gpu.domain: self._read_counter_j(gpu) for gpu in self.gpus if gpu.method == COUNTER_METHOD}
         poller = None
         if polled:
-            poller = _PowerPoller(self._read_power_w, polled, self.poll_interval_s, trace)
+            def poll() -> None:
+                for gpu in polled:
+                    trace[gpu.domain].append((time.perf_counter(), self._read_power_w(gpu)))
+
+            poller = PeriodicSampler(poll, self.poll_interval_s, name="nvml-power-poller")
             poller.start()
         self._window = (time.perf_counter(), counters, poller, trace)
 
@@ -200,8 +176,6 @@ class NvidiaMeter(EnergyMeter):
         self._window = None
         if poller is not None:
             poller.stop()
-            if poller.error is not None:
-                raise poller.error
         energy = {gpu.domain: self._read_counter_j(gpu) - counters[gpu.domain]
                   for gpu in self.gpus if gpu.method == COUNTER_METHOD}
         for gpu in self.gpus:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from simulator.errors import HybridsimError
 
-from .common import EnergyMeter, Measurement, MeterUnavailable
+from .common import EnergyMeter, Measurement, MeterUnavailable, PeriodicSampler
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
 _ZONE_RE = re.compile(r"^intel-rapl:(\d+)(?::(\d+))?$")
@@ -157,29 +157,6 @@ class _Accumulator:
             return dict(self.total_uj)
 
 
-class _Sampler(threading.Thread):
-    """Polls the accumulator every `interval_s` so that no counter wraps twice unseen."""
-
-    def __init__(self, accumulator: _Accumulator, interval_s: float) -> None:
-        super().__init__(name="rapl-sampler", daemon=True)
-        self._accumulator = accumulator
-        self._interval_s = interval_s
-        self._stop_event = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self._interval_s):
-            try:
-                self._accumulator.poll()
-            except BaseException as error:  # surfaced by end_window
-                self.error = error
-                return
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
-
-
 class RaplMeter(EnergyMeter):
     """CPU package and DRAM energy from RAPL on Linux (Intel; AMD Zen: package only), every socket.
 
@@ -207,7 +184,7 @@ class RaplMeter(EnergyMeter):
         self._idle_source = ""
         if idle_w is not None:
             self.set_idle(idle_w, source="given")
-        self._window: tuple[_Accumulator, _Sampler | None, float] | None = None
+        self._window: tuple[_Accumulator, PeriodicSampler | None, float] | None = None
 
     @property
     def domain_names(self) -> list[str]:
@@ -241,7 +218,8 @@ class RaplMeter(EnergyMeter):
         accumulator = _Accumulator(self.domains)
         sampler = None
         if self.sample_interval_s is not None:
-            sampler = _Sampler(accumulator, self.sample_interval_s)
+            # polls often enough that no counter wraps twice unseen
+            sampler = PeriodicSampler(accumulator.poll, self.sample_interval_s, name="rapl-sampler")
             sampler.start()
         self._window = (accumulator, sampler, time.perf_counter())
 
@@ -253,8 +231,6 @@ class RaplMeter(EnergyMeter):
         self._window = None
         if sampler is not None:
             sampler.stop()
-            if sampler.error is not None:
-                raise sampler.error
         totals = accumulator.poll()
         elapsed = time.perf_counter() - started
         return Measurement(elapsed_s=elapsed, energy_j={name: uj / 1e6 for name, uj in totals.items()},

@@ -21,7 +21,6 @@ import io
 import os
 import re
 import sys
-import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import numpy as np
 
 from simulator.errors import HybridsimError
 
-from .common import EnergyMeter, Measurement, MeterUnavailable
+from .common import EnergyMeter, Measurement, MeterUnavailable, PeriodicSampler
 
 _START_RE = re.compile(r"Profile Start Time:\s*,?\s*(?P<mon>[A-Za-z]{3})-(?P<day>\d{1,2})-(?P<year>\d{4})_"
                        r"(?P<h>\d{1,2})-(?P<m>\d{2})-(?P<s>\d{2})")
@@ -134,16 +133,18 @@ def load_timechart(path: Path | str) -> UProfTrace:
     return parse_timechart(text, source=str(path))
 
 
-class _CoreTracker(threading.Thread):
+class _CoreTracker:
     """Samples which cores a process's threads ran on (Linux /proc), counting only threads that used CPU."""
 
     def __init__(self, pid: int, interval_s: float) -> None:
-        super().__init__(name="uprof-core-tracker", daemon=True)
-        self._task_dir, self._interval_s = Path(f"/proc/{pid}/task"), interval_s
-        self._stop_event = threading.Event()
+        self._task_dir = Path(f"/proc/{pid}/task")
         self._cpu_ticks: dict[str, int] = {}
         self.cores: set[int] = set()
         self._sample()
+        self._sampler = PeriodicSampler(self._sample, interval_s, name="uprof-core-tracker")
+
+    def start(self) -> None:
+        self._sampler.start()
 
     def _sample(self) -> None:
         for stat in self._task_dir.glob("*/stat"):
@@ -156,13 +157,8 @@ class _CoreTracker(threading.Thread):
                 self.cores.add(int(fields[36]))  # 'processor': the CPU it last ran on
             self._cpu_ticks[stat.parent.name] = ticks
 
-    def run(self) -> None:
-        while not self._stop_event.wait(self._interval_s):
-            self._sample()
-
     def stop(self) -> set[int]:
-        self._stop_event.set()
-        self.join()
+        self._sampler.stop()
         self._sample()
         return set(self.cores)
 
