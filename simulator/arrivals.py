@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import HybridsimError, shown
+from .readers import read_csv_file
 
 PROCESSES = ("poisson", "renewal", "diurnal", "trace")
 TRACE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -149,12 +150,7 @@ def _column(frame: pd.DataFrame, role: str) -> str | None:
 def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
     """Read a trace CSV (columns in the module docstring); errors name `where` and the file."""
     path = Path(path)
-    if not path.is_file():
-        raise HybridsimError(f"{where}: {path}: trace file not found")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise HybridsimError(f"{where}: {path}: unreadable CSV: {str(error).splitlines()[0]}") from None
+    frame = read_csv_file(path, "trace file", where)
     time_column = _column(frame, "time")
     if time_column is None:
         raise HybridsimError(f"{where}: {path}: missing column timestamp (or TIMESTAMP, arrival_s); "

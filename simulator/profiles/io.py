@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 import warnings
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ import pandas as pd
 
 from ..atomic import dump_json, write_text_atomic
 from ..errors import HybridsimError, shown
+from ..readers import read_csv_file, read_json_file
 from .model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata
 
 FORMAT_VERSION = 1
@@ -30,12 +30,7 @@ TRIALS_FILE = "trials.csv"
 def load_profile_dir(path: Path, name: str | None = None) -> Profile:
     path = Path(path)
     meta_path, points_path = path / PROFILE_FILE, path / POINTS_FILE
-    if not meta_path.is_file():
-        raise HybridsimError(f"{path}: not a profile directory (no {PROFILE_FILE})")
-    try:
-        document = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise HybridsimError(f"{meta_path}:{error.lineno}: malformed JSON: {error.msg}") from None
+    document = read_json_file(meta_path, f"{path}: not a profile directory (no {PROFILE_FILE})")
     if not points_path.is_file():
         raise HybridsimError(f"{path}: profile has no {POINTS_FILE}")
     points = _read_points(points_path)
@@ -65,10 +60,7 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
 
 def _read_points(path: Path) -> pd.DataFrame:
     """`points.csv`, with every required column present and every numeric one numeric."""
-    try:
-        points = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise HybridsimError(f"{path}: unreadable CSV: {str(error).splitlines()[0]}") from None
+    points = read_csv_file(path, POINTS_FILE)
     missing = [column for column in POINT_COLUMNS if column not in points.columns]
     if missing:
         raise HybridsimError(f"{path}: missing columns {', '.join(missing)}")

@@ -10,7 +10,6 @@ marker shape per run).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,16 +19,12 @@ import pandas as pd
 
 from ..atomic import write_text_atomic
 from ..errors import HybridsimError
+from ..readers import read_json_file
 
 
 def _read_summary(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / "summary.json"
-    if not path.is_file():
-        raise HybridsimError(f"{run_dir}: no summary.json (not a finished run directory)")
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise HybridsimError(f"{path}:{error.lineno}: malformed JSON: {error.msg}") from None
+    summary = read_json_file(Path(run_dir) / "summary.json",
+                             f"{run_dir}: no summary.json (not a finished run directory)")
     if summary.get("kind") != "simulation":
         raise HybridsimError(f"{run_dir}: a {summary.get('kind', 'unknown')!r} run; compare reads simulation runs")
     return summary

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import HybridsimError, shown
+from ..readers import read_csv_file
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "workloads"
 HISTOGRAM_COLUMNS: tuple[str, str, str] = ("input_tokens", "output_tokens", "count")
@@ -126,12 +127,7 @@ def validate_lengths(frame: pd.DataFrame, source: str, with_count: bool) -> pd.D
 def read_histogram_csv(path: Path, name: str, provenance: str) -> JointHistogram:
     """A table with `input_tokens,output_tokens` and optionally `count` (one record per row without it)."""
     path = Path(path)
-    if not path.is_file():
-        raise HybridsimError(f"{path}: workload CSV not found")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise HybridsimError(f"{path}: unreadable CSV: {str(error).splitlines()[0]}") from None
+    frame = read_csv_file(path, "workload CSV")
     with_count = "count" in frame.columns
     table = validate_lengths(frame, str(path), with_count)
     if not with_count:
