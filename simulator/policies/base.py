@@ -18,6 +18,7 @@ The `request` object is reused for every arrival (no object per request): read i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -118,3 +119,16 @@ class ThresholdPolicy(RoutingPolicy):
     def route(self, request: Request, view: Cluster) -> Node:
         pool = self._below if self.size(request) <= self.threshold else self._above
         return pool.least_loaded()[1]  # type: ignore[union-attr]
+
+
+def offers(pools: list[Pool], request: Request, idle_aware: bool) -> Iterator[tuple[float, float, float, Node]]:
+    """What each pool offers for `request`: (energy J, wait s, runtime s, its soonest-free node).
+
+    With `idle_aware`, energy is what the request adds to a node that is powered on anyway, E - P_idle * R.
+    """
+    for pool in pools:
+        energy, runtime = pool.estimate(request)
+        if idle_aware:
+            energy -= pool.setup.idle_power_w * runtime
+        wait, node = pool.soonest()
+        yield energy, wait, runtime, node

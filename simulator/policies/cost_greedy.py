@@ -19,7 +19,7 @@ import numpy as np
 
 from ..cluster import Cluster, Node, Pool
 from ..errors import HybridsimError
-from .base import Request, RoutingPolicy, pool_named, pools_named
+from .base import Request, RoutingPolicy, offers, pool_named, pools_named
 
 
 class CostGreedy(RoutingPolicy):
@@ -53,11 +53,7 @@ class CostGreedy(RoutingPolicy):
             energy_unit, time_unit = self._reference.estimate(request)
             energy_unit, time_unit = max(energy_unit, 1e-12), max(time_unit, 1e-12)
         best_cost, best = float("inf"), self._pools[0].nodes[0]
-        for pool in self._pools:
-            energy, runtime = pool.estimate(request)
-            if self.idle_aware:
-                energy -= pool.setup.idle_power_w * runtime
-            wait, node = pool.soonest()
+        for energy, wait, runtime, node in offers(self._pools, request, self.idle_aware):
             cost = lam * energy / energy_unit + (1.0 - lam) * (wait + runtime) / time_unit
             if cost < best_cost:
                 best_cost, best = cost, node

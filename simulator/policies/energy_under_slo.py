@@ -13,7 +13,7 @@ import numpy as np
 
 from ..cluster import Cluster, Node, Pool
 from ..errors import HybridsimError
-from .base import Request, RoutingPolicy, pools_named
+from .base import Request, RoutingPolicy, offers, pools_named
 
 
 class EnergyUnderSlo(RoutingPolicy):
@@ -38,11 +38,7 @@ class EnergyUnderSlo(RoutingPolicy):
     def route(self, request: Request, view: Cluster) -> Node:
         cheapest, cheapest_node = float("inf"), None
         soonest, soonest_node = float("inf"), self._pools[0].nodes[0]
-        for pool in self._pools:
-            energy, runtime = pool.estimate(request)
-            if self.idle_aware:
-                energy -= pool.setup.idle_power_w * runtime
-            wait, node = pool.soonest()
+        for energy, wait, runtime, node in offers(self._pools, request, self.idle_aware):
             done = wait + runtime
             if done <= self.slo_s and energy < cheapest:
                 cheapest, cheapest_node = energy, node
