@@ -26,6 +26,7 @@ being scaled by the rate, so a sweep over `rate` replays the same pattern faster
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,6 +164,10 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
         raise HybridsimError(f"{where}: {path}: the trace has no rows")
     seconds = _seconds(frame[time_column], f"{where}: {path}: {time_column}")
     order = np.argsort(seconds, kind="stable")
+    unsorted = int(np.count_nonzero(np.diff(seconds) < 0))
+    if unsorted:
+        warnings.warn(f"{where}: {path}: {unsorted} rows are earlier than the row before them; "
+                      "replaying the trace sorted by time", stacklevel=2)
     seconds = seconds[order] - seconds[order][0]
 
     def tokens(column: str | None, lowest: int) -> np.ndarray | None:

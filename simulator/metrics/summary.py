@@ -75,6 +75,10 @@ def summarise(result: RunResult, slo_s: float | None = None, lam: float = 0.5,
                               float(table["cpu_energy_j"][here].sum()), float(table["gpu_energy_j"][here].sum())),
             "latency_s": _quantiles(table["latency_s"][here & measured]),
             "outside_profile_range": int(np.count_nonzero(table["outside_profile_range"][here])),
+            # only the 'paper' fits produce these: a negative energy is kept (totals stay the fit's), a
+            # negative runtime is served in zero time
+            "negative_energy_requests": int(np.count_nonzero(table["energy_j"][here] < 0)),
+            "zero_runtime_requests": int(np.count_nonzero(table["service_s"][here] <= 0)),
             "backlog_at_last_arrival": backlog,
             "saturated": bool(utilisation >= SATURATION_UTILISATION
                               or backlog > max(SATURATION_SHARE * here.sum(), SATURATION_PER_NODE * count)),

@@ -63,7 +63,8 @@ def test_azure_trace_layout_reads_with_its_tokens(tmp_path: Path) -> None:
                     "2023-11-16 18:15:48.2000000,100,20\n"
                     "2023-11-16 18:15:46.6805900,374,44\n"
                     "2023-11-16 18:15:50.6805900,12,300\n")
-    trace = read_trace(path)
+    with pytest.warns(UserWarning, match="1 rows are earlier than the row before them"):
+        trace = read_trace(path)
     assert np.allclose(trace.arrival_s, [0.0, 1.51941, 4.0])
     assert trace.input_tokens.tolist() == [374, 100, 12]
     assert trace.output_tokens.tolist() == [44, 20, 300]
@@ -73,7 +74,8 @@ def test_azure_trace_layout_reads_with_its_tokens(tmp_path: Path) -> None:
 def test_trace_with_seconds_and_no_tokens(tmp_path: Path) -> None:
     path = tmp_path / "times.csv"
     path.write_text("timestamp\n10.5\n12\n11\n")
-    trace = read_trace(path)
+    with pytest.warns(UserWarning, match="sorted by time"):
+        trace = read_trace(path)
     assert trace.arrival_s.tolist() == [0.0, 0.5, 1.5]
     assert trace.input_tokens is None and trace.output_tokens is None
 

@@ -226,3 +226,15 @@ def test_sweep_plots_name_units_and_label_the_ends_of_each_line(tmp_path: Path,
     assert {text.get_text() for text in energy_axis.texts} == {"0.1", "0.4"}
     assert "arrival.rate" in energy_axis.get_title()
     assert saved[1].axes[0].get_xlabel() == "arrival.rate (req/s)"
+
+
+def test_the_paper_fits_negative_costs_are_counted_not_hidden(tmp_path: Path) -> None:
+    path = write(tmp_path, cost_model={"method": "paper", "out_of_range": "clamp"}, sweep=None,
+                 arrival={"process": "poisson", "rate": 0.2, "requests": 3000})
+    with pytest.warns(UserWarning, match="'paper' cost model"):
+        summary = run_scenario(path, tmp_path / "out")
+    run = next(entry for entry in summary["runs"] if entry["policy"] == "all-a100")
+    records = pq.read_table(tmp_path / "out" / run["requests_file"]).to_pandas()
+    a100 = run["systems"]["a100"]
+    assert a100["negative_energy_requests"] == int((records["energy_j"] < 0).sum()) > 0
+    assert a100["zero_runtime_requests"] == int((records["service_s"] <= 0).sum())
