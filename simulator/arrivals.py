@@ -27,6 +27,7 @@ being scaled by the rate, so a sweep over `rate` replays the same pattern faster
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,12 +112,17 @@ def arrival_times(process: str, rng: np.random.Generator, rate: float, count: in
     return _until(lambda size: draw(rng, size), rate, duration_s)  # type: ignore[arg-type]
 
 
-def _until(draw: object, rate: float, duration_s: float) -> np.ndarray:
+def _chunk(rate: float, duration_s: float) -> int:
+    """Gaps to draw at once for a window: the expected count plus ten standard deviations (rarely a second)."""
+    return int(rate * duration_s + 10 * np.sqrt(rate * duration_s) + 16)
+
+
+def _until(draw: Callable[[int], np.ndarray], rate: float, duration_s: float) -> np.ndarray:
     """Cumulated gaps (scaled by 1/rate) up to `duration_s`, drawn in chunks."""
-    chunk = int(rate * duration_s + 10 * np.sqrt(rate * duration_s) + 16)
+    chunk = _chunk(rate, duration_s)
     times, last = [], 0.0
     while last <= duration_s:
-        block = last + np.cumsum(draw(chunk)) / rate  # type: ignore[operator]
+        block = last + np.cumsum(draw(chunk)) / rate
         times.append(block)
         last = float(block[-1])
     every = np.concatenate(times)
@@ -129,7 +135,7 @@ def _thinned(rng: np.random.Generator, rate: float, amplitude: float, period_s: 
     if not 0.0 <= amplitude <= 1.0:
         raise HybridsimError(f"arrival.amplitude: must be between 0 and 1, got {amplitude}")
     peak = rate * (1.0 + amplitude)
-    want = count if count is not None else int(rate * duration_s + 10 * np.sqrt(rate * duration_s) + 16)
+    want = count if count is not None else _chunk(rate, duration_s)  # type: ignore[arg-type]
     kept, last, total = [], 0.0, 0
     while True:
         candidates = last + np.cumsum(rng.standard_exponential(max(want, 16))) / peak
@@ -168,7 +174,8 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
     if unsorted:
         warnings.warn(f"{where}: {path}: {unsorted} rows are earlier than the row before them; "
                       "replaying the trace sorted by time", stacklevel=2)
-    seconds = seconds[order] - seconds[order][0]
+    seconds = seconds[order]
+    seconds = seconds - seconds[0]
 
     def tokens(column: str | None, lowest: int) -> np.ndarray | None:
         if column is None:

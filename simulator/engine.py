@@ -26,7 +26,7 @@ from .arrivals import RequestStream
 from .cluster import NO_CAP, Cluster, CostEstimator, PoolSetup, PowerCap, SystemCosts, price_requests
 from .errors import HybridsimError
 from .metrics.records import NOT_SERVED, RequestTable
-from .policies.base import Policy, Request
+from .policies.base import Policy, Request, bind
 from .predictors import Predictor
 from .profiles.cost_models import range_excess
 from .profiles.model import CostModel
@@ -38,9 +38,8 @@ class PoolConfig:
 
     setup: PoolSetup
     cost_model: CostModel
-    """Prices the requests served here (clamping or extrapolating as the scenario says)."""
-    estimate_model: CostModel | None = None
-    """Prices the router's predictions (default: `cost_model`)."""
+    """Prices the requests served here, and the router's predictions of them (clamping or extrapolating as
+    the scenario says; never raising: `strict_range` is checked on the served requests after the run)."""
     cap: PowerCap = NO_CAP
     strict_range: bool = False
     """True: a request served here outside the profile's measured range is an error (out_of_range: error)."""
@@ -91,11 +90,9 @@ def simulate(pools: Sequence[PoolConfig], stream: RequestStream, policy: Policy,
     for config in pools:
         pool = cluster.pools[config.setup.name]
         costs[pool.name] = price_requests(config.cost_model, m, n, config.cap)
-        pool.load(costs[pool.name], CostEstimator(config.estimate_model or config.cost_model, config.cap))
+        pool.load(costs[pool.name], CostEstimator(config.cost_model, config.cap))
     predictions = predictor.prepare(m, stream.max_tokens, n, predictor_rng or np.random.default_rng(0))
-    bind = getattr(policy, "bind", None)
-    if bind is not None:
-        bind(cluster, policy_rng or np.random.default_rng(0))
+    bind(policy, cluster, policy_rng or np.random.default_rng(0))
     if getattr(policy, "needs_estimates", False):
         cluster.track_estimates(requests)
         if predictions is not None:

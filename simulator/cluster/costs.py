@@ -74,12 +74,12 @@ class CostEstimator:
     With predictions known up front (max_tokens, a noisy oracle) every estimate is computed in one
     vectorised call and looked up by request index; with predictions that learn while the day goes on
     (a running mean) the estimate is computed per distinct (input, predicted output) pair and cached.
-    The model behind an estimator clamps to its measured range: a prediction is not a request.
+    The model is the one that prices the served requests (clamping or extrapolating as the scenario says).
     """
 
     def __init__(self, model: CostModel, cap: PowerCap = NO_CAP) -> None:
         self.model = model
-        """The system's cost model (clamping, for estimates)."""
+        """The system's cost model (the one that prices the served requests)."""
         self.cap = cap
         self._energy: array | None = None
         self._runtime: array | None = None

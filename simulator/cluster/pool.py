@@ -67,7 +67,7 @@ class Pool:
         self.nodes = [Node(first_index + k, k, self, self.queue if self.shared else deque())
                       for k in range(setup.count)]
         self.idle: list[Node] = list(reversed(self.nodes))
-        """Idle nodes of a shared pool (a stack; the lowest-numbered idle node is on top)."""
+        """Idle nodes of a shared pool (a stack: the node freed last on top; at the start, the lowest-numbered)."""
         self.loads = [0] * setup.count
         """Requests waiting at or served by each node (per-node FIFO)."""
         self.free_at = [0.0] * setup.count
@@ -77,14 +77,12 @@ class Pool:
         """Estimated work waiting in the shared queue (s)."""
         self.pred_end_sum = 0.0
         """Sum over busy nodes of their requests' expected end (shared pools, estimates)."""
-        self.costs: SystemCosts | None = None
-        """Every request priced on this system (set before the run)."""
         self.estimator: CostEstimator | None = None
         """What the router believes requests cost here (set before the run)."""
         self._runtime = array("d")
-        """Each request's service time here (s), as a flat array the event loop indexes."""
+        """Each request's true service time here (s), as a flat array the event loop indexes (not for routers)."""
         self._energy = array("d")
-        """Each request's active energy here (J)."""
+        """Each request's true active energy here (J)."""
         batching = setup.batch.max_batch > 1
         for node in self.nodes:
             node.on_done = partial(self._finish_batch if batching else self._finish, node)
@@ -146,7 +144,7 @@ class Pool:
 
     def load(self, costs: SystemCosts, estimator: CostEstimator) -> None:
         """Attach this run's per-request costs (read by the event loop as flat arrays)."""
-        self.costs, self.estimator = costs, estimator
+        self.estimator = estimator
         self._runtime = array("d", costs.runtime_s.tobytes())
         self._energy = array("d", costs.energy_j.tobytes())
 

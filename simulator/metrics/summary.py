@@ -94,7 +94,7 @@ def summarise(result: RunResult, slo_s: float | None = None, lam: float = 0.5,
         "energy_per_request_j": energy["total_j"] / requests,
         "energy_per_token_j": energy["total_j"] / tokens,
         "latency_s": _quantiles(latency),
-        "wait_s": {key: _quantiles(wait, ("p99",))[key] for key in ("mean", "p99")},
+        "wait_s": _quantiles(wait, ("p99",)),
         "service_s": {"mean": float(table["service_s"].mean())},
         "throughput_rps": requests / makespan if makespan > 0 else None,
         "makespan_s": makespan,
@@ -138,14 +138,15 @@ def oracle_gaps(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def exact(run: dict[str, Any]) -> bool:
         return run["predictor"].get("kind") == "oracle" and not run["predictor"].get("noise")
 
+    def pct(a: float, b: float) -> float | None:
+        return 100.0 * (a - b) / b if b else None
+
     oracles = {key(run): run for run in runs if exact(run)}
     gaps = []
     for run in runs:
         oracle = oracles.get(key(run))
         if oracle is None or run is oracle:
             continue
-        def pct(a: float, b: float) -> float | None:
-            return 100.0 * (a - b) / b if b else None
         gaps.append({
             "point": run.get("point"), "sweep_value": run.get("sweep_value"), "policy": run["policy"],
             "oracle_policy": oracle["policy"], "predictor": run["predictor"],

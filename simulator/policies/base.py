@@ -18,8 +18,8 @@ The `request` object is reused for every arrival (no object per request): read i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -66,6 +66,33 @@ class RoutingPolicy:
 
     def route(self, request: Request, view: Cluster) -> Node:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def bind(policy: Policy, view: Cluster, rng: np.random.Generator) -> None:
+    """Call the policy's `bind` hook, if it has one (a user's class need not)."""
+    hook = getattr(policy, "bind", None)
+    if hook is not None:
+        hook(view, rng)
+
+
+class BlockDraws:
+    """A policy's random numbers, drawn from its stream a block at a time (a numpy call per arrival is slow)."""
+
+    __slots__ = ("_draw", "_block", "_next")
+    BLOCK = 65536
+
+    def __init__(self, draw: Callable[[int], np.ndarray]) -> None:
+        self._draw = draw
+        """Draws `size` numbers from the run's generator (e.g. `rng.random`)."""
+        self._block: list[Any] = []
+        self._next = 0
+
+    def next(self) -> Any:
+        """The next number of the stream."""
+        if self._next == len(self._block):
+            self._block, self._next = self._draw(self.BLOCK).tolist(), 0
+        self._next += 1
+        return self._block[self._next - 1]
 
 
 def pool_named(view: Cluster, name: str, parameter: str) -> Pool:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cluster import Cluster, Node, Pool
-from .base import Request, RoutingPolicy, pools_named
-
-_BLOCK = 65536
+from .base import BlockDraws, Request, RoutingPolicy, pools_named
 
 
 class JoinShortestQueue(RoutingPolicy):
@@ -24,19 +22,12 @@ class JoinShortestQueue(RoutingPolicy):
         self.systems = systems
         """Pools to choose among (default: all pools with nodes)."""
         self._pools: list[Pool] = []
-        self._rng = np.random.default_rng(0)
-        self._draws: list[float] = []
-        self._next = 0
+        self._ties = BlockDraws(np.random.default_rng(0).random)
+        """Uniform numbers in [0, 1) that break ties between pools (the run's policy stream, once bound)."""
 
     def bind(self, view: Cluster, rng: np.random.Generator) -> None:
         self._pools = pools_named(view, self.systems, "systems")
-        self._rng, self._draws, self._next = rng, [], 0
-
-    def _uniform(self) -> float:
-        if self._next == len(self._draws):
-            self._draws, self._next = self._rng.random(_BLOCK).tolist(), 0
-        self._next += 1
-        return self._draws[self._next - 1]
+        self._ties = BlockDraws(rng.random)
 
     def route(self, request: Request, view: Cluster) -> Node:
         best_ahead, best = self._pools[0].least_loaded()
@@ -49,7 +40,7 @@ class JoinShortestQueue(RoutingPolicy):
                 tied.append((node, pool.count))
         if len(tied) == 1:
             return best
-        mark = self._uniform() * sum(weight for _, weight in tied)
+        mark = self._ties.next() * sum(weight for _, weight in tied)
         for node, weight in tied:
             mark -= weight
             if mark < 0:

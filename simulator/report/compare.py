@@ -9,15 +9,13 @@ marker shape per run).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..atomic import write_text_atomic
+from ..atomic import write_bytes_atomic, write_text_atomic
 from ..errors import HybridsimError
 from ..readers import read_json_file
 
@@ -63,19 +61,15 @@ def comparison_table(run_dirs: list[Path]) -> pd.DataFrame:
 
 
 def _plot(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
+    from .simulation_plots import MARKERS, PNG_METADATA, plt  # pyplot on the Agg backend, chosen there
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    markers = "osD^vP*Xh<>"
     policies = list(dict.fromkeys(table["policy"]))
     palette = plt.get_cmap("tab10" if len(policies) <= 10 else "tab20")
     colour = {policy: palette(k % palette.N) for k, policy in enumerate(policies)}  # a policy's colour in every run
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
     for k, (run, rows) in enumerate(table.groupby("run", sort=False)):
         for policy, mine in rows.groupby("policy", sort=False):
-            axis.plot(mine["latency_p99_s"], mine["energy_kwh"], marker=markers[k % len(markers)], markersize=7,
+            axis.plot(mine["latency_p99_s"], mine["energy_kwh"], marker=MARKERS[k % len(MARKERS)], markersize=7,
                       fillstyle="none", color=colour[policy], linewidth=1 if len(mine) > 1 else 0,
                       label=f"{run}: {policy}")
     axis.set_xscale("log")
@@ -85,15 +79,12 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=7, ncol=1 if len(axis.lines) <= 24 else 2, loc="center left", bbox_to_anchor=(1.02, 0.5),
                 frameon=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    png = io.BytesIO()
     try:
-        figure.savefig(tmp, dpi=120, bbox_inches="tight", metadata={"Software": None})
-        os.replace(tmp, path)
+        figure.savefig(png, format="png", dpi=120, bbox_inches="tight", metadata=PNG_METADATA)
     finally:
         plt.close(figure)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    write_bytes_atomic(path, png.getvalue())
 
 
 def compare_runs(run_dirs: list[Path], out_dir: Path | None) -> str:

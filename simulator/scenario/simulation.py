@@ -42,10 +42,11 @@ from ..cluster import BatchModel, Cluster, PoolSetup, PowerCap
 from ..engine import PoolConfig, simulate
 from ..errors import HybridsimError
 from ..metrics.summary import headline, oracle_gaps, summarise
+from ..policies.base import bind
 from ..policies.registry import make_policy
 from ..predictors import make_predictor
 from ..profiles.registry import load_profile
-from ..workload.spec import build_workload
+from ..workload.spec import WorkloadSpec, build_workload
 from .simulation_schema import PoolSpec, Scenario
 
 __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
@@ -69,11 +70,10 @@ def _pool_configs(scenario: Scenario) -> list[PoolConfig]:
             raise HybridsimError(f"cluster.{name}.idle_power_w: profile {spec.profile} has no idle power; set one")
         mode = scenario.cost_model.out_of_range
         model = profile.cost_model(scenario.cost_model.method, "clamp" if mode == "error" else mode)
-        estimates = model if mode != "error" else profile.cost_model(scenario.cost_model.method, "clamp")
         cap = PowerCap(spec.power_cap.runtime_factor, spec.power_cap.power_factor) if spec.power_cap else PowerCap()
         batch = BatchModel(spec.max_batch, spec.batch_runtime_growth, spec.batch_energy_growth)
         setup = PoolSetup(name, spec.count, float(idle), spec.queue, batch)
-        configs.append(PoolConfig(setup, model, estimates, cap, mode == "error", spec.profile))
+        configs.append(PoolConfig(setup, model, cap, mode == "error", spec.profile))
     return configs
 
 
@@ -86,10 +86,7 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
             raise HybridsimError(f"policies.{k}.name: duplicate name {spec.label!r}")
         labels.add(spec.label)
         try:
-            policy = make_policy(spec.policy, spec.params)
-            bind = getattr(policy, "bind", None)
-            if bind is not None:
-                bind(cluster, np.random.default_rng(0))
+            bind(make_policy(spec.policy, spec.params), cluster, np.random.default_rng(0))
         except HybridsimError as error:  # "params.system: ..." continues the YAML path; a bare message follows it
             joint = "." if re.match(r"[\w.]+: ", str(error)) else ": "
             raise HybridsimError(f"policies.{k}{joint}{error}") from None
@@ -97,9 +94,6 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
         raise HybridsimError(f"cost.reference: no pool named {scenario.cost.reference!r}")
     _pool_configs(scenario)
     arrival = scenario.arrival
-    trace = read_trace(_resolve(arrival.trace, base_dir)) if arrival.trace is not None else None
-    if scenario.workload is None and (trace is None or trace.input_tokens is None):
-        raise HybridsimError("workload: needed unless the arrival trace carries token counts")
     if (scenario.workload is not None and scenario.workload.requests is not None
             and arrival.requests is not None and scenario.workload.requests != arrival.requests):
         raise HybridsimError("workload.requests: differs from arrival.requests; give the count in one place")
@@ -113,10 +107,22 @@ def _resolve(path: Path | None, base_dir: Path | None) -> Path:
 
 # -- building one run ---------------------------------------------------------------------------------------
 
+def _seeds(seed: int) -> list[np.random.SeedSequence]:
+    """A run's independent random streams, in a fixed order: arrival times, token lengths, predictor, policy."""
+    return np.random.SeedSequence(seed).spawn(4)
+
+
+def _workload(scenario: Scenario) -> WorkloadSpec:
+    """The scenario's token lengths; without a workload, only a trace with token columns has them."""
+    if scenario.workload is None:
+        raise HybridsimError("workload: needed unless the arrival trace carries token counts")
+    return scenario.workload
+
+
 def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStream, str]:
     """The requests of a run (times and lengths), from the scenario's seed alone; and where they came from."""
     arrival = scenario.arrival
-    times_seed, tokens_seed = np.random.SeedSequence(scenario.seed).spawn(2)
+    times_seed, tokens_seed = _seeds(scenario.seed)[:2]
     rng = np.random.default_rng(times_seed)
     limits = None
     if arrival.process == "trace":
@@ -133,10 +139,10 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
     else:
         count = arrival.requests
         if count is None and arrival.duration_s is None:
-            count = scenario.workload.requests  # type: ignore[union-attr]
+            count = _workload(scenario).requests
         tokens = None
         if count is None and arrival.duration_s is None:
-            lengths = build_workload(scenario.workload, tokens_seed, base_dir)  # type: ignore[arg-type]
+            lengths = build_workload(_workload(scenario), tokens_seed, base_dir)
             tokens, count = (lengths.input_tokens, lengths.output_tokens), len(lengths)
         times = arrival_times(arrival.process, rng, arrival.rate, count, arrival.duration_s,  # type: ignore[arg-type]
                               arrival.cv or 1.0, arrival.amplitude, arrival.period_s, arrival.phase_s)
@@ -144,7 +150,7 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
     if times.size == 0:
         raise HybridsimError("arrival: no request arrives within duration_s")
     if tokens is None:
-        spec = scenario.workload.model_copy(update={"requests": int(times.size)})  # type: ignore[union-attr]
+        spec = _workload(scenario).model_copy(update={"requests": int(times.size)})
         lengths = build_workload(spec, tokens_seed, base_dir)
         tokens, source = (lengths.input_tokens, lengths.output_tokens), f"{source}; {lengths.provenance}"
     limits = limits if limits is not None else np.full(times.size, scenario.max_tokens, dtype=np.int64)
@@ -162,7 +168,7 @@ def run_one(scenario: Scenario, policy_index: int, base_dir: Path | None, parque
     stream, source = build_stream(scenario, base_dir)
     predictor_spec = spec.predictor or scenario.predictor
     predictor = make_predictor(predictor_spec.kind, predictor_spec.noise, predictor_spec.prior_tokens)
-    predictor_seed, policy_seed = np.random.SeedSequence(scenario.seed).spawn(4)[2:]
+    predictor_seed, policy_seed = _seeds(scenario.seed)[2:]
     try:
         result = simulate(_pool_configs(scenario), stream, make_policy(spec.policy, spec.params), predictor,
                           np.random.default_rng(policy_seed), np.random.default_rng(predictor_seed))

@@ -58,6 +58,8 @@ class ArrivalSpec(_Strict):
     def _complete(self) -> ArrivalSpec:
         if self.process == "trace" and self.trace is None:
             raise PydanticCustomError("arrival", "process 'trace' needs trace: <file.csv>")
+        if self.process != "trace" and self.trace is not None:
+            raise PydanticCustomError("arrival", f"trace: is read only by process 'trace', not {self.process!r}")
         if self.process != "trace" and self.rate is None:
             raise PydanticCustomError("arrival", f"process {self.process!r} needs rate (requests per second)")
         if self.process == "renewal" and self.cv is None:

@@ -125,6 +125,7 @@ def test_compare_tabulates_finished_runs(finished: Path, tmp_path: Path) -> None
     assert "out-32-oracle" in text and "arrival.rate=0.4" in text
     assert (tmp_path / "cmp" / "compare.csv").read_text().count("\n") == 7
     assert (tmp_path / "cmp" / "compare.png").is_file()
+    assert (tmp_path / "cmp" / "compare.png").stat().st_mode == (tmp_path / "cmp" / "compare.csv").stat().st_mode
     with pytest.raises(HybridsimError, match="no summary.json"):
         compare_runs([tmp_path], None)
 
@@ -138,6 +139,8 @@ def test_compare_tabulates_finished_runs(finished: Path, tmp_path: Path) -> None
     ({"policies__1__params": {"threshold": 32, "below": "m2", "above": "a100"}},
      "policies.1.params.below: no pool named 'm2'"),
     ({"arrival": {"process": "trace", "trace": "t.csv"}}, "missing column output_tokens"),
+    ({"arrival__trace": "t.csv"}, "arrival: trace: is read only by process 'trace', not 'poisson'"),
+    ({"workload": None, "sweep": None}, "workload: needed unless the arrival trace carries token counts"),
     ({"cost_model__out_of_range": "error", "sweep": None}, "cluster.a100: .* outside profile swing-a100"),
     ({"cost_model__out_of_range": "error", "sweep": None}, r"range \(input 9-2117, .*\): \d+ with input tokens"),
     ({"policies__1__params": {"threshold": "abc", "below": "m1", "above": "a100"}},
