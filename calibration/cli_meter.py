@@ -62,12 +62,13 @@ def nvml_indices(device: str) -> list[int] | None:
         import pynvml
         import torch
 
+        from .meters.nvidia import nvml_text
+
         uuid = str(torch.cuda.get_device_properties(index).uuid).removeprefix("GPU-")
         pynvml.nvmlInit()
         try:
             for nvml_index in range(pynvml.nvmlDeviceGetCount()):
-                nvml_uuid = pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(nvml_index))
-                nvml_uuid = nvml_uuid.decode() if isinstance(nvml_uuid, bytes) else str(nvml_uuid)
+                nvml_uuid = nvml_text(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(nvml_index)))
                 if nvml_uuid.removeprefix("GPU-") == uuid:
                     return [nvml_index]
         finally:

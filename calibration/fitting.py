@@ -42,12 +42,17 @@ class LeastSquaresFit:
     n_settings: int
 
 
+def is_true(values: pd.Series) -> pd.Series:
+    """A yes/no column of trials.csv (True/False as written, 1/0 as some tools write it) as booleans."""
+    return values.astype(str).str.lower().isin(("true", "1"))
+
+
 def warm_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials that count: status 'ok' and not warm-up."""
     if trials.empty:
         return trials
     status = trials["status"].fillna("ok").astype(str) if "status" in trials else pd.Series("ok", trials.index)
-    warmup = trials["warmup"].astype(str).str.lower().isin(("true", "1")) if "warmup" in trials else False
+    warmup = is_true(trials["warmup"]) if "warmup" in trials else False
     return trials[(status == "ok") & ~warmup]
 
 

@@ -30,7 +30,7 @@ from simulator.errors import HybridsimError
 from simulator.profiles.io import TRIALS_FILE, read_trials, save_profile_dir
 from simulator.profiles.model import Profile, ProfileMetadata
 
-from .fitting import fit_report, paper_fit, warm_trials
+from .fitting import fit_report, is_true, paper_fit, warm_trials
 from .protocol import TERMINAL_STATUSES
 from .stopping import ci_halfwidth
 
@@ -108,7 +108,7 @@ def aggregate_points(trials: pd.DataFrame) -> pd.DataFrame:
         return empty
     trials = trials.copy()
     trials["status"] = trials["status"].fillna("ok").astype(str)
-    trials["is_warmup"] = trials["warmup"].astype(str).str.lower().isin(("true", "1"))
+    trials["is_warmup"] = is_true(trials["warmup"])
     warm_keys = warm_trials(trials)
     rows: list[dict[str, Any]] = []
     for (m, n), group in trials.groupby(["input_tokens", "output_tokens"], sort=True):
@@ -139,8 +139,7 @@ def aggregate_points(trials: pd.DataFrame) -> pd.DataFrame:
 def build_profile(name: str, trials: pd.DataFrame, context: CalibrationContext) -> Profile:
     """The profile of everything measured so far."""
     points = aggregate_points(trials)
-    estimated = context.estimated or bool(
-        trials.get("estimated", pd.Series(dtype=str)).astype(str).str.lower().isin(("true", "1")).any())
+    estimated = context.estimated or bool(is_true(trials.get("estimated", pd.Series(dtype=str))).any())
     dates = pd.to_datetime(trials["started_at"], errors="coerce", utc=True).dropna() if not trials.empty else []
     first = dates.min() if len(dates) else _dt.datetime.now(_dt.timezone.utc)
     last = dates.max() if len(dates) else first

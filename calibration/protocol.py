@@ -27,6 +27,7 @@ import pandas as pd
 from simulator.profiles.io import append_trials, read_trials
 
 from .budget import RuntimeEstimator
+from .fitting import is_true
 from .meters.common import EnergyMeter
 from .plan import ProtocolConfig, Setting, is_converged, plan_settings
 from .runner import BudgetExhausted, OutOfMemory, Runner
@@ -41,8 +42,6 @@ TRIAL_COLUMNS: tuple[str, ...] = (
     "peak_memory_mb", "meter_method", "estimated", "samples", "energy_by_domain_j", "gross_energy_j",
     "started_at", "message",
 )
-
-
 
 
 @dataclass
@@ -61,19 +60,15 @@ def setting_states(trials: pd.DataFrame) -> dict[tuple[int, int], SettingState]:
     states: dict[tuple[int, int], SettingState] = {}
     if trials.empty:
         return states
-    for row in trials.itertuples(index=False):
+    for row in trials.assign(warmup=is_true(trials["warmup"])).itertuples(index=False):
         state = states.setdefault((int(row.input_tokens), int(row.output_tokens)), SettingState())
         state.trials = max(state.trials, int(row.trial) + 1)
         if row.status in TERMINAL_STATUSES:
             state.terminal = str(row.status)
         elif row.status == "ok":
-            runtimes = state.warmup_runtimes if _truthy(row.warmup) else state.warm_runtimes
+            runtimes = state.warmup_runtimes if row.warmup else state.warm_runtimes
             runtimes.append(float(row.runtime_s))
     return states
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in ("true", "1")
 
 
 @dataclass
@@ -120,8 +115,7 @@ def run_protocol(runner: Runner, meter: EnergyMeter, out_dir: Path, config: Prot
         for runtime in state.warmup_runtimes:
             estimator.record(setting.key, runtime, warmup=True)
         if state.terminal == "oom":
-            for sweep in setting.sweep.split("+"):
-                oom_keys.setdefault(sweep, []).append(setting.key)
+            _note_oom(oom_keys, setting)
     summary = RunSummary(settings_planned=len(plan))
     started = clock()
     deadline = None if config.time_budget_s is None else started + config.time_budget_s
@@ -165,8 +159,7 @@ def run_protocol(runner: Runner, meter: EnergyMeter, out_dir: Path, config: Prot
                         after_setting()
                     continue
                 if outcome == "oom":
-                    for sweep in setting.sweep.split("+"):
-                        oom_keys.setdefault(sweep, []).append(setting.key)
+                    _note_oom(oom_keys, setting)
                 _count_finished(summary, state)
                 if after_setting is not None:
                     after_setting()
@@ -225,7 +218,8 @@ def _measure_setting(runner: Runner, meter: EnergyMeter, out_dir: Path, setting:
         if deadline is not None:
             missing = max(1, config.min_trials - len(state.warm_runtimes)) if first else int(not warmup)
             needed = estimator.visit_s(setting.key, warmups_left if first else int(warmup), missing) or 0.0
-            if clock() >= deadline or clock() + needed > deadline:
+            now = clock()
+            if now >= deadline or now + needed > deadline:
                 return "budget"
         first = False
         bar.set_postfix_str(_postfix(state, config, warmup, eta), refresh=True)
@@ -282,6 +276,12 @@ def _append(out_dir: Path, setting: Setting, state: SettingState, *, status: str
         )
     append_trials(out_dir, [row])
     state.trials += 1
+
+
+def _note_oom(oom_keys: dict[str, list[tuple[int, int]]], setting: Setting) -> None:
+    """Remember a setting that ran out of memory under each sweep it belongs to."""
+    for sweep in setting.sweep.split("+"):
+        oom_keys.setdefault(sweep, []).append(setting.key)
 
 
 def _larger_than_oom(setting: Setting, oom_keys: dict[str, list[tuple[int, int]]]) -> tuple[int, int] | None:

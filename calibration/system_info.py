@@ -17,6 +17,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from .meters.nvidia import nvml_text
+
 LIBRARIES = ("hybridsim", "torch", "transformers", "numpy", "pandas", "nvidia-ml-py", "psutil")
 
 
@@ -69,17 +71,17 @@ def nvidia_gpus() -> list[dict[str, Any]]:
         return []
     gpus: list[dict[str, Any]] = []
     try:
-        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        driver = nvml_text(pynvml.nvmlSystemGetDriverVersion())
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = _text(pynvml.nvmlDeviceGetName(handle))
+            name = nvml_text(pynvml.nvmlDeviceGetName(handle))
             gpu: dict[str, Any] = {"index": index, "name": name, "driver": driver}
             with contextlib.suppress(Exception):
                 gpu["memory_gb"] = round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**30, 1)
             with contextlib.suppress(Exception):
                 gpu["power_limit_w"] = pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000
             with contextlib.suppress(Exception):
-                gpu["uuid"] = _text(pynvml.nvmlDeviceGetUUID(handle))
+                gpu["uuid"] = nvml_text(pynvml.nvmlDeviceGetUUID(handle))
             gpus.append(gpu)
     except Exception:  # noqa: BLE001 - a partial answer is still worth keeping
         pass
@@ -137,10 +139,6 @@ def collect(device: str) -> dict[str, Any]:
         info["driver"] = gpus[0].get("driver")
     info["accelerators"] = [gpu["name"] for gpu in gpus] or ([info["device_name"]] if device != "cpu" else [])
     return info
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _run(command: list[str]) -> str:

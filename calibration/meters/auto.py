@@ -132,17 +132,18 @@ def select_meter(name: str = "auto", *, gpu_indices: Sequence[int] | None = None
         except MeterUnavailable as error:
             return str(error)
 
-    gpu, cpu = attempt("nvidia"), attempt("rapl")
+    gpu = attempt("nvidia")
+    if not isinstance(gpu, EnergyMeter) and gpu_indices is not None:
+        # The caller runs on these GPUs: a CPU-only meter would miss most of the energy. Refused before RAPL
+        # is opened, which would first spend `rapl_idle_s` measuring an idle baseline for nothing.
+        raise MeterUnavailable(f"meter auto: the GPUs {list(gpu_indices)} cannot be metered ({gpu}); pass "
+                               "`--meter rapl` to measure only the CPU side, or `--meter estimated`")
+    cpu = attempt("rapl")
     if isinstance(gpu, EnergyMeter):
         if isinstance(cpu, EnergyMeter):
             return CompositeMeter([gpu, cpu])
         warnings.warn(f"meter auto: measuring the GPUs only; the CPU side is not metered ({cpu})", stacklevel=2)
         return gpu
-    if gpu_indices is not None:  # the caller runs on these GPUs: a CPU-only meter would miss most of the energy
-        if isinstance(cpu, EnergyMeter):
-            cpu.close()
-        raise MeterUnavailable(f"meter auto: the GPUs {list(gpu_indices)} cannot be metered ({gpu}); pass "
-                               "`--meter rapl` to measure only the CPU side, or `--meter estimated`")
     if isinstance(cpu, EnergyMeter):
         return cpu
     mac = attempt("powermetrics")

@@ -35,7 +35,8 @@ def trapezoid_energy_j(times_s: Sequence[float], watts: Sequence[float]) -> floa
                      for t0, t1, p0, p1 in zip(times_s, times_s[1:], watts, watts[1:], strict=False)))
 
 
-def _text(value: object) -> str:
+def nvml_text(value: object) -> str:
+    """A string NVML returned: bytes from older pynvml releases, str from newer ones."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -93,7 +94,7 @@ class NvidiaMeter(EnergyMeter):
         self._initialised = True
         try:
             self.gpus = self._open_gpus(gpu_indices, force_polling)
-            self.driver_version = _text(self._nvml.nvmlSystemGetDriverVersion())
+            self.driver_version = nvml_text(self._nvml.nvmlSystemGetDriverVersion())
         except self._nvml_error as error:
             self.close()
             raise MeterUnavailable(f"nvidia: NVML error while opening the GPUs: {error}") from None
@@ -116,7 +117,7 @@ class NvidiaMeter(EnergyMeter):
         gpus = []
         for index in indices:
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            name, uuid = _text(nvml.nvmlDeviceGetName(handle)), _text(nvml.nvmlDeviceGetUUID(handle))
+            name, uuid = nvml_text(nvml.nvmlDeviceGetName(handle)), nvml_text(nvml.nvmlDeviceGetUUID(handle))
             method = POLLING_METHOD if force_polling else self._probe_counter(handle)
             gpu = _Gpu(index=index, handle=handle, name=name, uuid=uuid, method=method)
             if method == POLLING_METHOD:

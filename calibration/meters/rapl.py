@@ -57,7 +57,11 @@ class RaplDomain:
 
 
 def _read_int(path: Path) -> int:
-    return int(path.read_text().strip())
+    """An integer counter file, or `MeterUnavailable` saying why it cannot be read."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError) as error:
+        raise _unreadable(path, error) from None
 
 
 def _unreadable(path: Path, error: OSError | ValueError) -> MeterUnavailable:
@@ -107,16 +111,11 @@ def discover_domains(root: Path, *, include_dram: bool = True) -> list[RaplDomai
     if not wanted:
         raise MeterUnavailable(f"rapl: {root} has RAPL zones but no package-* zone among them")
 
-    def read(file: Path) -> int:
-        try:
-            return _read_int(file)
-        except (OSError, ValueError) as error:
-            raise _unreadable(file, error) from None
-
     domains = []
     for name, path in wanted:
-        read(path / "energy_uj")  # readable now, or say why not before any window opens
-        domains.append(RaplDomain(name=name, energy_file=path / "energy_uj", max_energy_uj=read(path / "max_energy_range_uj")))
+        _read_int(path / "energy_uj")  # readable now, or say why not before any window opens
+        domains.append(RaplDomain(name=name, energy_file=path / "energy_uj",
+                                  max_energy_uj=_read_int(path / "max_energy_range_uj")))
     return domains
 
 
@@ -137,13 +136,7 @@ class _Accumulator:
         self.wraps = 0
 
     def _read(self) -> dict[str, int]:
-        values = {}
-        for domain in self._domains:
-            try:
-                values[domain.name] = _read_int(domain.energy_file)
-            except (OSError, ValueError) as error:
-                raise _unreadable(domain.energy_file, error) from None
-        return values
+        return {domain.name: _read_int(domain.energy_file) for domain in self._domains}
 
     def poll(self) -> dict[str, int]:
         with self._lock:

@@ -194,6 +194,7 @@ class UProfMeter(EnergyMeter):
         if not self.path.is_file():
             raise MeterUnavailable(f"uprof: no timechart at {self.path} (record one with "
                                    "`AMDuProfCLI timechart --event power --interval 100 -o DIR`)")
+        self._loaded = self._file_state()  # before reading: a write during the read is seen next time
         self.trace = load_timechart(self.path)
         self.cores = sorted(cores) if cores is not None else default_cores(pid)
         self.pid, self.track_cores, self.track_interval_s = pid, track_cores, track_interval_s
@@ -231,8 +232,19 @@ class UProfMeter(EnergyMeter):
         (started, tracker), ended = self._window, time.time()
         self._window = None
         cores = tracker.stop() if tracker is not None else None
-        self.trace = load_timechart(self.path)  # uProf may have finished writing since the meter was made
+        state = self._file_state()
+        if state is None or state != self._loaded:  # uProf may have finished writing since the meter was made
+            self.trace = load_timechart(self.path)
+            self._loaded = state
         return self.energy_between(started, ended, cores=cores)
+
+    def _file_state(self) -> tuple[int, int] | None:
+        """(modification time, size) of the timechart, to re-read it only when it changed (it can be large)."""
+        try:
+            status = self.path.stat()
+        except OSError:
+            return None  # gone: re-read, so that load_timechart says so
+        return status.st_mtime_ns, status.st_size
 
     def describe(self) -> dict[str, object]:
         return {"meter": self.name, "timechart": str(self.path), "cores": self.cores, "track_cores": self.track_cores,

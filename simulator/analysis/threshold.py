@@ -264,7 +264,6 @@ def artifact_output_table(table: PerBinTable) -> PerBinTable:
                        table.runtime_s[keep], table.n_trials[keep])
 
 
-
 # ----------------------------------------------------------------------------------------- per-request method
 
 

@@ -166,10 +166,11 @@ class InterpolatedCostModel(_RangedModel):
                                     column)
             self.curves[quantity] = (_curve(by_input, "input_tokens", self.m0, anchor, column),
                                      _curve(by_output, "output_tokens", self.n0, anchor, column), anchor)
-        self.grid = _grid_interpolators(profile, grid) if len(grid) else None
+        self.grid = (_grid_interpolators(pd.concat([by_input, by_output, grid], ignore_index=True))
+                     if len(grid) else None)
 
-    def _evaluate(self, quantity: str, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
-        m, n = self._tokens(input_tokens, output_tokens)
+    def _evaluate(self, quantity: str, m: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """`quantity` at token counts already checked against the range (`_tokens`)."""
         along_input, along_output, anchor = self.curves[quantity]
         if self.combination == "per-step":
             values = along_output(n) + n / self.n0 * (along_input(m) - anchor)
@@ -183,16 +184,17 @@ class InterpolatedCostModel(_RangedModel):
         return np.asarray(values, dtype=np.float64)
 
     def runtime_s(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
-        return self._evaluate("runtime_s", input_tokens, output_tokens)
+        return self._evaluate("runtime_s", *self._tokens(input_tokens, output_tokens))
 
     def cpu_energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
-        return self._evaluate("cpu_energy_j", input_tokens, output_tokens)
+        return self._evaluate("cpu_energy_j", *self._tokens(input_tokens, output_tokens))
 
     def gpu_energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
-        return self._evaluate("gpu_energy_j", input_tokens, output_tokens)
+        return self._evaluate("gpu_energy_j", *self._tokens(input_tokens, output_tokens))
 
     def energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
-        return self.cpu_energy_j(input_tokens, output_tokens) + self.gpu_energy_j(input_tokens, output_tokens)
+        m, n = self._tokens(input_tokens, output_tokens)
+        return self._evaluate("cpu_energy_j", m, n) + self._evaluate("gpu_energy_j", m, n)
 
 
 def _value_at(rows: pd.DataFrame, axis: str, at: float, column: str) -> tuple[float, float]:
@@ -231,9 +233,8 @@ class _Scattered:
         return np.exp(values) if self.log_values else values
 
 
-def _grid_interpolators(profile: Profile, grid: pd.DataFrame) -> dict[str, _Scattered]:
+def _grid_interpolators(rows: pd.DataFrame) -> dict[str, _Scattered]:
     """One `_Scattered` per quantity over every measured point (cells measured twice: trial-weighted mean)."""
-    rows = pd.concat([profile.sweep("input"), profile.sweep("output"), grid], ignore_index=True)
     columns = [f"{q}_mean" for q in QUANTITIES]
     weighted = rows[columns].mul(rows["n_trials"], axis=0).assign(
         n_trials=rows["n_trials"], m=rows["input_tokens"], n=rows["output_tokens"])

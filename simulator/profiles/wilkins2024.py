@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import HybridsimError
+from ..readers import read_csv_file
 from .io import save_profile_dir
 from .model import BilinearFit, Profile, ProfileMetadata
 
@@ -69,13 +69,17 @@ SYSTEMS = {
 }
 DOCUMENTED_OOM = {("Palmetto Intel+V100", "Falcon (7B)"): (("input", 2048, 32), ("output", 32, 2048))}
 """Settings the paper could not run (out of GPU memory), kept as `status = oom` rows."""
+SWEEP_FILES = {"input": ("all-input-stats.csv", "Output Token Limit"),
+               "output": ("all-output-stats.csv", "Number of Output Tokens")}
+"""Per sweep: the raw file and the column that holds the output length."""
 
 
 def import_wilkins2024(raw_dir: Path, out_dir: Path) -> list[str]:
     """Write every built-in profile derived from `raw_dir` under `out_dir`; return their names."""
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    trials = read_sweep_trials(raw_dir)
-    startup = read_startup_rows(raw_dir)
+    raw = {sweep: _read_csv(raw_dir / filename) for sweep, (filename, _) in SWEEP_FILES.items()}
+    trials = read_sweep_trials(raw)
+    startup = read_startup_rows(raw)
     fits = refit_paper_coefficients(raw_dir)
     names = []
     for (system, model), rows in trials.groupby(["system", "model"], sort=True):
@@ -86,17 +90,14 @@ def import_wilkins2024(raw_dir: Path, out_dir: Path) -> list[str]:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise HybridsimError(f"{path}: raw file of the Wilkins et al. 2024 data not found")
-    return pd.read_csv(path)
+    return read_csv_file(path, "raw file of the Wilkins et al. 2024 data")
 
 
-def read_sweep_trials(raw_dir: Path) -> pd.DataFrame:
-    """Every inference trial of both sweeps, one row each, with the columns renamed to ours."""
+def read_sweep_trials(files: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every inference trial of both sweeps (`files`: each sweep's raw file), one row each, columns renamed."""
     frames = []
-    for sweep, filename, limit_column in (("input", "all-input-stats.csv", "Output Token Limit"),
-                                          ("output", "all-output-stats.csv", "Number of Output Tokens")):
-        raw = _read_csv(raw_dir / filename)
+    for sweep, (_, limit_column) in SWEEP_FILES.items():
+        raw = files[sweep]
         raw = raw[raw["Phase"].str.contains("inference")]
         frame = pd.DataFrame({
             "sweep": sweep,
@@ -119,10 +120,9 @@ def read_sweep_trials(raw_dir: Path) -> pd.DataFrame:
     return trials
 
 
-def read_startup_rows(raw_dir: Path) -> pd.DataFrame:
+def read_startup_rows(files: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Start-up phases (tokenizer load, model load): the only windows in which the GPUs did no inference."""
-    frames = [_read_csv(raw_dir / name) for name in ("all-input-stats.csv", "all-output-stats.csv")]
-    raw = pd.concat(frames, ignore_index=True)
+    raw = pd.concat([files[sweep] for sweep in SWEEP_FILES], ignore_index=True)
     raw = raw[~raw["Phase"].str.contains("inference")]
     return pd.DataFrame({
         "system": raw["System"], "model": raw["Model"], "phase": raw["Phase"],

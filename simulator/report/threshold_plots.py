@@ -51,11 +51,13 @@ def _one_plot(thresholds: np.ndarray, hybrid: np.ndarray, baselines: dict[str, f
 
 
 def plot_threshold_sweep(frame: pd.DataFrame, baselines_kwh: dict[str, float], baselines_runtime_h: dict[str, float],
-                         rule: str, title: str, out_dir: Path) -> list[Path]:
-    """`energy-vs-threshold` and `runtime-vs-threshold`, each as PNG and PDF; returns the paths."""
+                         rule: str, title: str, out_dir: Path, best: int) -> list[Path]:
+    """`energy-vs-threshold` and `runtime-vs-threshold`, each as PNG and PDF; returns the paths.
+
+    `best` is the row of the least-energy threshold (`SweepResult.best_index`), marked on both plots.
+    """
     thresholds = frame["threshold"].to_numpy()
     energy_kwh = frame["energy_kwh"].to_numpy()
-    best = int(np.argmin(energy_kwh))
     paths = _save(_one_plot(thresholds, energy_kwh, baselines_kwh, best, "total energy (kWh)", title, rule),
                   out_dir, "energy-vs-threshold")
     runtime_h = frame["runtime_s"].to_numpy() / 3600.0

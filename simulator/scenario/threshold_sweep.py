@@ -284,6 +284,6 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path) -> dict[str, Any
     plot_threshold_sweep(
         frame, {labels[0]: result.energy_all_a / JOULES_PER_KWH, labels[1]: result.energy_all_b / JOULES_PER_KWH},
         {labels[0]: result.runtime_all_a / 3600.0, labels[1]: result.runtime_all_b / 3600.0},
-        scenario.rule, title, out_dir,
+        scenario.rule, title, out_dir, result.best_index,
     )
     return _summary(scenario, scenario_path, workload, labels, result, outside, notes)

@@ -10,6 +10,7 @@ written, so a changed or truncated source is refused rather than silently shippe
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +53,8 @@ def read_source(directory: Path, source: AlpacaSource) -> tuple[TokenLengths, st
     path = Path(directory) / source.file
     if not path.is_file():
         raise HybridsimError(f"{path}: not found (expected a copy of shared/data/alpaca)")
-    raw = path.read_bytes()
-    frame = validate_lengths(pd.read_csv(path), str(path), with_count=False)
+    raw = path.read_bytes()  # parsed from these bytes, so that the digest is of exactly what was read
+    frame = validate_lengths(pd.read_csv(io.BytesIO(raw)), str(path), with_count=False)
     lengths = TokenLengths(frame["input_tokens"].to_numpy(), frame["output_tokens"].to_numpy(), source.builtin,
                            source.file)
     return lengths, hashlib.sha256(raw).hexdigest()
