@@ -24,6 +24,7 @@ Needs neither simpy nor pydantic (the simulator's dependencies), as `hybridsim c
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
 import sys
 import time
@@ -48,6 +49,14 @@ class _OneLineErrors(click.Command):
             return super().parse_args(ctx, args)
         except click.UsageError as error:
             raise HybridsimError(f"calibrate: {error.format_message()} (see hybridsim calibrate --help)") from None
+
+
+def _require_calibrate_extra() -> None:
+    """torch and transformers are an optional extra: without them, say how to get them, in one line."""
+    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise HybridsimError(f"calibrate needs {' and '.join(missing)}: pip install 'hybridsim[calibrate]' "
+                             "with the torch build for your accelerator (README: Calibrating your own hardware)")
 
 
 def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
@@ -117,6 +126,7 @@ def calibrate(out_dir: Path, arch: str | None, model: str | None, allow_download
               time_budget_s: float | None, resume: bool, overwrite: bool, quick: bool, no_progress: bool) -> None:
     """Measure runtime and energy of an LLM at exact token counts and write a profile."""
     command_started = time.monotonic()
+    _require_calibrate_extra()
     from .cli_meter import check_meter_options, choose_meter, nvml_indices
     from .plan import INPUT_SWEEP, OUTPUT_SWEEP, ProtocolConfig, plan_settings
     from .profile_writer import resumable_context

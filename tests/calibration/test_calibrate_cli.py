@@ -182,3 +182,14 @@ def test_calibrate_runs_without_pydantic_and_simpy(tmp_path: Path) -> None:
                           str(out))
     assert done.returncode == 0, done.stderr
     assert json.loads((out / "profile.json").read_text())["metadata"]["estimated"] is True
+
+
+def test_calibrate_without_the_extra_says_how_to_get_it(tmp_path: Path) -> None:
+    """The core install has no torch: `hybridsim calibrate` then names the extra, in one line."""
+    code = WITHOUT_SIMULATOR_DEPS.replace("('pydantic', 'simpy')", "('torch', 'transformers')")
+    done = subprocess.run([sys.executable, "-c", code, "calibrate", "--arch", "tiny-llama", "--device", "cpu",
+                           "--meter", "estimated", "--quick", "--out", str(tmp_path / "p")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "calibrate needs torch and transformers: pip install 'hybridsim[calibrate]'" in done.stderr
+    assert not (tmp_path / "p").exists()
