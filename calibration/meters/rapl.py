@@ -241,8 +241,13 @@ class RaplMeter(EnergyMeter):
         if negative:
             notes.append(f"net energy below zero in {negative}: the load is within the idle baseline's noise")
         idle_total = sum(self.idle_w.values())
+        uncovered = sorted(set(gross.energy_j) - set(self.idle_w))
+        if uncovered:
+            notes.append(f"no idle baseline for {uncovered}: their energy is gross")
+        covered = ", ".join(sorted(self.idle_w))
         return Measurement(elapsed_s=gross.elapsed_s, energy_j=net,
-                           method=f"rapl-sysfs (idle {idle_total:.2f} W subtracted, {self._idle_source})",
+                           method=f"rapl-sysfs (idle {idle_total:.2f} W subtracted from {covered}, "
+                                  f"{self._idle_source})",
                            gross_energy_j=dict(gross.energy_j), samples=gross.samples, notes=tuple(notes))
 
     def describe(self) -> dict[str, object]:

@@ -139,6 +139,9 @@ def test_given_idle_power_can_make_net_negative_and_says_so(tree: Path, clock: F
     assert m.energy_j["cpu:package-0"] == pytest.approx(60.0 - 75.0)
     assert m.energy_j["cpu:package-1"] == pytest.approx(90.0 - 75.0)
     assert any("below zero" in note for note in m.notes)
+    # the paper subtracted idle from the packages only: the DRAM domains stay gross, and the profile says so
+    assert "subtracted from cpu:package-0, cpu:package-1" in m.method
+    assert any("no idle baseline for ['dram:0', 'dram:1']" in note for note in m.notes)
 
 
 def test_missing_tree_says_so(tmp_path: Path) -> None:
