@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import HybridsimError
+from ..profiles.cost_models import outside_mask
 from ..profiles.model import CostModel, Profile
 
 RULES = ("input", "output", "product")
@@ -292,6 +293,4 @@ def per_request_costs(models_a: Sequence[CostModel], models_b: Sequence[CostMode
 
 def outside_range(model: CostModel, input_tokens: np.ndarray, output_tokens: np.ndarray) -> int:
     """Requests with m or n outside the lengths the model was measured over."""
-    (m_lo, m_hi), (n_lo, n_hi) = model.input_range, model.output_range
-    m, n = np.asarray(input_tokens), np.asarray(output_tokens)
-    return int(np.count_nonzero((m < m_lo) | (m > m_hi) | (n < n_lo) | (n > n_hi)))
+    return int(np.count_nonzero(outside_mask(model, input_tokens, output_tokens)))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..profiles.cost_models import outside_mask
 from ..profiles.model import CostModel
 
 
@@ -63,9 +64,7 @@ def price_requests(model: CostModel, input_tokens: np.ndarray, output_tokens: np
     gpu = np.asarray(model.gpu_energy_j(m, n), dtype=np.float64) * (cap.runtime_factor * cap.power_factor)
     negative = int(np.count_nonzero(runtime < 0))
     runtime = np.maximum(runtime, 0.0)
-    (m_low, m_high), (n_low, n_high) = model.input_range, model.output_range
-    outside = (m < m_low) | (m > m_high) | (n < n_low) | (n > n_high)
-    return SystemCosts(runtime, cpu + gpu, cpu, gpu, outside, negative)
+    return SystemCosts(runtime, cpu + gpu, cpu, gpu, outside_mask(model, m, n), negative)
 
 
 class CostEstimator:

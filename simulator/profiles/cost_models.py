@@ -91,6 +91,13 @@ class _Curve:
         return np.exp(y) if self.log_values else y
 
 
+def outside_mask(model: CostModel, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
+    """True where a request's input or output length lies outside `model`'s measured range."""
+    (m_low, m_high), (n_low, n_high) = model.input_range, model.output_range
+    m, n = np.asarray(input_tokens, dtype=np.float64), np.asarray(output_tokens, dtype=np.float64)
+    return (m < m_low) | (m > m_high) | (n < n_low) | (n > n_high)
+
+
 def range_excess(model: CostModel, input_tokens: ArrayLike, output_tokens: ArrayLike) -> str:
     """Where requests leave `model`'s measured range, per axis and side ("3 with input tokens 6-8 below 9")."""
     parts = []
