@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pydantic
+from tqdm import tqdm
 
 from ..arrivals import RequestStream, arrival_times, read_trace
 from ..cluster import BatchModel, Cluster, PoolSetup, PowerCap
@@ -251,17 +253,28 @@ def _task(args: tuple[Scenario, int, Path | None, Path | None]) -> tuple[dict[st
 
 def _map(tasks: list[tuple[Scenario, int, Path | None, Path | None]], workers: int,
          ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run the tasks in order, in `workers` processes (the first failure cancels the rest)."""
-    if workers <= 1:
-        results = [_task(task) for task in tasks]
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        try:
-            results = list(pool.map(_task, tasks))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown()
+    """Run the tasks in order, in `workers` processes (the first failure cancels the rest).
+
+    A progress bar counts finished runs on a terminal (stderr a TTY), and stays out of logs and CI.
+    """
+    with tqdm(total=len(tasks), unit="run", desc="simulating", leave=False,
+              disable=len(tasks) < 2 or not sys.stderr.isatty()) as progress:
+        if workers <= 1:
+            results = []
+            for task in tasks:
+                results.append(_task(task))
+                progress.update()
+        else:
+            pool = ProcessPoolExecutor(max_workers=workers)
+            try:
+                results = []
+                for result in pool.map(_task, tasks):
+                    results.append(result)
+                    progress.update()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown()
     return [entry for entry, _ in results], [message for _, messages in results for message in messages]
 
 
