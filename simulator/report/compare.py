@@ -61,7 +61,8 @@ def comparison_table(run_dirs: list[Path]) -> pd.DataFrame:
 
 
 def _plot(table: pd.DataFrame, path: Path) -> None:
-    from .simulation_plots import MARKERS, PNG_METADATA, plt  # pyplot on the Agg backend, chosen there
+    from .figures import PNG_METADATA, plt
+    from .simulation_plots import MARKERS
 
     policies = list(dict.fromkeys(table["policy"]))
     palette = plt.get_cmap("tab10" if len(policies) <= 10 else "tab20")

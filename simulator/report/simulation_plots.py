@@ -15,14 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from .figures import PNG_METADATA, plt
 
-PNG_METADATA = {"Software": None}
-"""No software stamp: the same scenario and seed give byte-identical PNGs."""
 UNITS = {"rate": "req/s", "count": "nodes", "idle_power_w": "W", "threshold": "tokens", "max_tokens": "tokens",
          "slo_s": "s", "warmup_s": "s", "duration_s": "s", "period_s": "s", "max_batch": "requests per batch"}
 """Units of swept parameters, by the last part of their YAML path (others are shown as they are)."""

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from .figures import PDF_METADATA, plt
 
-# No creation date in PDFs, so the same scenario and seed give byte-identical files.
-PDF_METADATA = {"CreationDate": None, "Producer": None}
 RULE_LABELS = {"input": "input tokens m <= T", "output": "output tokens n <= T", "product": "m * n <= T^2"}
 
 

@@ -9,16 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .datasets import TokenLengths  # noqa: E402
-
-# Fixed metadata keeps PDFs byte-identical across runs (no creation date).
-PDF_METADATA = {"CreationDate": None, "Producer": None}
+from ..report.figures import PDF_METADATA, plt
+from .datasets import TokenLengths
 
 
 def plot_length_histograms(lengths: TokenLengths, path: Path) -> Path:
