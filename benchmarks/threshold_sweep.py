@@ -16,8 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from simulator.analysis.threshold import (
+from hybridsim.simulator.analysis.threshold import (
     paper_costs,
     paper_lengths,
     per_bin_table,
@@ -25,8 +24,9 @@ from simulator.analysis.threshold import (
     routing_key,
     sweep,
 )
-from simulator.profiles.registry import load_profile
-from simulator.workload import WorkloadSpec, build_workload
+from hybridsim.simulator.profiles.cost_models import build_cost_model
+from hybridsim.simulator.profiles.registry import load_profile
+from hybridsim.simulator.workload import WorkloadSpec, build_workload
 
 SMALL = ["m1-pro/llama2-7b", "m1-pro/mistral-7b"]
 LARGE = ["swing-a100/llama2-7b", "swing-a100/mistral-7b", "swing-a100/falcon-7b"]
@@ -49,31 +49,39 @@ def main() -> None:
     workload = build_workload(WorkloadSpec(dataset="alpaca"), seed=0)
     m, n = workload.input_tokens, workload.output_tokens
     small, large = [load_profile(name) for name in SMALL], [load_profile(name) for name in LARGE]
-    print(f"workload: {len(workload):,} requests ({workload.name}); thresholds 1..4096 ({THRESHOLDS.size}); "
-          f"median of {args.repeats}; python {platform.python_version()}, numpy {np.__version__}, "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"workload: {len(workload):,} requests ({workload.name}); thresholds 1..4096 ({THRESHOLDS.size}); "
+        f"median of {args.repeats}; python {platform.python_version()}, numpy {np.__version__}, "
+        f"{platform.processor() or platform.machine()}"
+    )
 
     for rule in ("input", "output"):
         lengths, sweep_name = paper_lengths(m, n, rule)
 
         def price(lengths: np.ndarray, sweep_name: str) -> Any:
-            return paper_costs(lengths, per_bin_table(small, sweep_name, "A"), per_bin_table(large, sweep_name, "B"))
+            return paper_costs(
+                lengths, per_bin_table(small, sweep_name, "A"), per_bin_table(large, sweep_name, "B")
+            )
 
         t_price, costs = median_time(args.repeats, price, lengths, sweep_name)
         t_sweep, result = median_time(args.repeats, sweep, lengths, costs, THRESHOLDS, rule)
-        print(f"paper       {rule:<8} pricing {t_price * 1e3:8.2f} ms   sweep {t_sweep * 1e3:7.2f} ms   "
-              f"best T = {result.thresholds[result.best_index]}")
+        print(
+            f"paper       {rule:<8} pricing {t_price * 1e3:8.2f} ms   sweep {t_sweep * 1e3:7.2f} ms   "
+            f"best T = {result.thresholds[result.best_index]}"
+        )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # extrapolation warnings: the benchmark times, it does not judge
-        models_small = [profile.cost_model("interpolated", "extrapolate") for profile in small]
-        models_large = [profile.cost_model("interpolated", "extrapolate") for profile in large]
+        models_small = [build_cost_model(profile, "interpolated", "extrapolate") for profile in small]
+        models_large = [build_cost_model(profile, "interpolated", "extrapolate") for profile in large]
         t_price, costs = median_time(args.repeats, per_request_costs, models_small, models_large, m, n)
     for rule in ("input", "output", "product"):
         key = routing_key(m, n, rule)
         t_sweep, result = median_time(args.repeats, sweep, key, costs, THRESHOLDS, rule)
-        print(f"per-request {rule:<8} pricing {t_price * 1e3:8.2f} ms   sweep {t_sweep * 1e3:7.2f} ms   "
-              f"best T = {result.thresholds[result.best_index]}")
+        print(
+            f"per-request {rule:<8} pricing {t_price * 1e3:8.2f} ms   sweep {t_sweep * 1e3:7.2f} ms   "
+            f"best T = {result.thresholds[result.best_index]}"
+        )
 
 
 if __name__ == "__main__":

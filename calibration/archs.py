@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 ARCHS_DIR = Path(__file__).resolve().parent / "archs"
 
@@ -59,8 +59,12 @@ def load_arch(name: str) -> Arch:
         config = dict(document["hf_config"])
         if "model_type" not in config:
             raise KeyError("hf_config.model_type")
-        return Arch(name=name, display_name=str(document.get("display_name", name)),
-                    description=str(document.get("description", "")), source=str(document.get("source", "")),
-                    hf_config=config)
+        return Arch(
+            name=name,
+            display_name=str(document.get("display_name", name)),
+            description=str(document.get("description", "")),
+            source=str(document.get("source", "")),
+            hf_config=config,
+        )
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise HybridsimError(f"{path}: malformed architecture file: {error}") from None

@@ -12,10 +12,14 @@ from typing import Any
 
 import click
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
-METER_OPTIONS: dict[str, tuple[str, ...]] = {"--tdp-w": ("estimated",), "--accelerator-w": ("estimated",),
-                                            "--idle-s": ("rapl", "auto"), "--uprof-csv": ("uprof",)}
+METER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "--tdp-w": ("estimated",),
+    "--accelerator-w": ("estimated",),
+    "--idle-s": ("rapl", "auto"),
+    "--uprof-csv": ("uprof",),
+}
 """Options that only some meters read: given with another meter they would be ignored, so they are refused."""
 
 
@@ -31,8 +35,9 @@ def check_meter_options(meter_name: str, options: dict[str, Any]) -> None:
     for option, value in options.items():
         meters = METER_OPTIONS[option]
         if value is not None and meter_name not in meters:
-            raise HybridsimError(f"{option}: only --meter {' or '.join(meters)} reads it, "
-                                 f"not --meter {meter_name}")
+            raise HybridsimError(
+                f"{option}: only --meter {' or '.join(meters)} reads it, not --meter {meter_name}"
+            )
 
 
 def choose_meter(name: str, **options: Any) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.profiles.model import BilinearFit
+from hybridsim.core.profile_model import BilinearFit
 
 PAPER_TERMS = ("m", "n", "m*n")
 
@@ -51,12 +51,16 @@ def warm_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials that count: status 'ok' and not warm-up."""
     if trials.empty:
         return trials
-    status = trials["status"].fillna("ok").astype(str) if "status" in trials else pd.Series("ok", trials.index)
+    status = (
+        trials["status"].fillna("ok").astype(str) if "status" in trials else pd.Series("ok", trials.index)
+    )
     warmup = is_true(trials["warmup"]) if "warmup" in trials else False
     return trials[(status == "ok") & ~warmup]
 
 
-def fit_bilinear(m: np.ndarray, n: np.ndarray, y: np.ndarray, intercept: bool = False) -> LeastSquaresFit | None:
+def fit_bilinear(
+    m: np.ndarray, n: np.ndarray, y: np.ndarray, intercept: bool = False
+) -> LeastSquaresFit | None:
     """Least squares of y on (m, n, m*n) [+ 1]; None when the settings cannot determine every coefficient."""
     m, n, y = (np.asarray(v, dtype=float) for v in (m, n, y))
     keep = np.isfinite(m) & np.isfinite(n) & np.isfinite(y)
@@ -76,9 +80,14 @@ def fit_bilinear(m: np.ndarray, n: np.ndarray, y: np.ndarray, intercept: bool = 
     total = float(np.sum((y - y.mean()) ** 2)) if intercept else float(np.sum(y**2))
     r2 = 1.0 - residual / total if total > 0 else None
     terms = PAPER_TERMS + (("1",) if intercept else ())
-    return LeastSquaresFit(terms=terms, coefficients=tuple(float(c) for c in coefficients), r2=r2,
-                           r2_kind="centred" if intercept else "uncentred", n_observations=int(m.size),
-                           n_settings=n_settings)
+    return LeastSquaresFit(
+        terms=terms,
+        coefficients=tuple(float(c) for c in coefficients),
+        r2=r2,
+        r2_kind="centred" if intercept else "uncentred",
+        n_observations=int(m.size),
+        n_settings=n_settings,
+    )
 
 
 def paper_fit(trials: pd.DataFrame, energy_scope: str, source: str) -> BilinearFit | None:
@@ -91,8 +100,14 @@ def paper_fit(trials: pd.DataFrame, energy_scope: str, source: str) -> BilinearF
     runtime = fit_bilinear(m, n, warm["runtime_s"].to_numpy(float))
     if energy is None or runtime is None:
         return None
-    return BilinearFit(energy_coefficients=energy.coefficients, runtime_coefficients=runtime.coefficients,
-                       energy_scope=energy_scope, source=source, r2_energy=energy.r2, r2_runtime=runtime.r2)
+    return BilinearFit(
+        energy_coefficients=energy.coefficients,
+        runtime_coefficients=runtime.coefficients,
+        energy_scope=energy_scope,
+        source=source,
+        r2_energy=energy.r2,
+        r2_runtime=runtime.r2,
+    )
 
 
 def fit_report(trials: pd.DataFrame) -> dict[str, Any]:
@@ -101,7 +116,8 @@ def fit_report(trials: pd.DataFrame) -> dict[str, Any]:
     report: dict[str, Any] = {
         "form": "y = c0*m + c1*n + c2*m*n [+ c3]; m = input tokens, n = output tokens; over warm trials",
         "sweeps": sorted({part for value in warm["sweep"].astype(str).unique() for part in value.split("+")})
-        if not warm.empty else [],
+        if not warm.empty
+        else [],
     }
     if warm.empty:
         return report
@@ -111,6 +127,8 @@ def fit_report(trials: pd.DataFrame) -> dict[str, Any]:
             fit = fit_bilinear(m, n, warm[column].to_numpy(float), intercept=intercept)
             report[f"{target}_{label}"] = asdict(fit) if fit is not None else None
     if "grid" not in report["sweeps"]:
-        report["caveat"] = ("fitted to 1-D sweeps only: the m*n term rests on the one shared point; "
-                            "calibrate with --grid for a fit worth comparing with the paper's")
+        report["caveat"] = (
+            "fitted to 1-D sweeps only: the m*n term rests on the one shared point; "
+            "calibrate with --grid for a fit worth comparing with the paper's"
+        )
     return report

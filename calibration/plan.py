@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 from .stopping import ci_halfwidth
 
@@ -64,11 +64,13 @@ class ProtocolConfig:
             if not values or any(v < 1 for v in values):
                 raise HybridsimError(f"{name}: need one or more positive token counts, got {list(values)}")
         if self.fixed_input < 1 or self.fixed_output < 1:
-            raise HybridsimError(f"--fixed-input/--fixed-output: must be >= 1, got {self.fixed_input}, "
-                                 f"{self.fixed_output}")
+            raise HybridsimError(
+                f"--fixed-input/--fixed-output: must be >= 1, got {self.fixed_input}, {self.fixed_output}"
+            )
         if not 1 <= self.min_trials <= self.max_trials:
-            raise HybridsimError(f"--min-trials/--max-trials: need 1 <= min <= max, "
-                                 f"got {self.min_trials}, {self.max_trials}")
+            raise HybridsimError(
+                f"--min-trials/--max-trials: need 1 <= min <= max, got {self.min_trials}, {self.max_trials}"
+            )
         if self.warmup < 0:
             raise HybridsimError(f"--warmup: must be >= 0, got {self.warmup}")
         if self.ci_halfwidth_s <= 0:

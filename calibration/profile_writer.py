@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.atomic import dump_json, write_text_atomic
-from simulator.errors import HybridsimError
-from simulator.profiles.io import TRIALS_FILE, read_trials, save_profile_dir
-from simulator.profiles.model import Profile, ProfileMetadata
+from hybridsim.core.atomic import dump_json, write_text_atomic
+from hybridsim.core.errors import HybridsimError
+from hybridsim.core.profile_io import TRIALS_FILE, read_trials, save_profile_dir
+from hybridsim.core.profile_model import Profile, ProfileMetadata
 
 from .fitting import fit_report, is_true, paper_fit, warm_trials
 from .protocol import TERMINAL_STATUSES
@@ -81,11 +81,15 @@ def load_context(out_dir: Path) -> CalibrationContext | None:
 
 def check_resumable(previous: CalibrationContext, run: Mapping[str, Any], out_dir: Path) -> None:
     """Refuse to mix trials of different models, dtypes, devices or meters in one profile."""
-    differ = [f"{key} {previous.run.get(key)!r} -> {run.get(key)!r}" for key in RESUME_KEYS
-              if previous.run.get(key) != run.get(key)]
+    differ = [
+        f"{key} {previous.run.get(key)!r} -> {run.get(key)!r}"
+        for key in RESUME_KEYS
+        if previous.run.get(key) != run.get(key)
+    ]
     if differ:
-        raise HybridsimError(f"{out_dir}: --resume with different settings ({'; '.join(differ)}); "
-                             "use another --out")
+        raise HybridsimError(
+            f"{out_dir}: --resume with different settings ({'; '.join(differ)}); use another --out"
+        )
 
 
 def resumable_context(out_dir: Path, run: Mapping[str, Any]) -> CalibrationContext | None:
@@ -93,8 +97,10 @@ def resumable_context(out_dir: Path, run: Mapping[str, Any]) -> CalibrationConte
     against this run; trials without a calibration record cannot be checked and are refused."""
     previous = load_context(out_dir)
     if previous is None and (Path(out_dir) / TRIALS_FILE).exists():
-        raise HybridsimError(f"{out_dir}: {TRIALS_FILE} without {CALIBRATION_FILE}: cannot tell which model, "
-                             "dtype, device and meter made those trials; use another --out or --overwrite")
+        raise HybridsimError(
+            f"{out_dir}: {TRIALS_FILE} without {CALIBRATION_FILE}: cannot tell which model, "
+            "dtype, device and meter made those trials; use another --out or --overwrite"
+        )
     if previous is not None:
         check_resumable(previous, run, out_dir)
     return previous
@@ -102,8 +108,10 @@ def resumable_context(out_dir: Path, run: Mapping[str, Any]) -> CalibrationConte
 
 def aggregate_points(trials: pd.DataFrame) -> pd.DataFrame:
     """One row per (sweep, m, n) in the points.csv format."""
-    empty = pd.DataFrame(columns=["sweep", "input_tokens", "output_tokens", "n_trials"]
-                         + [f"{q}_{s}" for q in QUANTITIES for s in ("mean", "std")])
+    empty = pd.DataFrame(
+        columns=["sweep", "input_tokens", "output_tokens", "n_trials"]
+        + [f"{q}_{s}" for q in QUANTITIES for s in ("mean", "std")]
+    )
     if trials.empty:
         return empty
     trials = trials.copy()
@@ -116,9 +124,13 @@ def aggregate_points(trials: pd.DataFrame) -> pd.DataFrame:
         failed = [s for s in TERMINAL_STATUSES if (group["status"] == s).any()]
         if warm.empty and not failed:
             continue  # only warm-ups so far: nothing to report yet
-        row: dict[str, Any] = {"input_tokens": int(m), "output_tokens": int(n), "n_trials": int(len(warm)),
-                               "status": failed[0] if failed else "ok",
-                               "n_warmup_excluded": int((group["is_warmup"] & (group["status"] == "ok")).sum())}
+        row: dict[str, Any] = {
+            "input_tokens": int(m),
+            "output_tokens": int(n),
+            "n_trials": int(len(warm)),
+            "status": failed[0] if failed else "ok",
+            "n_warmup_excluded": int((group["is_warmup"] & (group["status"] == "ok")).sum()),
+        }
         for quantity in QUANTITIES:
             values = warm[quantity].astype(float)
             row[f"{quantity}_mean"] = float(values.mean()) if len(values) else math.nan
@@ -140,15 +152,23 @@ def build_profile(name: str, trials: pd.DataFrame, context: CalibrationContext) 
     """The profile of everything measured so far."""
     points = aggregate_points(trials)
     estimated = context.estimated or bool(is_true(trials.get("estimated", pd.Series(dtype=str))).any())
-    dates = pd.to_datetime(trials["started_at"], errors="coerce", utc=True).dropna() if not trials.empty else []
+    dates = (
+        pd.to_datetime(trials["started_at"], errors="coerce", utc=True).dropna() if not trials.empty else []
+    )
     first = dates.min() if len(dates) else _dt.datetime.now(_dt.timezone.utc)
     last = dates.max() if len(dates) else first
-    fit = paper_fit(trials, context.energy_scope, source=f"least squares over warm trials of this calibration "
-                                                         f"({context.command})")
+    fit = paper_fit(
+        trials,
+        context.energy_scope,
+        source=f"least squares over warm trials of this calibration ({context.command})",
+    )
     if fit is not None:
         warm = warm_trials(trials)
-        fit = replace(fit, input_range=(float(warm["input_tokens"].min()), float(warm["input_tokens"].max())),
-                      output_range=(float(warm["output_tokens"].min()), float(warm["output_tokens"].max())))
+        fit = replace(
+            fit,
+            input_range=(float(warm["input_tokens"].min()), float(warm["input_tokens"].max())),
+            output_range=(float(warm["output_tokens"].min()), float(warm["output_tokens"].max())),
+        )
     statuses = trials["status"].fillna("ok").astype(str).value_counts().to_dict() if not trials.empty else {}
     notes = list(context.notes)
     if estimated:
@@ -160,16 +180,27 @@ def build_profile(name: str, trials: pd.DataFrame, context: CalibrationContext) 
         "first_trial": first.isoformat(),
         "last_trial": last.isoformat(),
         "trials_by_status": {str(k): int(v) for k, v in statuses.items()},
-        "meter_methods": sorted({str(m) for m in trials.get("meter_method", pd.Series(dtype=str)).dropna() if m}),
+        "meter_methods": sorted(
+            {str(m) for m in trials.get("meter_method", pd.Series(dtype=str)).dropna() if m}
+        ),
         "fits": fit_report(trials),
     }
     metadata = ProfileMetadata(
-        system=context.system, device=context.device_name, model=context.model, dtype=context.dtype,
-        meter=context.meter, energy_scope=context.energy_scope,
+        system=context.system,
+        device=context.device_name,
+        model=context.model,
+        dtype=context.dtype,
+        meter=context.meter,
+        energy_scope=context.energy_scope,
         provenance=f"measured by `{context.command}` from {first.date().isoformat()} to {last.date().isoformat()}",
-        date=first.date().isoformat(), idle_power_w=context.idle_power_w,
-        idle_power_source=context.idle_power_source, kv_cache=context.kv_cache, batch_size=context.batch_size,
-        estimated=estimated, notes=tuple(notes), extra=_json_ready(extra),
+        date=first.date().isoformat(),
+        idle_power_w=context.idle_power_w,
+        idle_power_source=context.idle_power_source,
+        kv_cache=context.kv_cache,
+        batch_size=context.batch_size,
+        estimated=estimated,
+        notes=tuple(notes),
+        extra=_json_ready(extra),
     )
     return Profile(name=name, metadata=metadata, points=points, paper_fit=fit)
 

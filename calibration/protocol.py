@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.profiles.io import append_trials, read_trials
+from hybridsim.core.profile_io import append_trials, read_trials
 
 from .budget import RuntimeEstimator
 from .fitting import is_true
@@ -36,11 +36,29 @@ from .stopping import ci_halfwidth
 TERMINAL_STATUSES = ("oom", "skipped", "error")
 
 TRIAL_COLUMNS: tuple[str, ...] = (
-    "sweep", "input_tokens", "output_tokens", "trial", "warmup", "status",
-    "runtime_s", "cpu_energy_j", "gpu_energy_j", "energy_j",
-    "actual_input_tokens", "actual_output_tokens", "batch_size", "total_tokens", "energy_per_token_j",
-    "peak_memory_mb", "meter_method", "estimated", "samples", "energy_by_domain_j", "gross_energy_j",
-    "started_at", "message",
+    "sweep",
+    "input_tokens",
+    "output_tokens",
+    "trial",
+    "warmup",
+    "status",
+    "runtime_s",
+    "cpu_energy_j",
+    "gpu_energy_j",
+    "energy_j",
+    "actual_input_tokens",
+    "actual_output_tokens",
+    "batch_size",
+    "total_tokens",
+    "energy_per_token_j",
+    "peak_memory_mb",
+    "meter_method",
+    "estimated",
+    "samples",
+    "energy_by_domain_j",
+    "gross_energy_j",
+    "started_at",
+    "message",
 )
 
 
@@ -91,9 +109,17 @@ class RunSummary:
 TrialCallback = Callable[[], None]
 
 
-def run_protocol(runner: Runner, meter: EnergyMeter, out_dir: Path, config: ProtocolConfig, *,
-                 kv_cache: bool = True, after_setting: TrialCallback | None = None,
-                 progress: bool = True, clock: Callable[[], float] = time.monotonic) -> RunSummary:
+def run_protocol(
+    runner: Runner,
+    meter: EnergyMeter,
+    out_dir: Path,
+    config: ProtocolConfig,
+    *,
+    kv_cache: bool = True,
+    after_setting: TrialCallback | None = None,
+    progress: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunSummary:
     """Measure every planned setting not yet finished in `out_dir/trials.csv`, appending as it goes.
 
     With a time budget, a setting whose warm-up and minimum trials would not fit in the time left is
@@ -143,15 +169,32 @@ def run_protocol(runner: Runner, meter: EnergyMeter, out_dir: Path, config: Prot
                     continue
                 blocker = _larger_than_oom(setting, oom_keys) if config.skip_larger_after_oom else None
                 if blocker is not None:
-                    _append(out_dir, setting, state, status="skipped",
-                            message=f"not run: larger than m={blocker[0]} n={blocker[1]}, which ran out of memory")
+                    _append(
+                        out_dir,
+                        setting,
+                        state,
+                        status="skipped",
+                        message=f"not run: larger than m={blocker[0]} n={blocker[1]}, which ran out of memory",
+                    )
                     state.terminal = "skipped"
                     _count_finished(summary, state)
                     bar.update(1)
                     continue
                 eta = f"~{_eta(pending, states, config, estimator)} left"
-                outcome = _measure_setting(runner, meter, out_dir, setting, state, config, estimator, deadline,
-                                           clock, summary, bar, eta)
+                outcome = _measure_setting(
+                    runner,
+                    meter,
+                    out_dir,
+                    setting,
+                    state,
+                    config,
+                    estimator,
+                    deadline,
+                    clock,
+                    summary,
+                    bar,
+                    eta,
+                )
                 if outcome in ("budget", "deadline"):
                     expired = outcome == "deadline"
                     deferred.append(setting)
@@ -171,8 +214,9 @@ def run_protocol(runner: Runner, meter: EnergyMeter, out_dir: Path, config: Prot
             summary.stopped_for_budget = True
             for setting in pending:
                 state = states[setting.key]
-                estimate = estimator.visit_s(setting.key, config.warmup,
-                                             max(1, config.min_trials - len(state.warm_runtimes)))
+                estimate = estimator.visit_s(
+                    setting.key, config.warmup, max(1, config.min_trials - len(state.warm_runtimes))
+                )
                 summary.settings_left.append((setting.label(), estimate))
     finally:
         bar.close()
@@ -180,8 +224,12 @@ def run_protocol(runner: Runner, meter: EnergyMeter, out_dir: Path, config: Prot
     return summary
 
 
-def _eta(settings: list[Setting], states: dict[tuple[int, int], SettingState], config: ProtocolConfig,
-         estimator: RuntimeEstimator) -> str:
+def _eta(
+    settings: list[Setting],
+    states: dict[tuple[int, int], SettingState],
+    config: ProtocolConfig,
+    estimator: RuntimeEstimator,
+) -> str:
     """Rough time left: warm-ups plus minimum trials of every unfinished setting, at the estimated rate."""
     seconds = 0.0
     for setting in settings:
@@ -202,9 +250,20 @@ def _finished(state: SettingState | None, config: ProtocolConfig) -> bool:
     return state.terminal is not None or (state.trials > 0 and is_converged(state.warm_runtimes, config))
 
 
-def _measure_setting(runner: Runner, meter: EnergyMeter, out_dir: Path, setting: Setting, state: SettingState,
-                     config: ProtocolConfig, estimator: RuntimeEstimator, deadline: float | None,
-                     clock: Callable[[], float], summary: RunSummary, bar: Any, eta: str) -> str:
+def _measure_setting(
+    runner: Runner,
+    meter: EnergyMeter,
+    out_dir: Path,
+    setting: Setting,
+    state: SettingState,
+    config: ProtocolConfig,
+    estimator: RuntimeEstimator,
+    deadline: float | None,
+    clock: Callable[[], float],
+    summary: RunSummary,
+    bar: Any,
+    eta: str,
+) -> str:
     """Warm up, then repeat until converged; returns 'done', 'oom', 'error', 'budget' (would not fit) or
     'deadline' (the runner abandoned a trial at the hard deadline).
 
@@ -229,17 +288,32 @@ def _measure_setting(runner: Runner, meter: EnergyMeter, out_dir: Path, setting:
         except BudgetExhausted:
             return "deadline"  # the runner's hard deadline: the abandoned trial is not recorded
         except OutOfMemory as error:
-            _append(out_dir, setting, state, status="oom", warmup=warmup, message=str(error)[:300],
-                    started_at=started_at)
+            _append(
+                out_dir,
+                setting,
+                state,
+                status="oom",
+                warmup=warmup,
+                message=str(error)[:300],
+                started_at=started_at,
+            )
             state.terminal = "oom"
             summary.trials_run += 1
             return "oom"
         summary.trials_run += 1
         if (result.output_tokens, result.input_tokens) != (setting.output_tokens, setting.input_tokens):
             # Deterministic for a given model: repeating it would only repeat the error.
-            _append(out_dir, setting, state, status="error", warmup=warmup, result=result, started_at=started_at,
-                    message=f"generated {result.output_tokens} of {setting.output_tokens} tokens "
-                            f"from {result.input_tokens} of {setting.input_tokens}")
+            _append(
+                out_dir,
+                setting,
+                state,
+                status="error",
+                warmup=warmup,
+                result=result,
+                started_at=started_at,
+                message=f"generated {result.output_tokens} of {setting.output_tokens} tokens "
+                f"from {result.input_tokens} of {setting.input_tokens}",
+            )
             state.terminal = "error"
             return "error"
         _append(out_dir, setting, state, status="ok", warmup=warmup, result=result, started_at=started_at)
@@ -252,26 +326,49 @@ def _measure_setting(runner: Runner, meter: EnergyMeter, out_dir: Path, setting:
             return "done"
 
 
-def _append(out_dir: Path, setting: Setting, state: SettingState, *, status: str, warmup: bool = False,
-            result: Any = None, message: str = "", started_at: str = "") -> None:
+def _append(
+    out_dir: Path,
+    setting: Setting,
+    state: SettingState,
+    *,
+    status: str,
+    warmup: bool = False,
+    result: Any = None,
+    message: str = "",
+    started_at: str = "",
+) -> None:
     row: dict[str, Any] = dict.fromkeys(TRIAL_COLUMNS, "")
-    row.update(sweep=setting.sweep, input_tokens=setting.input_tokens, output_tokens=setting.output_tokens,
-               trial=state.trials, warmup=warmup, status=status, message=message,
-               started_at=started_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    row.update(
+        sweep=setting.sweep,
+        input_tokens=setting.input_tokens,
+        output_tokens=setting.output_tokens,
+        trial=state.trials,
+        warmup=warmup,
+        status=status,
+        message=message,
+        started_at=started_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
     if result is not None:
         measurement = result.measurement
         total_tokens = result.batch_size * (result.input_tokens + result.output_tokens)
         energy = measurement.total_energy_j
         row.update(
-            runtime_s=result.runtime_s, cpu_energy_j=measurement.cpu_energy_j,
-            gpu_energy_j=measurement.gpu_energy_j, energy_j=energy,
-            actual_input_tokens=result.input_tokens, actual_output_tokens=result.output_tokens,
-            batch_size=result.batch_size, total_tokens=total_tokens,
+            runtime_s=result.runtime_s,
+            cpu_energy_j=measurement.cpu_energy_j,
+            gpu_energy_j=measurement.gpu_energy_j,
+            energy_j=energy,
+            actual_input_tokens=result.input_tokens,
+            actual_output_tokens=result.output_tokens,
+            batch_size=result.batch_size,
+            total_tokens=total_tokens,
             energy_per_token_j=energy / total_tokens if total_tokens else "",
             peak_memory_mb="" if result.peak_memory_mb is None else round(result.peak_memory_mb, 1),
-            meter_method=measurement.method, estimated=measurement.estimated, samples=measurement.samples,
+            meter_method=measurement.method,
+            estimated=measurement.estimated,
+            samples=measurement.samples,
             energy_by_domain_j=json.dumps(measurement.energy_j, sort_keys=True),
-            gross_energy_j="" if measurement.gross_energy_j is None
+            gross_energy_j=""
+            if measurement.gross_energy_j is None
             else sum(measurement.gross_energy_j.values()),
         )
     append_trials(out_dir, [row])

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 from .meters.common import EnergyMeter, Measurement
 
@@ -93,8 +93,9 @@ class RunnerConfig:
         if not (self.device in ("cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", self.device)):
             raise HybridsimError(f"--device: {self.device!r} is not cpu, cuda, cuda:N or mps")
         if self.model is not None and _looks_like_path(self.model) and not Path(self.model).is_dir():
-            raise HybridsimError(f"--model {self.model}: not a local model directory (a hub id looks like "
-                                 "'org/name')")
+            raise HybridsimError(
+                f"--model {self.model}: not a local model directory (a hub id looks like 'org/name')"
+            )
 
 
 def _looks_like_path(model: str) -> bool:
@@ -166,7 +167,8 @@ class TransformersRunner:
             return model, arch.display_name
         try:
             model = AutoModelForCausalLM.from_pretrained(
-                self.config.model, local_files_only=not self.config.allow_download, **dtype_kwarg)
+                self.config.model, local_files_only=not self.config.allow_download, **dtype_kwarg
+            )
         except (OSError, ValueError) as error:  # no such model, or a directory that holds none
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             from_hub = not (self.config.allow_download or _looks_like_path(self.config.model))
@@ -178,6 +180,7 @@ class TransformersRunner:
     def warm_up(self, trials: int = 2) -> float:
         """Untimed, unmetered generations (8 in, 8 out) that take one-time costs out of the first setting:
         lazy CUDA/MPS context, kernel selection, allocator growth, first-call Python overhead. Returns s."""
+
         class _NoMeter(EnergyMeter):
             name = "none"
 
@@ -204,15 +207,22 @@ class TransformersRunner:
     def run_trial(self, input_tokens: int, output_tokens: int, meter: EnergyMeter) -> TrialResult:
         """Generate exactly `output_tokens` after `input_tokens`, inside one meter window."""
         if input_tokens < 1 or output_tokens < 1:
-            raise HybridsimError(f"calibrate: token counts must be >= 1, got m={input_tokens} n={output_tokens}")
+            raise HybridsimError(
+                f"calibrate: token counts must be >= 1, got m={input_tokens} n={output_tokens}"
+            )
         torch = self._torch
         from transformers import GenerationConfig
 
         ids = self.input_ids(input_tokens)
         mask = torch.ones_like(ids)
         generation = GenerationConfig(
-            max_new_tokens=output_tokens, min_new_tokens=output_tokens, do_sample=False, num_beams=1,
-            use_cache=self.config.kv_cache, eos_token_id=None, pad_token_id=_pad_id(self.model.config),
+            max_new_tokens=output_tokens,
+            min_new_tokens=output_tokens,
+            do_sample=False,
+            num_beams=1,
+            use_cache=self.config.kv_cache,
+            eos_token_id=None,
+            pad_token_id=_pad_id(self.model.config),
         )
         extra: dict[str, Any] = {}
         if self.deadline is not None:
@@ -228,8 +238,9 @@ class TransformersRunner:
             window_open = True
             started = time.perf_counter()
             with torch.inference_mode():
-                output = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=generation,
-                                             **extra)
+                output = self.model.generate(
+                    input_ids=ids, attention_mask=mask, generation_config=generation, **extra
+                )
             self.synchronize()
             runtime = time.perf_counter() - started
             window_open = False
@@ -248,9 +259,14 @@ class TransformersRunner:
             raise OutOfMemory(oom)
         generated = int(output.shape[1]) - input_tokens
         del output
-        return TrialResult(runtime_s=runtime, measurement=measurement, input_tokens=int(ids.shape[1]),
-                           output_tokens=generated, batch_size=int(ids.shape[0]),
-                           peak_memory_mb=self._peak_memory_mb())
+        return TrialResult(
+            runtime_s=runtime,
+            measurement=measurement,
+            input_tokens=int(ids.shape[1]),
+            output_tokens=generated,
+            batch_size=int(ids.shape[0]),
+            peak_memory_mb=self._peak_memory_mb(),
+        )
 
     # -------------------------------------------------------------------------------- device plumbing
     def synchronize(self) -> None:
@@ -289,8 +305,9 @@ class TransformersRunner:
         model_config = self.model.config
         return {
             "model": self.model_name,
-            "model_source": (f"arch:{self.config.arch} (random init)" if self.config.arch
-                             else str(self.config.model)),
+            "model_source": (
+                f"arch:{self.config.arch} (random init)" if self.config.arch else str(self.config.model)
+            ),
             "model_type": getattr(model_config, "model_type", None),
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             "attn_implementation": getattr(model_config, "_attn_implementation", None),

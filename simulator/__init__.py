@@ -1,7 +1,4 @@
-"""hybridsim: what an LLM-inference datacenter built from different hardware costs in energy and latency.
+"""The simulator: profiles priced as cost models, workloads, arrivals, routers, node pools, metrics, reports.
 
-The data flows calibration -> profiles -> workload -> router -> nodes -> metrics -> reports; each
-sub-package is one step of that path.
+Installed as `hybridsim.simulator` (pyproject.toml maps this folder into the `hybridsim` namespace).
 """
-
-__version__ = "0.1.0"

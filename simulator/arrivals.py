@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import HybridsimError, shown
-from .readers import read_csv_file
+from hybridsim.core.errors import HybridsimError, shown
+from hybridsim.core.readers import read_csv_file
 
 PROCESSES = ("poisson", "renewal", "diurnal", "trace")
 TRACE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -90,9 +90,17 @@ def renewal_gaps(rng: np.random.Generator, size: int, cv: float) -> np.ndarray:
     return rng.standard_gamma(shape, size) / shape
 
 
-def arrival_times(process: str, rng: np.random.Generator, rate: float, count: int | None = None,
-                  duration_s: float | None = None, cv: float = 1.0, amplitude: float = 0.0,
-                  period_s: float = 86400.0, phase_s: float = 0.0) -> np.ndarray:
+def arrival_times(
+    process: str,
+    rng: np.random.Generator,
+    rate: float,
+    count: int | None = None,
+    duration_s: float | None = None,
+    cv: float = 1.0,
+    amplitude: float = 0.0,
+    period_s: float = 86400.0,
+    phase_s: float = 0.0,
+) -> np.ndarray:
     """Arrival times of `count` requests, or of every request arriving within `duration_s`."""
     if rate <= 0:
         raise HybridsimError(f"arrival.rate: must be > 0, got {rate}")
@@ -103,6 +111,7 @@ def arrival_times(process: str, rng: np.random.Generator, rate: float, count: in
     if process == "poisson":
         draw = poisson_gaps
     elif process == "renewal":
+
         def draw(generator: np.random.Generator, size: int) -> np.ndarray:
             return renewal_gaps(generator, size, cv)
     else:
@@ -129,8 +138,15 @@ def _until(draw: Callable[[int], np.ndarray], rate: float, duration_s: float) ->
     return every[every <= duration_s]
 
 
-def _thinned(rng: np.random.Generator, rate: float, amplitude: float, period_s: float, phase_s: float,
-             count: int | None, duration_s: float | None) -> np.ndarray:
+def _thinned(
+    rng: np.random.Generator,
+    rate: float,
+    amplitude: float,
+    period_s: float,
+    phase_s: float,
+    count: int | None,
+    duration_s: float | None,
+) -> np.ndarray:
     """A sinusoidal-rate Poisson stream by thinning candidates drawn at the peak rate."""
     if not 0.0 <= amplitude <= 1.0:
         raise HybridsimError(f"arrival.amplitude: must be between 0 and 1, got {amplitude}")
@@ -140,7 +156,8 @@ def _thinned(rng: np.random.Generator, rate: float, amplitude: float, period_s: 
     while True:
         candidates = last + np.cumsum(rng.standard_exponential(max(want, 16))) / peak
         keep = rng.random(candidates.size) * peak < rate * (
-            1.0 + amplitude * np.sin(2.0 * np.pi * (candidates + phase_s) / period_s))
+            1.0 + amplitude * np.sin(2.0 * np.pi * (candidates + phase_s) / period_s)
+        )
         kept.append(candidates[keep])
         total += int(keep.sum())
         last = float(candidates[-1])
@@ -160,11 +177,17 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
     frame = read_csv_file(path, "trace file", where)
     time_column = _column(frame, "time")
     if time_column is None:
-        raise HybridsimError(f"{where}: {path}: missing column timestamp (or TIMESTAMP, arrival_s); "
-                             f"found {', '.join(map(str, frame.columns))}")
+        raise HybridsimError(
+            f"{where}: {path}: missing column timestamp (or TIMESTAMP, arrival_s); "
+            f"found {', '.join(map(str, frame.columns))}"
+        )
     input_column, output_column = _column(frame, "input"), _column(frame, "output")
     if (input_column is None) != (output_column is None):
-        missing = "output_tokens (or GeneratedTokens)" if output_column is None else "input_tokens (or ContextTokens)"
+        missing = (
+            "output_tokens (or GeneratedTokens)"
+            if output_column is None
+            else "input_tokens (or ContextTokens)"
+        )
         raise HybridsimError(f"{where}: {path}: missing column {missing}: give both token columns or neither")
     if frame.empty:
         raise HybridsimError(f"{where}: {path}: the trace has no rows")
@@ -172,8 +195,11 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
     order = np.argsort(seconds, kind="stable")
     unsorted = int(np.count_nonzero(np.diff(seconds) < 0))
     if unsorted:
-        warnings.warn(f"{where}: {path}: {unsorted} rows are earlier than the row before them; "
-                      "replaying the trace sorted by time", stacklevel=2)
+        warnings.warn(
+            f"{where}: {path}: {unsorted} rows are earlier than the row before them; "
+            "replaying the trace sorted by time",
+            stacklevel=2,
+        )
     seconds = seconds[order]
     seconds = seconds - seconds[0]
 
@@ -184,11 +210,15 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
         bad = ~np.isfinite(values) | (values != np.round(values)) | (values < lowest)
         if bad.any():
             row = int(order[int(np.argmax(bad))])
-            raise HybridsimError(f"{where}: {path}: row {row + 2}: {column} must be an integer >= {lowest}, "
-                                 f"got {shown(frame[column].iloc[row])}")
+            raise HybridsimError(
+                f"{where}: {path}: row {row + 2}: {column} must be an integer >= {lowest}, "
+                f"got {shown(frame[column].iloc[row])}"
+            )
         return values.astype(np.int64)
 
-    return Trace(seconds, tokens(input_column, 1), tokens(output_column, 1), tokens(_column(frame, "limit"), 1))
+    return Trace(
+        seconds, tokens(input_column, 1), tokens(output_column, 1), tokens(_column(frame, "limit"), 1)
+    )
 
 
 def _seconds(values: pd.Series, where: str) -> np.ndarray:
@@ -200,7 +230,9 @@ def _seconds(values: pd.Series, where: str) -> np.ndarray:
         seconds = numbers.to_numpy(dtype=np.float64)
         if not np.isfinite(seconds).all():
             row = int(np.argmax(~np.isfinite(seconds)))
-            raise HybridsimError(f"{where}: row {row + 2}: {shown(values.iloc[row])} is not a finite number of seconds")
+            raise HybridsimError(
+                f"{where}: row {row + 2}: {shown(values.iloc[row])} is not a finite number of seconds"
+            )
         return seconds
     try:
         stamps = pd.to_datetime(values, format="ISO8601")
@@ -208,7 +240,9 @@ def _seconds(values: pd.Series, where: str) -> np.ndarray:
         bad = values[numbers.isna()].iloc[0]
         raise HybridsimError(f"{where}: {shown(bad)} is neither seconds nor an ISO 8601 date-time") from None
     if stamps.isna().any():
-        raise HybridsimError(f"{where}: empty timestamp in row {int(np.argmax(stamps.isna().to_numpy())) + 2}")
+        raise HybridsimError(
+            f"{where}: empty timestamp in row {int(np.argmax(stamps.isna().to_numpy())) + 2}"
+        )
     if stamps.dt.tz is not None:
         stamps = stamps.dt.tz_convert(None)
     nanoseconds = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)

@@ -22,14 +22,15 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
+from hybridsim.core.errors import HybridsimError
+from hybridsim.core.profile_model import CostModel
+
 from .arrivals import RequestStream
 from .cluster import NO_CAP, Cluster, CostEstimator, PoolSetup, PowerCap, SystemCosts, price_requests
-from .errors import HybridsimError
 from .metrics.records import NOT_SERVED, RequestTable
 from .policies.base import Policy, Request, bind
 from .predictors import Predictor
 from .profiles.cost_models import range_excess
-from .profiles.model import CostModel
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,14 @@ class RunResult:
         return self.idle_power_w * self.idle_s
 
 
-def simulate(pools: Sequence[PoolConfig], stream: RequestStream, policy: Policy, predictor: Predictor,
-             policy_rng: np.random.Generator | None = None,
-             predictor_rng: np.random.Generator | None = None) -> RunResult:
+def simulate(
+    pools: Sequence[PoolConfig],
+    stream: RequestStream,
+    policy: Policy,
+    predictor: Predictor,
+    policy_rng: np.random.Generator | None = None,
+    predictor_rng: np.random.Generator | None = None,
+) -> RunResult:
     """Run one policy over one request stream on one cluster and return the ledger."""
     requests = len(stream)
     if requests == 0:
@@ -109,8 +115,14 @@ def simulate(pools: Sequence[PoolConfig], stream: RequestStream, policy: Policy,
     return _finish(cluster, pools, stream, costs, predictions)
 
 
-def _arrivals(cluster: Cluster, stream: RequestStream, policy: Policy, predictions: np.ndarray | None,
-              predictor: Predictor, guessed: array | None) -> Generator[simpy.Event, None, None]:
+def _arrivals(
+    cluster: Cluster,
+    stream: RequestStream,
+    policy: Policy,
+    predictions: np.ndarray | None,
+    predictor: Predictor,
+    guessed: array | None,
+) -> Generator[simpy.Event, None, None]:
     """The door: one SimPy process that releases each request at its arrival time to the router."""
     env = cluster.env
     arrival = array("d", np.ascontiguousarray(stream.arrival_s, dtype=np.float64).tobytes())
@@ -134,13 +146,20 @@ def _arrivals(cluster: Cluster, stream: RequestStream, policy: Policy, predictio
         admit(route(request, cluster), request)
 
 
-def _finish(cluster: Cluster, pools: Sequence[PoolConfig], stream: RequestStream, costs: dict[str, SystemCosts],
-            predictions: np.ndarray) -> RunResult:
+def _finish(
+    cluster: Cluster,
+    pools: Sequence[PoolConfig],
+    stream: RequestStream,
+    costs: dict[str, SystemCosts],
+    predictions: np.ndarray,
+) -> RunResult:
     """Turn the filled ledger into per-request columns; check the profile ranges the scenario insists on."""
     records = cluster.records
     node = np.frombuffer(records.node, dtype=np.int32).copy()
     if (node == NOT_SERVED).any():
-        raise RuntimeError(f"{int((node == NOT_SERVED).sum())} requests were never served")  # a bug, not input
+        raise RuntimeError(
+            f"{int((node == NOT_SERVED).sum())} requests were never served"
+        )  # a bug, not input
     node_system = cluster.system_of_node()
     system_code = node_system[node]
     start = np.frombuffer(records.start_s, dtype=np.float64).copy()
@@ -163,7 +182,8 @@ def _finish(cluster: Cluster, pools: Sequence[PoolConfig], stream: RequestStream
                 f"measured range (input {model.input_range[0]:g}-{model.input_range[1]:g}, output "
                 f"{model.output_range[0]:g}-{model.output_range[1]:g} tokens): "
                 f"{range_excess(model, stream.input_tokens[strays], stream.output_tokens[strays])}; "
-                "set cost_model.out_of_range to clamp or extrapolate")
+                "set cost_model.out_of_range to clamp or extrapolate"
+            )
     arrival = np.asarray(stream.arrival_s, dtype=np.float64)
     columns = {
         "request_id": np.arange(len(node), dtype=np.int64),
@@ -187,5 +207,14 @@ def _finish(cluster: Cluster, pools: Sequence[PoolConfig], stream: RequestStream
     }
     table = RequestTable(columns, tuple(cluster.pools))
     horizon = max(float(finish.max()), stream.duration_s or 0.0)
-    return RunResult(table, tuple(cluster.pools), node_system, cluster.idle_power_w(), cluster.node_ledger(),
-                     horizon, costs, stream.warmup_s, stream.outputs_cut)
+    return RunResult(
+        table,
+        tuple(cluster.pools),
+        node_system,
+        cluster.idle_power_w(),
+        cluster.node_ledger(),
+        horizon,
+        costs,
+        stream.warmup_s,
+        stream.outputs_cut,
+    )

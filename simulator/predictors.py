@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 PREDICTORS = ("max_tokens", "oracle", "bucket_mean")
 
@@ -33,8 +33,13 @@ class Predictor(Protocol):
     learns: bool
     """False: `prepare` returns every prediction up front; True: `predict` / `observe` during the run."""
 
-    def prepare(self, input_tokens: np.ndarray, max_tokens: np.ndarray, output_tokens: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray | None: ...
+    def prepare(
+        self,
+        input_tokens: np.ndarray,
+        max_tokens: np.ndarray,
+        output_tokens: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray | None: ...
 
     def predict(self, index: int) -> float: ...
 
@@ -47,8 +52,13 @@ class MaxTokensPredictor:
     name = "max_tokens"
     learns = False
 
-    def prepare(self, input_tokens: np.ndarray, max_tokens: np.ndarray, output_tokens: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+    def prepare(
+        self,
+        input_tokens: np.ndarray,
+        max_tokens: np.ndarray,
+        output_tokens: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         return np.asarray(max_tokens, dtype=np.float64)
 
     def predict(self, index: int) -> float:  # pragma: no cover - fixed predictions only
@@ -69,8 +79,13 @@ class OraclePredictor(MaxTokensPredictor):
         self.noise = noise
         """Relative standard deviation of the guess (0: the exact length)."""
 
-    def prepare(self, input_tokens: np.ndarray, max_tokens: np.ndarray, output_tokens: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+    def prepare(
+        self,
+        input_tokens: np.ndarray,
+        max_tokens: np.ndarray,
+        output_tokens: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         truth = np.asarray(output_tokens, dtype=np.float64)
         if self.noise == 0:
             return truth
@@ -97,9 +112,16 @@ class BucketMeanPredictor:
         self._total = 0.0
         self._seen = 0
 
-    def prepare(self, input_tokens: np.ndarray, max_tokens: np.ndarray, output_tokens: np.ndarray,
-                rng: np.random.Generator) -> None:
-        buckets = np.floor(np.log2(np.maximum(np.asarray(input_tokens, dtype=np.float64), 1.0))).astype(np.int64)
+    def prepare(
+        self,
+        input_tokens: np.ndarray,
+        max_tokens: np.ndarray,
+        output_tokens: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        buckets = np.floor(np.log2(np.maximum(np.asarray(input_tokens, dtype=np.float64), 1.0))).astype(
+            np.int64
+        )
         self._bucket = buckets.tolist()
         self._output = np.asarray(output_tokens, dtype=np.int64).tolist()
         self._limit = np.asarray(max_tokens, dtype=np.float64).tolist()

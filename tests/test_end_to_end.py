@@ -20,17 +20,43 @@ pytest.importorskip("transformers")
 
 
 def hybridsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from simulator.cli import main; main()", *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", "from hybridsim.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("calibrated") / "tiny-cpu"
-    done = hybridsim("calibrate", "--arch", "tiny-llama", "--device", "cpu", "--dtype", "float32",
-                     "--meter", "estimated", "--tdp-w", "65", "--input-tokens", "8,16,32",
-                     "--output-tokens", "8,16,32", "--min-trials", "2", "--max-trials", "3",
-                     "--no-progress", "--out", str(out), cwd=out.parent)
+    done = hybridsim(
+        "calibrate",
+        "--arch",
+        "tiny-llama",
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--meter",
+        "estimated",
+        "--tdp-w",
+        "65",
+        "--input-tokens",
+        "8,16,32",
+        "--output-tokens",
+        "8,16,32",
+        "--min-trials",
+        "2",
+        "--max-trials",
+        "3",
+        "--no-progress",
+        "--out",
+        str(out),
+        cwd=out.parent,
+    )
     assert done.returncode == 0, done.stderr
     return out
 
@@ -43,17 +69,26 @@ def write_lengths(path: Path, rng: np.random.Generator, count: int) -> None:
 def test_a_calibrated_profile_runs_in_the_simulator(tiny_profile: Path, tmp_path: Path) -> None:
     write_lengths(tmp_path / "lengths.csv", np.random.default_rng(1), 400)
     scenario = {
-        "kind": "simulation", "name": "calibrated", "seed": 3,
-        "cluster": {"cpu": {"profile": str(tiny_profile), "count": 2, "idle_power_w": 5.0},
-                    "a100": {"profile": "swing-a100/llama2-7b", "count": 1, "queue": "shared"}},
+        "kind": "simulation",
+        "name": "calibrated",
+        "seed": 3,
+        "cluster": {
+            "cpu": {"profile": str(tiny_profile), "count": 2, "idle_power_w": 5.0},
+            "a100": {"profile": "swing-a100/llama2-7b", "count": 1, "queue": "shared"},
+        },
         "cost_model": {"method": "interpolated", "out_of_range": "clamp"},
         "workload": {"csv": "lengths.csv"},
         "max_tokens": 32,
         "arrival": {"process": "poisson", "rate": 0.05, "requests": 300},
         "predictor": {"kind": "oracle"},
-        "policies": [{"name": "all-cpu", "policy": "all_on", "params": {"system": "cpu"}},
-                     {"name": "out-16", "policy": "output_threshold",
-                      "params": {"threshold": 16, "below": "cpu", "above": "a100"}}],
+        "policies": [
+            {"name": "all-cpu", "policy": "all_on", "params": {"system": "cpu"}},
+            {
+                "name": "out-16",
+                "policy": "output_threshold",
+                "params": {"threshold": 16, "below": "cpu", "above": "a100"},
+            },
+        ],
     }
     path = tmp_path / "calibrated.yaml"
     path.write_text(yaml.safe_dump(scenario))
@@ -75,10 +110,15 @@ def test_a_calibrated_profile_runs_in_the_simulator(tiny_profile: Path, tmp_path
 def test_a_calibrated_profile_runs_in_the_threshold_analysis(tiny_profile: Path, tmp_path: Path) -> None:
     write_lengths(tmp_path / "lengths.csv", np.random.default_rng(2), 500)
     scenario = {
-        "kind": "threshold-sweep", "name": "calibrated-threshold", "seed": 0,
+        "kind": "threshold-sweep",
+        "name": "calibrated-threshold",
+        "seed": 0,
         "systems": {"cpu": {"profiles": [str(tiny_profile)]}, "a100": {"profiles": ["swing-a100/llama2-7b"]}},
         "workload": {"csv": "lengths.csv"},
-        "method": "per-request", "rule": "output", "thresholds": [8, 16, 24, 32], "lam": 0.5,
+        "method": "per-request",
+        "rule": "output",
+        "thresholds": [8, 16, 24, 32],
+        "lam": 0.5,
         "out_of_range": "clamp",
     }
     path = tmp_path / "threshold.yaml"

@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 import yaml
-
-from simulator.scenario.simulation import Scenario, check
+from hybridsim.simulator.scenario.simulation import Scenario, check
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from simulator.scenario import simulation
-from simulator.scenario.loader import load_scenario
+from hybridsim.simulator.scenario import simulation
+from hybridsim.simulator.scenario.loader import load_scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
 
@@ -27,7 +26,7 @@ def test_shipped_scenario_is_valid(path: Path) -> None:
 
 def test_the_main_job_runs_and_its_headline_holds(tmp_path: Path) -> None:
     """`hybridsim run scenarios/default.yaml`, the README's first command, end to end."""
-    from simulator.scenario.loader import run_scenario
+    from hybridsim.simulator.scenario.loader import run_scenario
 
     default = next(path for path in SCENARIOS if path.stem == "default")
     summary = run_scenario(default, tmp_path / "default")

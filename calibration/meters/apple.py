@@ -26,11 +26,13 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 from .common import EnergyMeter, Measurement, MeterUnavailable
 
-_HEADER_RE = re.compile(r"^\*\*\* Sampled system activity \((?P<date>.*)\) \((?P<ms>[\d.]+)\s*ms elapsed\) \*\*\*")
+_HEADER_RE = re.compile(
+    r"^\*\*\* Sampled system activity \((?P<date>.*)\) \((?P<ms>[\d.]+)\s*ms elapsed\) \*\*\*"
+)
 _POWER_RE = re.compile(r"^(?P<unit>CPU|GPU|ANE) Power:\s*(?P<value>[\d.]+)\s*(?P<scale>mW|W)\b")
 _TASK_RE = re.compile(r"^(?P<name>\S.*?)\s+(?P<pid>-?\d+)\s+(?P<values>-?[\d.]+(?:\s+-?[\d.]+)*)\s*$")
 
@@ -50,19 +52,32 @@ class PowermetricsSample:
     received_at: float | None = None
     """perf_counter() when the sample's header line was read (its end), for the live meter."""
 
-    def process_impact(self, pids: Collection[int] | None = None, names: Collection[str] | None = None) -> float:
+    def process_impact(
+        self, pids: Collection[int] | None = None, names: Collection[str] | None = None
+    ) -> float:
         """Energy Impact of the tasks that are ours: by pid, or by name as the paper did ('python3.12')."""
-        return float(sum(impact for pid, impact in self.task_impact.items()
-                         if (pids is not None and pid in pids) or (names is not None and self.task_name[pid] in names)))
+        return float(
+            sum(
+                impact
+                for pid, impact in self.task_impact.items()
+                if (pids is not None and pid in pids) or (names is not None and self.task_name[pid] in names)
+            )
+        )
 
-    def energy_j(self, pids: Collection[int] | None = None, names: Collection[str] | None = None) -> tuple[float, float]:
+    def energy_j(
+        self, pids: Collection[int] | None = None, names: Collection[str] | None = None
+    ) -> tuple[float, float]:
         """(CPU J of our process's share, GPU J) over this sample: eqs. 5 and 6."""
         if self.cpu_mw is None or self.gpu_mw is None:
-            raise HybridsimError("powermetrics: a sample has no 'CPU Power'/'GPU Power' line: run with "
-                                 "--samplers cpu_power,gpu_power on Apple Silicon")
+            raise HybridsimError(
+                "powermetrics: a sample has no 'CPU Power'/'GPU Power' line: run with "
+                "--samplers cpu_power,gpu_power on Apple Silicon"
+            )
         if self.all_tasks_impact is None:
-            raise HybridsimError("powermetrics: a sample has no ALL_TASKS 'Energy Impact': run with "
-                                 "--samplers tasks --show-process-energy")
+            raise HybridsimError(
+                "powermetrics: a sample has no ALL_TASKS 'Energy Impact': run with "
+                "--samplers tasks --show-process-energy"
+            )
         share = self.process_impact(pids, names) / self.all_tasks_impact if self.all_tasks_impact > 0 else 0.0
         return self.cpu_mw * self.elapsed_ms * share / 1e6, self.gpu_mw * self.elapsed_ms / 1e6
 
@@ -116,7 +131,9 @@ class PowermetricsParser:
         power = _POWER_RE.match(stripped)
         if power:
             # the GPU section repeats 'GPU Power' on some macOS versions: read it once
-            self._current.power_mw.setdefault(power["unit"], float(power["value"]) * (1e3 if power["scale"] == "W" else 1.0))
+            self._current.power_mw.setdefault(
+                power["unit"], float(power["value"]) * (1e3 if power["scale"] == "W" else 1.0)
+            )
             return None
         if self._in_tasks:
             self._read_task(line)
@@ -131,7 +148,7 @@ class PowermetricsParser:
             impact = float(task["values"].split()[-1])
         else:
             assert self._impact_column is not None
-            cell = line[self._impact_column:].split()[:1]
+            cell = line[self._impact_column :].split()[:1]
             if not cell or not re.fullmatch(r"-?[\d.]+", cell[0]):
                 return
             impact = float(cell[0])
@@ -149,9 +166,15 @@ class PowermetricsParser:
         if current is None:
             return None
         return PowermetricsSample(
-            elapsed_ms=current.elapsed_ms, cpu_mw=current.power_mw.get("CPU"), gpu_mw=current.power_mw.get("GPU"),
-            ane_mw=current.power_mw.get("ANE"), all_tasks_impact=current.all_tasks_impact,
-            task_impact=current.task_impact, task_name=current.task_name, received_at=current.received_at)
+            elapsed_ms=current.elapsed_ms,
+            cpu_mw=current.power_mw.get("CPU"),
+            gpu_mw=current.power_mw.get("GPU"),
+            ane_mw=current.power_mw.get("ANE"),
+            all_tasks_impact=current.all_tasks_impact,
+            task_impact=current.task_impact,
+            task_name=current.task_name,
+            received_at=current.received_at,
+        )
 
 
 def parse_powermetrics(text: str | Iterable[str]) -> list[PowermetricsSample]:
@@ -163,8 +186,12 @@ def parse_powermetrics(text: str | Iterable[str]) -> list[PowermetricsSample]:
     return samples + ([last] if last is not None else [])
 
 
-def energy_from_samples(samples: Iterable[PowermetricsSample], *, pids: Collection[int] | None = None,
-                        names: Collection[str] | None = None) -> dict[str, float]:
+def energy_from_samples(
+    samples: Iterable[PowermetricsSample],
+    *,
+    pids: Collection[int] | None = None,
+    names: Collection[str] | None = None,
+) -> dict[str, float]:
     """Sum of eqs. 5-6 over whole samples: {'cpu:process-share': J, 'gpu:0': J}."""
     cpu = gpu = 0.0
     for sample in samples:
@@ -196,15 +223,20 @@ class PowermetricsMeter(EnergyMeter):
     """
 
     name = "powermetrics"
-    scope = ("Apple Silicon: CPU power x this process's Energy Impact share (eq. 5) plus whole-GPU power (eq. 6), "
-             "integrated over powermetrics samples; excludes ANE, DRAM, display, storage and the rest of the SoC")
+    scope = (
+        "Apple Silicon: CPU power x this process's Energy Impact share (eq. 5) plus whole-GPU power (eq. 6), "
+        "integrated over powermetrics samples; excludes ANE, DRAM, display, storage and the rest of the SoC"
+    )
 
-    def __init__(self, interval_ms: int = 200, *, pids: Collection[int] | None = None,
-                 executable: str = "powermetrics") -> None:
+    def __init__(
+        self, interval_ms: int = 200, *, pids: Collection[int] | None = None, executable: str = "powermetrics"
+    ) -> None:
         if platform.system() != "Darwin":
             raise MeterUnavailable(f"powermetrics: needs macOS, this is {platform.system()}")
         if platform.machine() != "arm64":
-            raise MeterUnavailable(f"powermetrics: needs Apple Silicon (arm64), this Mac is {platform.machine()}")
+            raise MeterUnavailable(
+                f"powermetrics: needs Apple Silicon (arm64), this Mac is {platform.machine()}"
+            )
         path = shutil.which(executable)
         if path is None:
             raise MeterUnavailable(f"powermetrics: `{executable}` is not on PATH")
@@ -213,15 +245,29 @@ class PowermetricsMeter(EnergyMeter):
         self._prefix: list[str] = []
         if os.geteuid() != 0:
             try:  # `sudo -n -l CMD` succeeds only if CMD may run without a password prompt
-                allowed = subprocess.run(["sudo", "-n", "-l", path], capture_output=True, check=False).returncode == 0
+                allowed = (
+                    subprocess.run(["sudo", "-n", "-l", path], capture_output=True, check=False).returncode
+                    == 0
+                )
             except OSError:
                 allowed = False
             if not allowed:
-                raise MeterUnavailable("powermetrics: needs root; run calibration with sudo, or allow passwordless "
-                                       f"`sudo {path}` in sudoers")
+                raise MeterUnavailable(
+                    "powermetrics: needs root; run calibration with sudo, or allow passwordless "
+                    f"`sudo {path}` in sudoers"
+                )
             self._prefix = ["sudo", "-n"]
-        self.command = [*self._prefix, path, "--samplers", "cpu_power,gpu_power,tasks", "--show-process-energy",
-                        "-i", str(interval_ms), "-b", "1"]
+        self.command = [
+            *self._prefix,
+            path,
+            "--samplers",
+            "cpu_power,gpu_power,tasks",
+            "--show-process-energy",
+            "-i",
+            str(interval_ms),
+            "-b",
+            "1",
+        ]
         self.interval_ms = interval_ms
         self.pids = pids
         self._process: subprocess.Popen[str] | None = None
@@ -234,8 +280,12 @@ class PowermetricsMeter(EnergyMeter):
             return
         with self._arrived:
             self._samples = []
-        self._process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
-        threading.Thread(target=self._read, args=(self._process,), name="powermetrics-reader", daemon=True).start()
+        self._process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+        )
+        threading.Thread(
+            target=self._read, args=(self._process,), name="powermetrics-reader", daemon=True
+        ).start()
         # A window must not open before samples flow, or its start would go unmeasured (the paper's 1.6 s).
         deadline = time.perf_counter() + 5.0 + 3 * self.interval_ms / 1e3
         with self._arrived:
@@ -277,7 +327,9 @@ class PowermetricsMeter(EnergyMeter):
         self._ensure_running()
         self._window_start = time.perf_counter()
         with self._arrived:  # samples that ended before this window are no longer needed
-            self._samples = [s for s in self._samples if s.received_at is not None and s.received_at > self._window_start]
+            self._samples = [
+                s for s in self._samples if s.received_at is not None and s.received_at > self._window_start
+            ]
 
     def end_window(self) -> Measurement:
         if self._window_start is None:
@@ -288,7 +340,9 @@ class PowermetricsMeter(EnergyMeter):
             while not any(s.received_at is not None and s.received_at >= end for s in self._samples):
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 or self._process is None or self._process.poll() is not None:
-                    raise MeterUnavailable(f"powermetrics: no sample covering the window's end arrived{self._stderr_tail()}")
+                    raise MeterUnavailable(
+                        f"powermetrics: no sample covering the window's end arrived{self._stderr_tail()}"
+                    )
                 self._arrived.wait(timeout=remaining)
             samples = list(self._samples)
         pids, cpu, gpu, used = self._our_pids(), 0.0, 0.0, 0
@@ -297,9 +351,12 @@ class PowermetricsMeter(EnergyMeter):
             if fraction > 0:
                 sample_cpu, sample_gpu = sample.energy_j(pids)
                 cpu, gpu, used = cpu + fraction * sample_cpu, gpu + fraction * sample_gpu, used + 1
-        return Measurement(elapsed_s=end - start, energy_j={"cpu:process-share": cpu, "gpu:0": gpu},
-                           method=f"powermetrics ({self.interval_ms} ms samples; CPU x energy-impact share, eqs. 5-6)",
-                           samples=used)
+        return Measurement(
+            elapsed_s=end - start,
+            energy_j={"cpu:process-share": cpu, "gpu:0": gpu},
+            method=f"powermetrics ({self.interval_ms} ms samples; CPU x energy-impact share, eqs. 5-6)",
+            samples=used,
+        )
 
     def _stderr_tail(self) -> str:
         if self._process is None or self._process.poll() is None or self._process.stderr is None:

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 from .common import EnergyMeter, Measurement, MeterUnavailable
 from .rapl import DEFAULT_POWERCAP_ROOT
@@ -58,16 +58,21 @@ class CompositeMeter(EnergyMeter):
         for meter, part in parts:
             clash = sorted(set(energy) & set(part.energy_j))
             if clash:
-                raise HybridsimError(f"meter: {meter.name} measures domains {clash} that another meter already covers")
+                raise HybridsimError(
+                    f"meter: {meter.name} measures domains {clash} that another meter already covers"
+                )
             energy.update(part.energy_j)
             gross.update(part.gross_energy_j if part.gross_energy_j is not None else part.energy_j)
         with_gross = any(part.gross_energy_j is not None for _, part in parts)
         return Measurement(
-            elapsed_s=max(part.elapsed_s for _, part in parts), energy_j=energy,
+            elapsed_s=max(part.elapsed_s for _, part in parts),
+            energy_j=energy,
             method=" + ".join(f"{meter.name}: {part.method}" for meter, part in parts),
-            estimated=any(part.estimated for _, part in parts), gross_energy_j=gross if with_gross else None,
+            estimated=any(part.estimated for _, part in parts),
+            gross_energy_j=gross if with_gross else None,
             samples=sum(part.samples for _, part in parts),
-            notes=tuple(f"{meter.name}: {note}" for meter, part in parts for note in part.notes))
+            notes=tuple(f"{meter.name}: {note}" for meter, part in parts for note in part.notes),
+        )
 
     def measure_idle(self, seconds: float = 10.0) -> dict[str, float]:
         """Measure the idle baseline of every part that subtracts one (RAPL), one after another."""
@@ -79,19 +84,33 @@ class CompositeMeter(EnergyMeter):
         return idle
 
     def describe(self) -> dict[str, object]:
-        return {"meter": self.name, "parts": [describe() if (describe := getattr(meter, "describe", None)) else
-                                              {"meter": meter.name} for meter in self.meters]}
+        return {
+            "meter": self.name,
+            "parts": [
+                describe() if (describe := getattr(meter, "describe", None)) else {"meter": meter.name}
+                for meter in self.meters
+            ],
+        }
 
     def close(self) -> None:
         for meter in self.meters:
             meter.close()
 
 
-def select_meter(name: str = "auto", *, gpu_indices: Sequence[int] | None = None,
-                 rapl_root: Path | str = DEFAULT_POWERCAP_ROOT, rapl_idle_s: float = 0.0,
-                 rapl_idle_w: Mapping[str, float] | None = None, tdp_w: float | None = None, cores: int | None = None,
-                 accelerator_w: float = 0.0, uprof_csv: Path | str | None = None,
-                 uprof_cores: Sequence[int] | None = None, powermetrics_interval_ms: int = 200) -> EnergyMeter:
+def select_meter(
+    name: str = "auto",
+    *,
+    gpu_indices: Sequence[int] | None = None,
+    rapl_root: Path | str = DEFAULT_POWERCAP_ROOT,
+    rapl_idle_s: float = 0.0,
+    rapl_idle_w: Mapping[str, float] | None = None,
+    tdp_w: float | None = None,
+    cores: int | None = None,
+    accelerator_w: float = 0.0,
+    uprof_csv: Path | str | None = None,
+    uprof_cores: Sequence[int] | None = None,
+    powermetrics_interval_ms: int = 200,
+) -> EnergyMeter:
     """The meter called `name` ('auto', 'nvidia', 'rapl', 'powermetrics', 'uprof', 'estimated'), ready to use.
 
     Raises `MeterUnavailable` (why) when this machine cannot be measured that way. With `rapl_idle_s > 0`
@@ -114,7 +133,9 @@ def select_meter(name: str = "auto", *, gpu_indices: Sequence[int] | None = None
         return PowermetricsMeter(powermetrics_interval_ms)
     if name == "uprof":
         if uprof_csv is None:
-            raise MeterUnavailable("uprof: needs an AMD uProf timechart CSV (uprof_csv=..., `--uprof-csv PATH`)")
+            raise MeterUnavailable(
+                "uprof: needs an AMD uProf timechart CSV (uprof_csv=..., `--uprof-csv PATH`)"
+            )
         from .uprof import UProfMeter
 
         return UProfMeter(uprof_csv, cores=uprof_cores)
@@ -127,8 +148,14 @@ def select_meter(name: str = "auto", *, gpu_indices: Sequence[int] | None = None
 
     def attempt(which: str) -> EnergyMeter | str:
         try:
-            return select_meter(which, gpu_indices=gpu_indices, rapl_root=rapl_root, rapl_idle_s=rapl_idle_s,
-                                rapl_idle_w=rapl_idle_w, powermetrics_interval_ms=powermetrics_interval_ms)
+            return select_meter(
+                which,
+                gpu_indices=gpu_indices,
+                rapl_root=rapl_root,
+                rapl_idle_s=rapl_idle_s,
+                rapl_idle_w=rapl_idle_w,
+                powermetrics_interval_ms=powermetrics_interval_ms,
+            )
         except MeterUnavailable as error:
             return str(error)
 
@@ -136,21 +163,27 @@ def select_meter(name: str = "auto", *, gpu_indices: Sequence[int] | None = None
     if not isinstance(gpu, EnergyMeter) and gpu_indices is not None:
         # The caller runs on these GPUs: a CPU-only meter would miss most of the energy. Refused before RAPL
         # is opened, which would first spend `rapl_idle_s` measuring an idle baseline for nothing.
-        raise MeterUnavailable(f"meter auto: the GPUs {list(gpu_indices)} cannot be metered ({gpu}); pass "
-                               "`--meter rapl` to measure only the CPU side, or `--meter estimated`")
+        raise MeterUnavailable(
+            f"meter auto: the GPUs {list(gpu_indices)} cannot be metered ({gpu}); pass "
+            "`--meter rapl` to measure only the CPU side, or `--meter estimated`"
+        )
     cpu = attempt("rapl")
     if isinstance(gpu, EnergyMeter):
         if isinstance(cpu, EnergyMeter):
             return CompositeMeter([gpu, cpu])
-        warnings.warn(f"meter auto: measuring the GPUs only; the CPU side is not metered ({cpu})", stacklevel=2)
+        warnings.warn(
+            f"meter auto: measuring the GPUs only; the CPU side is not metered ({cpu})", stacklevel=2
+        )
         return gpu
     if isinstance(cpu, EnergyMeter):
         return cpu
     mac = attempt("powermetrics")
     if isinstance(mac, EnergyMeter):
         return mac
-    raise MeterUnavailable(f"meter auto: no energy counter on this machine ({gpu}; {cpu}; {mac}); "
-                           "use `--meter estimated` for a CPU-time estimate, labelled estimated")
+    raise MeterUnavailable(
+        f"meter auto: no energy counter on this machine ({gpu}; {cpu}; {mac}); "
+        "use `--meter estimated` for a CPU-time estimate, labelled estimated"
+    )
 
 
 def available_meters(**options: object) -> dict[str, str | None]:

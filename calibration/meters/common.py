@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 
 class MeterUnavailable(HybridsimError):

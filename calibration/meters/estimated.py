@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 from .common import EnergyMeter, Measurement
 
@@ -47,8 +47,14 @@ class EstimatedMeter(EnergyMeter):
     scope = "estimate: this process's CPU time x (TDP / cores), plus a constant accelerator power if given; nothing is measured"
     estimated = True
 
-    def __init__(self, tdp_w: float | None = None, *, cores: int | None = None, accelerator_w: float = 0.0,
-                 cpu_seconds: Callable[[], float] = process_cpu_seconds) -> None:
+    def __init__(
+        self,
+        tdp_w: float | None = None,
+        *,
+        cores: int | None = None,
+        accelerator_w: float = 0.0,
+        cpu_seconds: Callable[[], float] = process_cpu_seconds,
+    ) -> None:
         self.cores = int(cores if cores is not None else (os.cpu_count() or 1))
         if self.cores < 1:
             raise HybridsimError(f"estimated: cores must be >= 1, got {self.cores}")
@@ -68,7 +74,9 @@ class EstimatedMeter(EnergyMeter):
 
     @property
     def method(self) -> str:
-        source = f" (default {DEFAULT_WATTS_PER_CORE:g} W per core: no TDP given)" if self.tdp_from_default else ""
+        source = (
+            f" (default {DEFAULT_WATTS_PER_CORE:g} W per core: no TDP given)" if self.tdp_from_default else ""
+        )
         formula = f"estimated: CPU s x {self.tdp_w:g} W TDP{source} / {self.cores} cores"
         if self.accelerator_w:
             formula += f" + {self.accelerator_w:g} W accelerator x elapsed s"
@@ -88,12 +96,24 @@ class EstimatedMeter(EnergyMeter):
         energy = {"cpu:process-estimate": cpu_s * self.watts_per_core}
         if self.accelerator_w:
             energy["gpu:constant-estimate"] = self.accelerator_w * elapsed
-        return Measurement(elapsed_s=elapsed, energy_j=energy, method=self.method, estimated=True, samples=2,
-                           notes=(f"cpu_seconds={cpu_s:.6f}",))
+        return Measurement(
+            elapsed_s=elapsed,
+            energy_j=energy,
+            method=self.method,
+            estimated=True,
+            samples=2,
+            notes=(f"cpu_seconds={cpu_s:.6f}",),
+        )
 
     def describe(self) -> dict[str, object]:
-        return {"meter": self.name, "method": self.method, "tdp_w": self.tdp_w, "tdp_from_default": self.tdp_from_default,
-                "cores": self.cores, "accelerator_w": self.accelerator_w}
+        return {
+            "meter": self.name,
+            "method": self.method,
+            "tdp_w": self.tdp_w,
+            "tdp_from_default": self.tdp_from_default,
+            "cores": self.cores,
+            "accelerator_w": self.accelerator_w,
+        }
 
     def close(self) -> None:
         self._window = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 from .common import EnergyMeter, Measurement, MeterUnavailable, PeriodicSampler
 
@@ -31,8 +31,12 @@ POLLING_METHOD = "nvml-power-polling"
 
 def trapezoid_energy_j(times_s: Sequence[float], watts: Sequence[float]) -> float:
     """Energy under a sampled power curve (trapezoid rule); 0 for fewer than two samples."""
-    return float(sum((t1 - t0) * (p0 + p1) / 2
-                     for t0, t1, p0, p1 in zip(times_s, times_s[1:], watts, watts[1:], strict=False)))
+    return float(
+        sum(
+            (t1 - t0) * (p0 + p1) / 2
+            for t0, t1, p0, p1 in zip(times_s, times_s[1:], watts, watts[1:], strict=False)
+        )
+    )
 
 
 def nvml_text(value: object) -> str:
@@ -45,7 +49,9 @@ def import_pynvml() -> ModuleType:
     try:
         return importlib.import_module("pynvml")
     except ImportError:
-        raise MeterUnavailable("nvidia: pynvml is not installed (pip install nvidia-ml-py, or the `calibrate` extra)") from None
+        raise MeterUnavailable(
+            "nvidia: pynvml is not installed (pip install nvidia-ml-py, or the `calibrate` extra)"
+        ) from None
 
 
 @dataclass
@@ -76,13 +82,22 @@ class NvidiaMeter(EnergyMeter):
     """
 
     name = "nvidia"
-    scope = ("board energy of the selected NVIDIA GPUs as reported by the driver (whole board on data-centre "
-             "parts); excludes CPU, host DRAM, other devices and PSU losses")
+    scope = (
+        "board energy of the selected NVIDIA GPUs as reported by the driver (whole board on data-centre "
+        "parts); excludes CPU, host DRAM, other devices and PSU losses"
+    )
 
-    def __init__(self, gpu_indices: Sequence[int] | None = None, *, poll_interval_s: float = 0.05,
-                 force_polling: bool = False) -> None:
+    def __init__(
+        self,
+        gpu_indices: Sequence[int] | None = None,
+        *,
+        poll_interval_s: float = 0.05,
+        force_polling: bool = False,
+    ) -> None:
         if not 0 < poll_interval_s <= 0.1:
-            raise HybridsimError(f"nvidia: poll_interval_s must be in (0, 0.1] (>= 10 Hz), got {poll_interval_s}")
+            raise HybridsimError(
+                f"nvidia: poll_interval_s must be in (0, 0.1] (>= 10 Hz), got {poll_interval_s}"
+            )
         self.poll_interval_s = poll_interval_s
         self._nvml = import_pynvml()
         self._nvml_error: type[BaseException] = self._nvml.NVMLError
@@ -90,7 +105,9 @@ class NvidiaMeter(EnergyMeter):
         try:
             self._nvml.nvmlInit()
         except self._nvml_error as error:
-            raise MeterUnavailable(f"nvidia: NVML did not start ({error}): no NVIDIA driver or GPU on this machine") from None
+            raise MeterUnavailable(
+                f"nvidia: NVML did not start ({error}): no NVIDIA driver or GPU on this machine"
+            ) from None
         self._initialised = True
         try:
             self.gpus = self._open_gpus(gpu_indices, force_polling)
@@ -101,7 +118,10 @@ class NvidiaMeter(EnergyMeter):
         except BaseException:
             self.close()
             raise
-        self._window: tuple[float, dict[str, float], PeriodicSampler | None, dict[str, list[tuple[float, float]]]] | None = None
+        self._window: (
+            tuple[float, dict[str, float], PeriodicSampler | None, dict[str, list[tuple[float, float]]]]
+            | None
+        ) = None
 
     def _open_gpus(self, gpu_indices: Sequence[int] | None, force_polling: bool) -> list[_Gpu]:
         nvml = self._nvml
@@ -113,7 +133,9 @@ class NvidiaMeter(EnergyMeter):
             raise HybridsimError(f"nvidia: gpu_indices must be distinct and non-empty, got {list(indices)}")
         missing = [index for index in indices if not 0 <= index < count]
         if missing:
-            raise MeterUnavailable(f"nvidia: GPU index {missing} does not exist; NVML sees {count} GPU(s): 0..{count - 1}")
+            raise MeterUnavailable(
+                f"nvidia: GPU index {missing} does not exist; NVML sees {count} GPU(s): 0..{count - 1}"
+            )
         gpus = []
         for index in indices:
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
@@ -124,7 +146,9 @@ class NvidiaMeter(EnergyMeter):
                 try:
                     self._read_power_w(gpu)
                 except self._nvml_error as error:
-                    raise MeterUnavailable(f"nvidia: GPU {index} ({name}) reports neither energy nor power ({error})") from None
+                    raise MeterUnavailable(
+                        f"nvidia: GPU {index} ({name}) reports neither energy nor power ({error})"
+                    ) from None
             gpus.append(gpu)
         return gpus
 
@@ -149,7 +173,9 @@ class NvidiaMeter(EnergyMeter):
             return COUNTER_METHOD
         if methods == {POLLING_METHOD}:
             return polling
-        return "; ".join(f"{gpu.domain} {COUNTER_METHOD if gpu.method == COUNTER_METHOD else polling}" for gpu in self.gpus)
+        return "; ".join(
+            f"{gpu.domain} {COUNTER_METHOD if gpu.method == COUNTER_METHOD else polling}" for gpu in self.gpus
+        )
 
     def begin_window(self) -> None:
         if self._window is not None:
@@ -158,10 +184,15 @@ class NvidiaMeter(EnergyMeter):
             self._nvml.nvmlInit()
             self._initialised = True
         polled = [gpu for gpu in self.gpus if gpu.method == POLLING_METHOD]
-        trace: dict[str, list[tuple[float, float]]] = {gpu.domain: [(time.perf_counter(), self._read_power_w(gpu))] for gpu in polled}
-        counters = {gpu.domain: self._read_counter_j(gpu) for gpu in self.gpus if gpu.method == COUNTER_METHOD}
+        trace: dict[str, list[tuple[float, float]]] = {
+            gpu.domain: [(time.perf_counter(), self._read_power_w(gpu))] for gpu in polled
+        }
+        counters = {
+            gpu.domain: self._read_counter_j(gpu) for gpu in self.gpus if gpu.method == COUNTER_METHOD
+        }
         poller = None
         if polled:
+
             def poll() -> None:
                 for gpu in polled:
                     trace[gpu.domain].append((time.perf_counter(), self._read_power_w(gpu)))
@@ -177,8 +208,11 @@ class NvidiaMeter(EnergyMeter):
         self._window = None
         if poller is not None:
             poller.stop()
-        energy = {gpu.domain: self._read_counter_j(gpu) - counters[gpu.domain]
-                  for gpu in self.gpus if gpu.method == COUNTER_METHOD}
+        energy = {
+            gpu.domain: self._read_counter_j(gpu) - counters[gpu.domain]
+            for gpu in self.gpus
+            if gpu.method == COUNTER_METHOD
+        }
         for gpu in self.gpus:
             if gpu.method == POLLING_METHOD:
                 trace[gpu.domain].append((time.perf_counter(), self._read_power_w(gpu)))
@@ -191,8 +225,15 @@ class NvidiaMeter(EnergyMeter):
 
     def describe(self) -> dict[str, object]:
         """Driver and devices, for a profile's metadata."""
-        return {"meter": self.name, "method": self.method, "driver_version": self.driver_version,
-                "gpus": [{"index": gpu.index, "name": gpu.name, "uuid": gpu.uuid, "method": gpu.method} for gpu in self.gpus]}
+        return {
+            "meter": self.name,
+            "method": self.method,
+            "driver_version": self.driver_version,
+            "gpus": [
+                {"index": gpu.index, "name": gpu.name, "uuid": gpu.uuid, "method": gpu.method}
+                for gpu in self.gpus
+            ],
+        }
 
     def close(self) -> None:
         window, self._window = getattr(self, "_window", None), None

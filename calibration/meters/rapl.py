@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 from .common import EnergyMeter, Measurement, MeterUnavailable, PeriodicSampler
 
@@ -68,7 +68,8 @@ def _unreadable(path: Path, error: OSError | ValueError) -> MeterUnavailable:
     if isinstance(error, PermissionError):
         return MeterUnavailable(
             f"rapl: cannot read {path}: permission denied (RAPL energy files are root-only since the 2020 PLATYPUS fix); "
-            f"run as root, or `sudo chmod a+r {path}` and the other zones' energy_uj (lasts until reboot)")
+            f"run as root, or `sudo chmod a+r {path}` and the other zones' energy_uj (lasts until reboot)"
+        )
     if isinstance(error, FileNotFoundError):
         return MeterUnavailable(f"rapl: {path} does not exist: this powercap zone has no energy counter")
     return MeterUnavailable(f"rapl: cannot read {path}: {error}")
@@ -83,7 +84,8 @@ def discover_domains(root: Path, *, include_dram: bool = True) -> list[RaplDomai
     if not root.is_dir():
         raise MeterUnavailable(
             f"rapl: {root} does not exist: this kernel exposes no powercap interface (on a Linux host with an "
-            "Intel or AMD CPU try `sudo modprobe intel_rapl_msr`; virtual machines and containers rarely expose RAPL)")
+            "Intel or AMD CPU try `sudo modprobe intel_rapl_msr`; virtual machines and containers rarely expose RAPL)"
+        )
     zones: dict[tuple[int, int | None], Path] = {}
     for path in sorted([*root.glob("intel-rapl:*"), *root.glob("intel-rapl:*/intel-rapl:*")]):
         match = _ZONE_RE.match(path.name)
@@ -91,7 +93,9 @@ def discover_domains(root: Path, *, include_dram: bool = True) -> list[RaplDomai
             key = (int(match.group(1)), None if match.group(2) is None else int(match.group(2)))
             zones.setdefault(key, path)
     if not zones:
-        raise MeterUnavailable(f"rapl: {root} has no intel-rapl:* zones: this CPU or kernel does not expose RAPL")
+        raise MeterUnavailable(
+            f"rapl: {root} has no intel-rapl:* zones: this CPU or kernel does not expose RAPL"
+        )
 
     def zone_name(path: Path) -> str:
         try:
@@ -101,7 +105,9 @@ def discover_domains(root: Path, *, include_dram: bool = True) -> list[RaplDomai
 
     package_socket: dict[int, int] = {}
     wanted: list[tuple[str, Path]] = []
-    for (top, sub), path in sorted(zones.items(), key=lambda item: (item[0][0], -1 if item[0][1] is None else item[0][1])):
+    for (top, sub), path in sorted(
+        zones.items(), key=lambda item: (item[0][0], -1 if item[0][1] is None else item[0][1])
+    ):
         label = zone_name(path)
         if sub is None and label.startswith("package-"):
             package_socket[top] = int(label.split("-", 1)[1])
@@ -114,8 +120,13 @@ def discover_domains(root: Path, *, include_dram: bool = True) -> list[RaplDomai
     domains = []
     for name, path in wanted:
         _read_int(path / "energy_uj")  # readable now, or say why not before any window opens
-        domains.append(RaplDomain(name=name, energy_file=path / "energy_uj",
-                                  max_energy_uj=_read_int(path / "max_energy_range_uj")))
+        domains.append(
+            RaplDomain(
+                name=name,
+                energy_file=path / "energy_uj",
+                max_energy_uj=_read_int(path / "max_energy_range_uj"),
+            )
+        )
     return domains
 
 
@@ -162,12 +173,20 @@ class RaplMeter(EnergyMeter):
     """
 
     name = "rapl"
-    scope = ("CPU package energy of every socket (cores, caches, memory controller, integrated graphics) plus "
-             "attached DRAM where a RAPL dram domain exists, system-wide, minus the measured idle baseline where "
-             "one was measured; excludes GPUs, other devices, regulator and PSU losses")
+    scope = (
+        "CPU package energy of every socket (cores, caches, memory controller, integrated graphics) plus "
+        "attached DRAM where a RAPL dram domain exists, system-wide, minus the measured idle baseline where "
+        "one was measured; excludes GPUs, other devices, regulator and PSU losses"
+    )
 
-    def __init__(self, root: Path | str = DEFAULT_POWERCAP_ROOT, *, sample_interval_s: float | None = 5.0,
-                 idle_w: Mapping[str, float] | None = None, include_dram: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path | str = DEFAULT_POWERCAP_ROOT,
+        *,
+        sample_interval_s: float | None = 5.0,
+        idle_w: Mapping[str, float] | None = None,
+        include_dram: bool = True,
+    ) -> None:
         if sample_interval_s is not None and sample_interval_s <= 0:
             raise HybridsimError(f"rapl: sample_interval_s must be > 0 or None, got {sample_interval_s}")
         self.root = Path(root)
@@ -187,7 +206,9 @@ class RaplMeter(EnergyMeter):
         """Use these idle powers (W per domain) as the baseline subtracted from every later window."""
         unknown = sorted(set(idle_w) - set(self.domain_names))
         if unknown:
-            raise HybridsimError(f"rapl: idle_w names unknown domains {unknown}; this machine has {self.domain_names}")
+            raise HybridsimError(
+                f"rapl: idle_w names unknown domains {unknown}; this machine has {self.domain_names}"
+            )
         self.idle_w = {name: float(watts) for name, watts in idle_w.items()}
         self._idle_source = source
 
@@ -226,16 +247,29 @@ class RaplMeter(EnergyMeter):
             sampler.stop()
         totals = accumulator.poll()
         elapsed = time.perf_counter() - started
-        return Measurement(elapsed_s=elapsed, energy_j={name: uj / 1e6 for name, uj in totals.items()},
-                           method="rapl-sysfs", samples=accumulator.polls + 1,
-                           notes=(f"{accumulator.wraps} counter wrap(s) corrected",) if accumulator.wraps else ())
+        return Measurement(
+            elapsed_s=elapsed,
+            energy_j={name: uj / 1e6 for name, uj in totals.items()},
+            method="rapl-sysfs",
+            samples=accumulator.polls + 1,
+            notes=(f"{accumulator.wraps} counter wrap(s) corrected",) if accumulator.wraps else (),
+        )
 
     def end_window(self) -> Measurement:
         gross = self._close_window()
         if not self.idle_w:
-            return Measurement(elapsed_s=gross.elapsed_s, energy_j=gross.energy_j, method="rapl-sysfs (gross, no idle subtracted)",
-                               gross_energy_j=dict(gross.energy_j), samples=gross.samples, notes=gross.notes)
-        net = {name: joules - self.idle_w.get(name, 0.0) * gross.elapsed_s for name, joules in gross.energy_j.items()}
+            return Measurement(
+                elapsed_s=gross.elapsed_s,
+                energy_j=gross.energy_j,
+                method="rapl-sysfs (gross, no idle subtracted)",
+                gross_energy_j=dict(gross.energy_j),
+                samples=gross.samples,
+                notes=gross.notes,
+            )
+        net = {
+            name: joules - self.idle_w.get(name, 0.0) * gross.elapsed_s
+            for name, joules in gross.energy_j.items()
+        }
         notes = list(gross.notes)
         negative = sorted(name for name, joules in net.items() if joules < 0)
         if negative:
@@ -245,17 +279,26 @@ class RaplMeter(EnergyMeter):
         if uncovered:
             notes.append(f"no idle baseline for {uncovered}: their energy is gross")
         covered = ", ".join(sorted(self.idle_w))
-        return Measurement(elapsed_s=gross.elapsed_s, energy_j=net,
-                           method=f"rapl-sysfs (idle {idle_total:.2f} W subtracted from {covered}, "
-                                  f"{self._idle_source})",
-                           gross_energy_j=dict(gross.energy_j), samples=gross.samples, notes=tuple(notes))
+        return Measurement(
+            elapsed_s=gross.elapsed_s,
+            energy_j=net,
+            method=f"rapl-sysfs (idle {idle_total:.2f} W subtracted from {covered}, {self._idle_source})",
+            gross_energy_j=dict(gross.energy_j),
+            samples=gross.samples,
+            notes=tuple(notes),
+        )
 
     def describe(self) -> dict[str, object]:
         """What this meter reads, for a profile's metadata."""
-        return {"meter": self.name, "root": str(self.root), "domains": self.domain_names,
-                "max_energy_range_uj": {domain.name: domain.max_energy_uj for domain in self.domains},
-                "idle_w": dict(self.idle_w), "idle_source": self._idle_source or None,
-                "sample_interval_s": self.sample_interval_s}
+        return {
+            "meter": self.name,
+            "root": str(self.root),
+            "domains": self.domain_names,
+            "max_energy_range_uj": {domain.name: domain.max_energy_uj for domain in self.domains},
+            "idle_w": dict(self.idle_w),
+            "idle_source": self._idle_source or None,
+            "sample_interval_s": self.sample_interval_s,
+        }
 
     def close(self) -> None:
         if self._window is not None:

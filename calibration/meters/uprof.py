@@ -29,12 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 from .common import EnergyMeter, Measurement, MeterUnavailable, PeriodicSampler
 
-_START_RE = re.compile(r"Profile Start Time:\s*,?\s*(?P<mon>[A-Za-z]{3})-(?P<day>\d{1,2})-(?P<year>\d{4})_"
-                       r"(?P<h>\d{1,2})-(?P<m>\d{2})-(?P<s>\d{2})")
+_START_RE = re.compile(
+    r"Profile Start Time:\s*,?\s*(?P<mon>[A-Za-z]{3})-(?P<day>\d{1,2})-(?P<year>\d{4})_"
+    r"(?P<h>\d{1,2})-(?P<m>\d{2})-(?P<s>\d{2})"
+)
 _TIME_RE = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2}):(?P<s>\d{2})(?:(?P<sep>[:.])(?P<frac>\d+))?$")
 _CORE_RE = re.compile(r"^core(?P<core>\d+)[-_ ]?power$", re.IGNORECASE)
 
@@ -63,11 +65,15 @@ class UProfTrace:
         """Energy per core over [start_s, end_s] (relative seconds): each record's power times its overlap."""
         first, last = self.span()
         if end_s < start_s or start_s < first - 1e-9 or end_s > last + 1e-9:
-            raise HybridsimError(f"uprof: the window [{start_s:.3f}, {end_s:.3f}] s is not inside the timechart's "
-                                 f"span [{first:.3f}, {last:.3f}] s")
+            raise HybridsimError(
+                f"uprof: the window [{start_s:.3f}, {end_s:.3f}] s is not inside the timechart's "
+                f"span [{first:.3f}, {last:.3f}] s"
+            )
         missing = sorted(set(cores) - set(self.core_power_w))
         if missing:
-            raise HybridsimError(f"uprof: cores {missing} have no power column; the timechart has cores {self.cores}")
+            raise HybridsimError(
+                f"uprof: cores {missing} have no power column; the timechart has cores {self.cores}"
+            )
         lows = np.concatenate([[self.seconds[0] - self.interval_s], self.seconds[:-1]])
         overlap = np.clip(np.minimum(self.seconds, end_s) - np.maximum(lows, start_s), 0.0, None)
         return {core: float(np.dot(self.core_power_w[core], overlap)) for core in sorted(cores)}
@@ -87,18 +93,26 @@ def parse_timechart(text: str, *, source: str = "timechart") -> UProfTrace:
     """Parse a uProf timechart CSV's text into per-core power over time."""
     start_match = _START_RE.search(text)
     rows = list(csv.reader(io.StringIO(text)))
-    header_at = next((i for i, row in enumerate(rows)
-                      if any(cell.strip().lower() == "timestamp" for cell in row)
-                      and any(_CORE_RE.match(cell.strip()) for cell in row)), None)
+    header_at = next(
+        (
+            i
+            for i, row in enumerate(rows)
+            if any(cell.strip().lower() == "timestamp" for cell in row)
+            and any(_CORE_RE.match(cell.strip()) for cell in row)
+        ),
+        None,
+    )
     if header_at is None:
-        raise HybridsimError(f"uprof: {source} has no records table with a Timestamp and core<N>-power columns "
-                             "(record it with `AMDuProfCLI timechart --event power`)")
+        raise HybridsimError(
+            f"uprof: {source} has no records table with a Timestamp and core<N>-power columns "
+            "(record it with `AMDuProfCLI timechart --event power`)"
+        )
     header = [cell.strip() for cell in rows[header_at]]
     time_col = next(i for i, cell in enumerate(header) if cell.lower() == "timestamp")
     core_cols = {int(m["core"]): i for i, cell in enumerate(header) if (m := _CORE_RE.match(cell))}
     times: list[float] = []
     power: dict[int, list[float]] = {core: [] for core in core_cols}
-    for offset, row in enumerate(rows[header_at + 1:], start=header_at + 2):
+    for offset, row in enumerate(rows[header_at + 1 :], start=header_at + 2):
         if not any(cell.strip() for cell in row):
             continue
         try:
@@ -115,13 +129,18 @@ def parse_timechart(text: str, *, source: str = "timechart") -> UProfTrace:
         raise HybridsimError(f"uprof: {source} has timestamps that do not increase")
     start_epoch = None
     if start_match:
-        started = datetime.strptime(f"{start_match['mon']}-{start_match['day']}-{start_match['year']}", "%b-%d-%Y")
+        started = datetime.strptime(
+            f"{start_match['mon']}-{start_match['day']}-{start_match['year']}", "%b-%d-%Y"
+        )
         first = times[0]
         start_tod = int(start_match["h"]) * 3600 + int(start_match["m"]) * 60 + int(start_match["s"])
         start_epoch = started.timestamp() + first + (86400.0 if first < start_tod - 1.0 else 0.0)
-    return UProfTrace(seconds=absolute - absolute[0], interval_s=float(np.median(np.diff(absolute))),
-                      core_power_w={core: np.asarray(values) for core, values in sorted(power.items())},
-                      start_epoch=start_epoch)
+    return UProfTrace(
+        seconds=absolute - absolute[0],
+        interval_s=float(np.median(np.diff(absolute))),
+        core_power_w={core: np.asarray(values) for core, values in sorted(power.items())},
+        start_epoch=start_epoch,
+    )
 
 
 def load_timechart(path: Path | str) -> UProfTrace:
@@ -129,7 +148,9 @@ def load_timechart(path: Path | str) -> UProfTrace:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as error:
-        raise MeterUnavailable(f"uprof: cannot read the timechart {path}: {error.strerror or error}") from None
+        raise MeterUnavailable(
+            f"uprof: cannot read the timechart {path}: {error.strerror or error}"
+        ) from None
     return parse_timechart(text, source=str(path))
 
 
@@ -185,15 +206,26 @@ class UProfMeter(EnergyMeter):
     """
 
     name = "uprof"
-    scope = ("per-core power (AMD uProf timechart) of the cores this process ran on, integrated over the window; "
-             "excludes uncore/IO die, DRAM, GPUs and PSU losses")
+    scope = (
+        "per-core power (AMD uProf timechart) of the cores this process ran on, integrated over the window; "
+        "excludes uncore/IO die, DRAM, GPUs and PSU losses"
+    )
 
-    def __init__(self, timechart_csv: Path | str, *, cores: Sequence[int] | None = None, pid: int | None = None,
-                 track_cores: bool = False, track_interval_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        timechart_csv: Path | str,
+        *,
+        cores: Sequence[int] | None = None,
+        pid: int | None = None,
+        track_cores: bool = False,
+        track_interval_s: float = 0.1,
+    ) -> None:
         self.path = Path(timechart_csv)
         if not self.path.is_file():
-            raise MeterUnavailable(f"uprof: no timechart at {self.path} (record one with "
-                                   "`AMDuProfCLI timechart --event power --interval 100 -o DIR`)")
+            raise MeterUnavailable(
+                f"uprof: no timechart at {self.path} (record one with "
+                "`AMDuProfCLI timechart --event power --interval 100 -o DIR`)"
+            )
         self._loaded = self._file_state()  # before reading: a write during the read is seen next time
         self.trace = load_timechart(self.path)
         self.cores = sorted(cores) if cores is not None else default_cores(pid)
@@ -202,20 +234,27 @@ class UProfMeter(EnergyMeter):
             raise HybridsimError("uprof: track_cores needs Linux /proc; pass cores=[...] instead")
         self._window: tuple[float, _CoreTracker | None] | None = None
 
-    def energy_between(self, start: float, end: float, *, cores: Collection[int] | None = None,
-                       relative: bool = False) -> Measurement:
+    def energy_between(
+        self, start: float, end: float, *, cores: Collection[int] | None = None, relative: bool = False
+    ) -> Measurement:
         """Energy of `cores` between two POSIX times (`time.time()`), or relative seconds into the file."""
         trace, used = self.trace, sorted(self.cores if cores is None else cores)
         if not relative:
             if trace.start_epoch is None:
-                raise HybridsimError(f"uprof: {self.path} has no 'Profile Start Time' date; use relative=True")
+                raise HybridsimError(
+                    f"uprof: {self.path} has no 'Profile Start Time' date; use relative=True"
+                )
             start, end = start - trace.start_epoch, end - trace.start_epoch
         per_core = trace.core_energy_j(used, start, end)
         first, last = trace.span()
         records = int(np.count_nonzero((trace.seconds > start) & (trace.seconds - trace.interval_s < end)))
-        return Measurement(elapsed_s=end - start, energy_j={f"cpu:core-{core}": joules for core, joules in per_core.items()},
-                           method=f"uprof-timechart per-core power x {len(used)} core(s) (eq. 8)", samples=records,
-                           notes=(f"cores {used}", f"timechart {self.path.name} spans {last - first:.1f} s"))
+        return Measurement(
+            elapsed_s=end - start,
+            energy_j={f"cpu:core-{core}": joules for core, joules in per_core.items()},
+            method=f"uprof-timechart per-core power x {len(used)} core(s) (eq. 8)",
+            samples=records,
+            notes=(f"cores {used}", f"timechart {self.path.name} spans {last - first:.1f} s"),
+        )
 
     def begin_window(self) -> None:
         if self._window is not None:
@@ -247,8 +286,13 @@ class UProfMeter(EnergyMeter):
         return status.st_mtime_ns, status.st_size
 
     def describe(self) -> dict[str, object]:
-        return {"meter": self.name, "timechart": str(self.path), "cores": self.cores, "track_cores": self.track_cores,
-                "interval_s": self.trace.interval_s}
+        return {
+            "meter": self.name,
+            "timechart": str(self.path),
+            "cores": self.cores,
+            "track_cores": self.track_cores,
+            "interval_s": self.trace.interval_s,
+        }
 
     def close(self) -> None:
         if self._window is not None and self._window[1] is not None:

@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
+from hybridsim.core.profile_model import CostModel, Profile
+
 from ..profiles.cost_models import outside_mask
-from ..profiles.model import CostModel, Profile
 
 RULES = ("input", "output", "product")
 JOULES_PER_KWH = 3.6e6
@@ -86,14 +87,16 @@ class SweepResult:
         return int(np.argmin(self.cost_u))
 
     def to_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame({
-            "threshold": self.thresholds,
-            "energy_j": self.energy_j,
-            "energy_kwh": self.energy_j / JOULES_PER_KWH,
-            "runtime_s": self.runtime_s,
-            "cost_u": self.cost_u,
-            "requests_on_a": self.requests_on_a,
-        })
+        frame = pd.DataFrame(
+            {
+                "threshold": self.thresholds,
+                "energy_j": self.energy_j,
+                "energy_kwh": self.energy_j / JOULES_PER_KWH,
+                "runtime_s": self.runtime_s,
+                "cost_u": self.cost_u,
+                "requests_on_a": self.requests_on_a,
+            }
+        )
         for name, values in self.extra.items():
             frame[name] = values
         return frame
@@ -116,8 +119,9 @@ def threshold_limits(thresholds: Sequence[int] | np.ndarray, rule: str) -> np.nd
     return limits * limits if rule == "product" else limits
 
 
-def sweep(key: np.ndarray, costs: RequestCosts, thresholds: Sequence[int] | np.ndarray, rule: str,
-          lam: float = 0.5) -> SweepResult:
+def sweep(
+    key: np.ndarray, costs: RequestCosts, thresholds: Sequence[int] | np.ndarray, rule: str, lam: float = 0.5
+) -> SweepResult:
     """Energy and runtime of the workload at every threshold: requests with key <= limit go to A."""
     key = np.asarray(key)
     if key.size == 0:
@@ -137,17 +141,33 @@ def sweep(key: np.ndarray, costs: RequestCosts, thresholds: Sequence[int] | np.n
     runtime, runtime_all_a, runtime_all_b = split_sums(costs.runtime_a, costs.runtime_b)
     extra, extra_all_a, extra_all_b = {}, {}, {}
     for name in costs.extra_a:
-        extra[name], extra_all_a[name], extra_all_b[name] = split_sums(costs.extra_a[name], costs.extra_b[name])
+        extra[name], extra_all_a[name], extra_all_b[name] = split_sums(
+            costs.extra_a[name], costs.extra_b[name]
+        )
     return SweepResult(
-        thresholds=thresholds, energy_j=energy, runtime_s=runtime, requests_on_a=split.astype(np.int64),
-        cost_u=combined_cost(energy, runtime, energy_all_b, runtime_all_b, lam), lam=lam,
-        energy_all_a=energy_all_a, energy_all_b=energy_all_b, runtime_all_a=runtime_all_a,
-        runtime_all_b=runtime_all_b, extra=extra, extra_all_a=extra_all_a, extra_all_b=extra_all_b,
+        thresholds=thresholds,
+        energy_j=energy,
+        runtime_s=runtime,
+        requests_on_a=split.astype(np.int64),
+        cost_u=combined_cost(energy, runtime, energy_all_b, runtime_all_b, lam),
+        lam=lam,
+        energy_all_a=energy_all_a,
+        energy_all_b=energy_all_b,
+        runtime_all_a=runtime_all_a,
+        runtime_all_b=runtime_all_b,
+        extra=extra,
+        extra_all_a=extra_all_a,
+        extra_all_b=extra_all_b,
     )
 
 
-def combined_cost(energy: np.ndarray | float, runtime: np.ndarray | float, energy_all_b: float,
-                  runtime_all_b: float, lam: float) -> np.ndarray:
+def combined_cost(
+    energy: np.ndarray | float,
+    runtime: np.ndarray | float,
+    energy_all_b: float,
+    runtime_all_b: float,
+    lam: float,
+) -> np.ndarray:
     """U = lam * E / E_allB + (1 - lam) * R / R_allB (1.0 = everything on system B)."""
     return lam * np.asarray(energy) / energy_all_b + (1.0 - lam) * np.asarray(runtime) / runtime_all_b
 
@@ -181,9 +201,16 @@ class PerBinTable:
         return int(np.count_nonzero((target < self.bins[0]) | (target > self.bins[-1])))
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"system": self.system, "sweep": self.sweep, "token_bin": self.bins,
-                             "energy_per_token_j": self.energy_per_token_j, "runtime_s": self.runtime_s,
-                             "n_trials": self.n_trials})
+        return pd.DataFrame(
+            {
+                "system": self.system,
+                "sweep": self.sweep,
+                "token_bin": self.bins,
+                "energy_per_token_j": self.energy_per_token_j,
+                "runtime_s": self.runtime_s,
+                "n_trials": self.n_trials,
+            }
+        )
 
 
 def _point_bins(points: pd.DataFrame, sweep_name: str) -> np.ndarray:
@@ -205,8 +232,9 @@ def _energy_per_token(points: pd.DataFrame) -> np.ndarray:
     return points["energy_j_mean"].to_numpy(np.float64) / total
 
 
-def per_bin_table(profiles: Sequence[Profile], sweep_name: str, system: str,
-                  runtime: str = "as-recorded") -> PerBinTable:
+def per_bin_table(
+    profiles: Sequence[Profile], sweep_name: str, system: str, runtime: str = "as-recorded"
+) -> PerBinTable:
     """Pool the profiles' `sweep_name` points per bin, weighting each point by its n_trials.
 
     `runtime='as-recorded'` uses `runtime_s_mean_as_recorded` where a profile has it (M1 runtimes with the
@@ -217,21 +245,34 @@ def per_bin_table(profiles: Sequence[Profile], sweep_name: str, system: str,
         points = profile.sweep(sweep_name)
         points = points[points["n_trials"] > 0]
         if points.empty:
-            raise HybridsimError(f"profile {profile.name}: no measured {sweep_name}-sweep points for the paper method")
+            raise HybridsimError(
+                f"profile {profile.name}: no measured {sweep_name}-sweep points for the paper method"
+            )
         column = "runtime_s_mean"
         if runtime == "as-recorded" and "runtime_s_mean_as_recorded" in points.columns:
             column = "runtime_s_mean_as_recorded"
-        frames.append(pd.DataFrame({
-            "bin": _point_bins(points, sweep_name), "weight": points["n_trials"].to_numpy(np.float64),
-            "ept": _energy_per_token(points), "runtime": points[column].to_numpy(np.float64),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "bin": _point_bins(points, sweep_name),
+                    "weight": points["n_trials"].to_numpy(np.float64),
+                    "ept": _energy_per_token(points),
+                    "runtime": points[column].to_numpy(np.float64),
+                }
+            )
+        )
     pooled = pd.concat(frames, ignore_index=True)
     pooled["ept_w"] = pooled["ept"] * pooled["weight"]
     pooled["runtime_w"] = pooled["runtime"] * pooled["weight"]
     sums = pooled.groupby("bin", sort=True)[["weight", "ept_w", "runtime_w"]].sum()
-    return PerBinTable(system, sweep_name, sums.index.to_numpy(np.int64),
-                       (sums["ept_w"] / sums["weight"]).to_numpy(), (sums["runtime_w"] / sums["weight"]).to_numpy(),
-                       sums["weight"].to_numpy(np.int64))
+    return PerBinTable(
+        system,
+        sweep_name,
+        sums.index.to_numpy(np.int64),
+        (sums["ept_w"] / sums["weight"]).to_numpy(),
+        (sums["runtime_w"] / sums["weight"]).to_numpy(),
+        sums["weight"].to_numpy(np.int64),
+    )
 
 
 def paper_costs(lengths: np.ndarray, table_a: PerBinTable, table_b: PerBinTable) -> RequestCosts:
@@ -240,35 +281,54 @@ def paper_costs(lengths: np.ndarray, table_a: PerBinTable, table_b: PerBinTable)
     costs = {}
     for side, table in (("a", table_a), ("b", table_b)):
         index = table.lookup(lengths)
-        costs[side] = (lengths * table.energy_per_token_j[index], table.runtime_s[index],
-                       lengths * table.runtime_s[index])
-    return RequestCosts(costs["a"][0], costs["b"][0], costs["a"][1], costs["b"][1],
-                        extra_a={"runtime_metric_artifact": costs["a"][2]},
-                        extra_b={"runtime_metric_artifact": costs["b"][2]})
+        costs[side] = (
+            lengths * table.energy_per_token_j[index],
+            table.runtime_s[index],
+            lengths * table.runtime_s[index],
+        )
+    return RequestCosts(
+        costs["a"][0],
+        costs["b"][0],
+        costs["a"][1],
+        costs["b"][1],
+        extra_a={"runtime_metric_artifact": costs["a"][2]},
+        extra_b={"runtime_metric_artifact": costs["b"][2]},
+    )
 
 
-def paper_lengths(input_tokens: np.ndarray, output_tokens: np.ndarray, rule: str,
-                  artifact_output_bug: bool = False) -> tuple[np.ndarray, str]:
+def paper_lengths(
+    input_tokens: np.ndarray, output_tokens: np.ndarray, rule: str, artifact_output_bug: bool = False
+) -> tuple[np.ndarray, str]:
     """(the length L that is priced and thresholded, the sweep whose bins price it) for the paper method."""
     if rule == "input":
         return np.asarray(input_tokens), "input"
     if rule == "output":
         return (np.asarray(input_tokens) if artifact_output_bug else np.asarray(output_tokens)), "output"
-    raise HybridsimError("rule: the paper method prices one token axis (input or output); "
-                         "use method: per-request for the product rule")
+    raise HybridsimError(
+        "rule: the paper method prices one token axis (input or output); "
+        "use method: per-request for the product rule"
+    )
 
 
 def artifact_output_table(table: PerBinTable) -> PerBinTable:
     """The artifact's output tables: its `"0" not in Phase` filter dropped every bin whose label has a 0."""
     keep = np.array(["0" not in str(b) for b in table.bins])
-    return PerBinTable(table.system, table.sweep, table.bins[keep], table.energy_per_token_j[keep],
-                       table.runtime_s[keep], table.n_trials[keep])
+    return PerBinTable(
+        table.system,
+        table.sweep,
+        table.bins[keep],
+        table.energy_per_token_j[keep],
+        table.runtime_s[keep],
+        table.n_trials[keep],
+    )
 
 
 # ----------------------------------------------------------------------------------------- per-request method
 
 
-def unique_pairs(input_tokens: np.ndarray, output_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def unique_pairs(
+    input_tokens: np.ndarray, output_tokens: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (m, n) pairs and the index mapping every request to its pair (cost models run once per pair)."""
     pairs = np.stack([np.asarray(input_tokens, np.int64), np.asarray(output_tokens, np.int64)], axis=1)
     unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
@@ -282,8 +342,12 @@ def mean_cost(models: Sequence[CostModel], m: np.ndarray, n: np.ndarray) -> tupl
     return energy, runtime
 
 
-def per_request_costs(models_a: Sequence[CostModel], models_b: Sequence[CostModel], input_tokens: np.ndarray,
-                      output_tokens: np.ndarray) -> RequestCosts:
+def per_request_costs(
+    models_a: Sequence[CostModel],
+    models_b: Sequence[CostModel],
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> RequestCosts:
     """Each request's E(m, n) and R(m, n) on A and on B."""
     m, n, inverse = unique_pairs(input_tokens, output_tokens)
     energy_a, runtime_a = mean_cost(models_a, m, n)

@@ -7,13 +7,22 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from ..profiles.model import Profile
+from hybridsim.core.profile_model import Profile
+
 from ..profiles.registry import BUILTIN_DIR, list_builtin, load_profile
 
 SHOW_COLUMNS = {
-    "sweep": "sweep", "input_tokens": "input", "input_tokens_nominal": "bin", "output_tokens": "output",
-    "n_trials": "n", "runtime_s_mean": "runtime_s", "energy_j_mean": "energy_j", "energy_j_std": "sd_j",
-    "cpu_energy_j_mean": "cpu_j", "gpu_energy_j_mean": "gpu_j", "status": "status",
+    "sweep": "sweep",
+    "input_tokens": "input",
+    "input_tokens_nominal": "bin",
+    "output_tokens": "output",
+    "n_trials": "n",
+    "runtime_s_mean": "runtime_s",
+    "energy_j_mean": "energy_j",
+    "energy_j_std": "sd_j",
+    "cpu_energy_j_mean": "cpu_j",
+    "gpu_energy_j_mean": "gpu_j",
+    "status": "status",
 }
 
 
@@ -31,8 +40,12 @@ def list_command() -> None:
 
 @profiles.command("show")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the paper's Figs 1-2 for these profiles (.png or .pdf).")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the paper's Figs 1-2 for these profiles (.png or .pdf).",
+)
 def show_command(names: tuple[str, ...], plot_path: Path | None) -> None:
     """Metadata and measured points of each NAME (a built-in name or a profile directory)."""
     loaded = [load_profile(name) for name in names]
@@ -47,8 +60,14 @@ def show_command(names: tuple[str, ...], plot_path: Path | None) -> None:
 
 @profiles.command("import-wilkins2024")
 @click.argument("raw_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=BUILTIN_DIR,
-              show_default="the built-in profile directory", help="Where to write the profiles.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=BUILTIN_DIR,
+    show_default="the built-in profile directory",
+    help="Where to write the profiles.",
+)
 def import_command(raw_dir: Path, out_dir: Path) -> None:
     """Regenerate the built-in profiles from the paper's raw data (../shared/reference/wilkins2024/raw)."""
     from ..profiles.wilkins2024 import import_wilkins2024
@@ -58,11 +77,15 @@ def import_command(raw_dir: Path, out_dir: Path) -> None:
 
 
 def _summary(profile: Profile) -> dict[str, object]:
-    ok = profile.points[profile.points.get("status", pd.Series("ok", index=profile.points.index)).fillna("ok")
-                        == "ok"]
+    ok = profile.points[
+        profile.points.get("status", pd.Series("ok", index=profile.points.index)).fillna("ok") == "ok"
+    ]
     return {
-        "name": profile.name, "system": profile.metadata.system, "model": profile.metadata.model,
-        "meter": profile.metadata.meter, "points": len(ok),
+        "name": profile.name,
+        "system": profile.metadata.system,
+        "model": profile.metadata.model,
+        "meter": profile.metadata.meter,
+        "points": len(ok),
         "input": f"{ok['input_tokens'].min():g}-{ok['input_tokens'].max():g}",
         "output": f"{ok['output_tokens'].min():g}-{ok['output_tokens'].max():g}",
         "estimated": "yes" if profile.metadata.estimated else "no",
@@ -82,10 +105,12 @@ def _describe(profile: Profile) -> str:
     lines += [f"note:         {note}" for note in meta.notes]
     if profile.paper_fit is not None:
         fit = profile.paper_fit
-        lines.append(f"paper fit:    E = {fit.energy_coefficients[0]:.6g}*m + {fit.energy_coefficients[1]:.6g}*n "
-                     f"+ {fit.energy_coefficients[2]:.6g}*m*n J; R = {fit.runtime_coefficients[0]:.6g}*m + "
-                     f"{fit.runtime_coefficients[1]:.6g}*n + {fit.runtime_coefficients[2]:.6g}*m*n s "
-                     f"({fit.energy_scope})")
+        lines.append(
+            f"paper fit:    E = {fit.energy_coefficients[0]:.6g}*m + {fit.energy_coefficients[1]:.6g}*n "
+            f"+ {fit.energy_coefficients[2]:.6g}*m*n J; R = {fit.runtime_coefficients[0]:.6g}*m + "
+            f"{fit.runtime_coefficients[1]:.6g}*n + {fit.runtime_coefficients[2]:.6g}*m*n s "
+            f"({fit.energy_scope})"
+        )
     columns = [column for column in SHOW_COLUMNS if column in profile.points.columns]
     table = profile.points[columns].rename(columns=SHOW_COLUMNS)
     lines.append(table.to_string(index=False, float_format=lambda value: f"{value:.4g}"))

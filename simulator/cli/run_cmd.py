@@ -11,8 +11,13 @@ from ..scenario.loader import run_scenario
 
 @click.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Output directory (default: results/<scenario file name>).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory (default: results/<scenario file name>).",
+)
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--no-overwrite", is_flag=True, help="Refuse to replace an existing output directory.")
 def run(scenario: Path, out_dir: Path | None, seed: int | None, no_overwrite: bool) -> None:
@@ -25,8 +30,13 @@ def run(scenario: Path, out_dir: Path | None, seed: int | None, no_overwrite: bo
 
 @click.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Write the comparison table and plots here as well as printing the table.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the comparison table and plots here as well as printing the table.",
+)
 def compare(run_dirs: tuple[Path, ...], out_dir: Path | None) -> None:
     """Tabulate and plot finished runs side by side."""
     from ..report.compare import compare_runs

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
+
 from ..workload.datasets import BUILTIN_WORKLOADS, DATA_DIR, load_builtin, read_histogram_csv, summarise
 
 
@@ -24,8 +25,13 @@ def list_workloads() -> None:
 
 @workload.command()
 @click.argument("name")
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
-              help="Write input/output histograms (the paper's Fig. 3) here; .png or .pdf.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write input/output histograms (the paper's Fig. 3) here; .png or .pdf.",
+)
 def show(name: str, plot_path: Path | None) -> None:
     """Summary statistics of a built-in workload NAME, or of a CSV of token lengths."""
     if name in BUILTIN_WORKLOADS:
@@ -33,16 +39,22 @@ def show(name: str, plot_path: Path | None) -> None:
     elif name.endswith(".csv"):
         table = read_histogram_csv(Path(name), Path(name).stem, f"CSV {name}")
     else:
-        raise HybridsimError(f"unknown workload {name!r} (built-ins: {', '.join(BUILTIN_WORKLOADS)}; "
-                             "or a .csv with input_tokens,output_tokens[,count])")
+        raise HybridsimError(
+            f"unknown workload {name!r} (built-ins: {', '.join(BUILTIN_WORKLOADS)}; "
+            "or a .csv with input_tokens,output_tokens[,count])"
+        )
     lengths = table.expand()
     statistics = summarise(lengths)  # an empty table fails here, before anything is printed
     click.echo(f"{name}: {table.provenance}")
-    click.echo(f"{'field':<8} {'n':>8} {'mean':>8} {'median':>7} {'p90':>7} {'p99':>7} {'min':>5} {'max':>6} {'<=32':>6}")
+    click.echo(
+        f"{'field':<8} {'n':>8} {'mean':>8} {'median':>7} {'p90':>7} {'p99':>7} {'min':>5} {'max':>6} {'<=32':>6}"
+    )
     for axis, stats in statistics.items():
-        click.echo(f"{axis.split('_')[0]:<8} {stats['count']:>8,} {stats['mean']:>8.2f} {stats['median']:>7g} "
-                   f"{stats['p90']:>7.1f} {stats['p99']:>7.1f} {stats['min']:>5} {stats['max']:>6} "
-                   f"{stats['frac_le_32']:>6.3f}")
+        click.echo(
+            f"{axis.split('_')[0]:<8} {stats['count']:>8,} {stats['mean']:>8.2f} {stats['median']:>7g} "
+            f"{stats['p90']:>7.1f} {stats['p99']:>7.1f} {stats['min']:>5} {stats['max']:>6} "
+            f"{stats['frac_le_32']:>6.3f}"
+        )
     if plot_path is not None:
         from ..workload.plots import plot_length_histograms
 
@@ -51,8 +63,14 @@ def show(name: str, plot_path: Path | None) -> None:
 
 @workload.command("import-alpaca")
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=DATA_DIR, show_default=True,
-              help="Where to write the derived tables and PROVENANCE.md.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=DATA_DIR,
+    show_default=True,
+    help="Where to write the derived tables and PROVENANCE.md.",
+)
 def import_alpaca_cmd(directory: Path, out_dir: Path) -> None:
     """Regenerate the built-in Alpaca tables from DIRECTORY (a copy of shared/data/alpaca)."""
     from ..workload.alpaca_import import import_alpaca

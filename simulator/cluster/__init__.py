@@ -6,5 +6,16 @@ from .costs import NO_CAP, CostEstimator, PowerCap, SystemCosts, price_requests
 from .node import Node
 from .pool import DISCIPLINES, Pool, PoolSetup
 
-__all__ = ["DISCIPLINES", "NO_CAP", "BatchModel", "Cluster", "CostEstimator", "Node", "Pool", "PoolSetup",
-           "PowerCap", "SystemCosts", "price_requests"]
+__all__ = [
+    "DISCIPLINES",
+    "NO_CAP",
+    "BatchModel",
+    "Cluster",
+    "CostEstimator",
+    "Node",
+    "Pool",
+    "PoolSetup",
+    "PowerCap",
+    "SystemCosts",
+    "price_requests",
+]

@@ -37,5 +37,7 @@ class BatchModel:
     def batch_cost(self, runtimes: list[float], energies: list[float]) -> tuple[float, float]:
         """(runtime s, energy J) of serving the members together."""
         extra = len(runtimes) - 1
-        return (max(runtimes) * (1.0 + self.runtime_growth * extra),
-                max(energies) * (1.0 + self.energy_growth * extra))
+        return (
+            max(runtimes) * (1.0 + self.runtime_growth * extra),
+            max(energies) * (1.0 + self.energy_growth * extra),
+        )

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 class Cluster:
     """All pools of a run, the SimPy environment they live in, and the per-request ledger."""
 
-    def __init__(self, setups: Sequence[PoolSetup], requests: int = 0,
-                 env: simpy.Environment | None = None) -> None:
+    def __init__(
+        self, setups: Sequence[PoolSetup], requests: int = 0, env: simpy.Environment | None = None
+    ) -> None:
         self.env = env or simpy.Environment()
         """The SimPy environment: `view.now` is its clock."""
         self.records = RequestRecords(requests)

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hybridsim.core.profile_model import CostModel
+
 from ..profiles.cost_models import outside_mask
-from ..profiles.model import CostModel
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ class SystemCosts:
     """How many runtimes the cost model gave below zero (possible with the 'paper' fits); set to 0."""
 
 
-def price_requests(model: CostModel, input_tokens: np.ndarray, output_tokens: np.ndarray,
-                   cap: PowerCap = NO_CAP) -> SystemCosts:
+def price_requests(
+    model: CostModel, input_tokens: np.ndarray, output_tokens: np.ndarray, cap: PowerCap = NO_CAP
+) -> SystemCosts:
     """Price every request on the system behind `model`, under `cap` (vectorised)."""
     m = np.asarray(input_tokens, dtype=np.float64)
     n = np.asarray(output_tokens, dtype=np.float64)

@@ -18,8 +18,19 @@ if TYPE_CHECKING:
 class Node:
     """A server of one system (an M1 Pro laptop, an A100 box) inside a pool."""
 
-    __slots__ = ("index", "local", "pool", "queue", "busy", "current", "busy_s", "active_j", "served",
-                 "pred_end", "on_done")
+    __slots__ = (
+        "index",
+        "local",
+        "pool",
+        "queue",
+        "busy",
+        "current",
+        "busy_s",
+        "active_j",
+        "served",
+        "pred_end",
+        "on_done",
+    )
 
     def __init__(self, index: int, local: int, pool: Pool, queue: deque[int]) -> None:
         self.index = index

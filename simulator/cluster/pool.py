@@ -64,8 +64,9 @@ class Pool:
         self.shared = setup.discipline == "shared"
         self.queue: deque[int] = deque()
         """The pool's shared queue (unused under per-node FIFO)."""
-        self.nodes = [Node(first_index + k, k, self, self.queue if self.shared else deque())
-                      for k in range(setup.count)]
+        self.nodes = [
+            Node(first_index + k, k, self, self.queue if self.shared else deque()) for k in range(setup.count)
+        ]
         self.idle: list[Node] = list(reversed(self.nodes))
         """Idle nodes of a shared pool (a stack: the node freed last on top; at the start, the lowest-numbered)."""
         self.loads = [0] * setup.count
@@ -137,8 +138,11 @@ class Pool:
 
     def estimate(self, request: Request) -> tuple[float, float]:
         """(energy J, runtime s) the router expects `request` to cost on this system alone."""
-        return self.estimator.estimate(request.index, request.input_tokens,  # type: ignore[union-attr]
-                                       request.predicted_output_tokens)
+        return self.estimator.estimate(
+            request.index,
+            request.input_tokens,  # type: ignore[union-attr]
+            request.predicted_output_tokens,
+        )
 
     # -- the event loop ----------------------------------------------------------------------------------
 

@@ -68,8 +68,23 @@ class RequestTable:
 
 
 PARQUET_COLUMNS: tuple[str, ...] = (
-    "request_id", "arrival_s", "start_s", "finish_s", "node", "system", "input_tokens", "output_tokens",
-    "max_tokens", "predicted_output_tokens", "wait_s", "service_s", "latency_s", "energy_j", "cpu_energy_j",
-    "gpu_energy_j", "in_warmup", "outside_profile_range",
+    "request_id",
+    "arrival_s",
+    "start_s",
+    "finish_s",
+    "node",
+    "system",
+    "input_tokens",
+    "output_tokens",
+    "max_tokens",
+    "predicted_output_tokens",
+    "wait_s",
+    "service_s",
+    "latency_s",
+    "energy_j",
+    "cpu_energy_j",
+    "gpu_energy_j",
+    "in_warmup",
+    "outside_profile_range",
 )
 """What each per-request Parquet file holds, in order."""

@@ -32,9 +32,16 @@ nodes idle, long after the last arrival.)"""
 
 def _energy(active: float, idle: float, cpu: float, gpu: float) -> dict[str, float]:
     total = active + idle
-    return {"total_j": total, "active_j": active, "idle_j": idle, "cpu_j": cpu, "gpu_j": gpu,
-            "total_kwh": total / JOULES_PER_KWH, "active_kwh": active / JOULES_PER_KWH,
-            "idle_kwh": idle / JOULES_PER_KWH}
+    return {
+        "total_j": total,
+        "active_j": active,
+        "idle_j": idle,
+        "cpu_j": cpu,
+        "gpu_j": gpu,
+        "total_kwh": total / JOULES_PER_KWH,
+        "active_kwh": active / JOULES_PER_KWH,
+        "idle_kwh": idle / JOULES_PER_KWH,
+    }
 
 
 def _quantiles(values: np.ndarray, names: tuple[str, ...] = ("p50", "p90", "p99")) -> dict[str, float | None]:
@@ -42,11 +49,15 @@ def _quantiles(values: np.ndarray, names: tuple[str, ...] = ("p50", "p90", "p99"
     if not values.size:
         return {"mean": None, **{name: None for name in names}}
     points = np.percentile(values, [float(name[1:]) for name in names])
-    return {"mean": float(values.mean()), **{name: float(point) for name, point in zip(names, points, strict=True)}}
+    return {
+        "mean": float(values.mean()),
+        **{name: float(point) for name, point in zip(names, points, strict=True)},
+    }
 
 
-def summarise(result: RunResult, slo_s: float | None = None, lam: float = 0.5,
-              reference: str | None = None) -> dict[str, Any]:
+def summarise(
+    result: RunResult, slo_s: float | None = None, lam: float = 0.5, reference: str | None = None
+) -> dict[str, Any]:
     """The summary of one run (JSON-ready), per system and in total."""
     table = result.table
     code = table["system_code"]
@@ -71,8 +82,12 @@ def summarise(result: RunResult, slo_s: float | None = None, lam: float = 0.5,
             "requests": int(here.sum()),
             "share": float(here.mean()),
             "utilisation": utilisation,
-            "energy": _energy(float(table["energy_j"][here].sum()), float(idle_j[nodes].sum()),
-                              float(table["cpu_energy_j"][here].sum()), float(table["gpu_energy_j"][here].sum())),
+            "energy": _energy(
+                float(table["energy_j"][here].sum()),
+                float(idle_j[nodes].sum()),
+                float(table["cpu_energy_j"][here].sum()),
+                float(table["gpu_energy_j"][here].sum()),
+            ),
             "latency_s": _quantiles(table["latency_s"][here & measured]),
             "outside_profile_range": int(np.count_nonzero(table["outside_profile_range"][here])),
             # only the 'paper' fits produce these: a negative energy is kept (totals stay the fit's), a
@@ -80,12 +95,18 @@ def summarise(result: RunResult, slo_s: float | None = None, lam: float = 0.5,
             "negative_energy_requests": int(np.count_nonzero(table["energy_j"][here] < 0)),
             "zero_runtime_requests": int(np.count_nonzero(table["service_s"][here] <= 0)),
             "backlog_at_last_arrival": backlog,
-            "saturated": bool(utilisation >= SATURATION_UTILISATION
-                              or backlog > max(SATURATION_SHARE * here.sum(), SATURATION_PER_NODE * count)),
+            "saturated": bool(
+                utilisation >= SATURATION_UTILISATION
+                or backlog > max(SATURATION_SHARE * here.sum(), SATURATION_PER_NODE * count)
+            ),
         }
 
-    energy = _energy(float(table["energy_j"].sum()), float(idle_j.sum()), float(table["cpu_energy_j"].sum()),
-                     float(table["gpu_energy_j"].sum()))
+    energy = _energy(
+        float(table["energy_j"].sum()),
+        float(idle_j.sum()),
+        float(table["cpu_energy_j"].sum()),
+        float(table["gpu_energy_j"].sum()),
+    )
     summary: dict[str, Any] = {
         "requests": requests,
         "requests_measured": int(measured.sum()),
@@ -108,21 +129,27 @@ def summarise(result: RunResult, slo_s: float | None = None, lam: float = 0.5,
         "cost_u": _cost_u(result, energy["total_j"], float(table["latency_s"].sum()), lam, reference),
     }
     if slo_s is not None:
-        summary["slo"] = {"target_s": slo_s,
-                          "attainment": float(np.mean(latency <= slo_s))}
+        summary["slo"] = {"target_s": slo_s, "attainment": float(np.mean(latency <= slo_s))}
     return summary
 
 
-def _cost_u(result: RunResult, energy_j: float, latency_s: float, lam: float,
-            reference: str | None) -> dict[str, Any]:
+def _cost_u(
+    result: RunResult, energy_j: float, latency_s: float, lam: float, reference: str | None
+) -> dict[str, Any]:
     requests = len(result.table)
     if reference is None:
         value = lam * energy_j / requests + (1.0 - lam) * latency_s / requests
         return {"lam": lam, "reference": None, "value": value, "unit": "J and s per request"}
     costs = result.costs[reference]
-    value = lam * energy_j / float(costs.energy_j.sum()) + (1.0 - lam) * latency_s / float(costs.runtime_s.sum())
-    return {"lam": lam, "reference": reference, "value": value,
-            "unit": f"relative to every request on {reference} with no queue"}
+    value = lam * energy_j / float(costs.energy_j.sum()) + (1.0 - lam) * latency_s / float(
+        costs.runtime_s.sum()
+    )
+    return {
+        "lam": lam,
+        "reference": reference,
+        "value": value,
+        "unit": f"relative to every request on {reference} with no queue",
+    }
 
 
 def oracle_gaps(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,6 +159,7 @@ def oracle_gaps(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     the predictor; the reference is the one with `oracle` and no noise. Positive percentages: worse than
     the oracle.
     """
+
     def key(run: dict[str, Any]) -> tuple[Any, ...]:
         return run.get("point"), run["policy_class"], repr(sorted(run["params"].items()))
 
@@ -147,13 +175,18 @@ def oracle_gaps(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         oracle = oracles.get(key(run))
         if oracle is None or run is oracle:
             continue
-        gaps.append({
-            "point": run.get("point"), "sweep_value": run.get("sweep_value"), "policy": run["policy"],
-            "oracle_policy": oracle["policy"], "predictor": run["predictor"],
-            "energy_pct": pct(run["energy"]["total_j"], oracle["energy"]["total_j"]),
-            "latency_p99_pct": pct(run["latency_s"]["p99"], oracle["latency_s"]["p99"]),
-            "latency_mean_pct": pct(run["latency_s"]["mean"], oracle["latency_s"]["mean"]),
-        })
+        gaps.append(
+            {
+                "point": run.get("point"),
+                "sweep_value": run.get("sweep_value"),
+                "policy": run["policy"],
+                "oracle_policy": oracle["policy"],
+                "predictor": run["predictor"],
+                "energy_pct": pct(run["energy"]["total_j"], oracle["energy"]["total_j"]),
+                "latency_p99_pct": pct(run["latency_s"]["p99"], oracle["latency_s"]["p99"]),
+                "latency_mean_pct": pct(run["latency_s"]["mean"], oracle["latency_s"]["mean"]),
+            }
+        )
     return gaps
 
 
@@ -164,9 +197,11 @@ def headline(summary: dict[str, Any]) -> str:
     if summary.get("sweep") is None:
         cheapest = min(runs, key=lambda run: run["energy"]["total_j"])
         fastest = min(runs, key=lambda run: run["latency_s"]["p99"])
-        line = (f"{name}: lowest energy {cheapest['policy']} {cheapest['energy']['total_kwh']:.3g} kWh "
-                f"(p99 {cheapest['latency_s']['p99']:.3g} s); lowest p99 {fastest['policy']} "
-                f"{fastest['latency_s']['p99']:.3g} s ({fastest['energy']['total_kwh']:.3g} kWh)")
+        line = (
+            f"{name}: lowest energy {cheapest['policy']} {cheapest['energy']['total_kwh']:.3g} kWh "
+            f"(p99 {cheapest['latency_s']['p99']:.3g} s); lowest p99 {fastest['policy']} "
+            f"{fastest['latency_s']['p99']:.3g} s ({fastest['energy']['total_kwh']:.3g} kWh)"
+        )
         saturated = [f"{run['policy']} ({', '.join(run['saturated'])})" for run in runs if run["saturated"]]
         return line + (f"; saturated: {'; '.join(saturated)}" if saturated else "")
     parameter = summary["sweep"]["parameter"]
@@ -174,6 +209,9 @@ def headline(summary: dict[str, Any]) -> str:
     for label in dict.fromkeys(run["policy"] for run in runs):
         mine = [run for run in runs if run["policy"] == label]
         first = next((run for run in mine if run["saturated"]), None)
-        parts.append(f"{label}: {', '.join(first['saturated'])} saturated from {first['sweep_value']}"
-                     if first else f"{label}: no pool saturated")
+        parts.append(
+            f"{label}: {', '.join(first['saturated'])} saturated from {first['sweep_value']}"
+            if first
+            else f"{label}: no pool saturated"
+        )
     return f"{name}: {parameter} sweep; " + "; ".join(parts)

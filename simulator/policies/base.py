@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ..errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 if TYPE_CHECKING:
     from ..cluster import Cluster, Node, Pool
@@ -148,7 +148,9 @@ class ThresholdPolicy(RoutingPolicy):
         return pool.least_loaded()[1]  # type: ignore[union-attr]
 
 
-def offers(pools: list[Pool], request: Request, idle_aware: bool) -> Iterator[tuple[float, float, float, Node]]:
+def offers(
+    pools: list[Pool], request: Request, idle_aware: bool
+) -> Iterator[tuple[float, float, float, Node]]:
     """What each pool offers for `request`: (energy J, wait s, runtime s, its soonest-free node).
 
     With `idle_aware`, energy is what the request adds to a node that is powered on anyway, E - P_idle * R.

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from hybridsim.core.errors import HybridsimError
+
 from ..cluster import Cluster, Node, Pool
-from ..errors import HybridsimError
 from .base import Request, RoutingPolicy, offers, pool_named, pools_named
 
 
@@ -27,8 +28,13 @@ class CostGreedy(RoutingPolicy):
 
     needs_estimates = True
 
-    def __init__(self, lam: float = 0.5, reference: str | None = None, systems: list[str] | None = None,
-                 idle_aware: bool = False) -> None:
+    def __init__(
+        self,
+        lam: float = 0.5,
+        reference: str | None = None,
+        systems: list[str] | None = None,
+        idle_aware: bool = False,
+    ) -> None:
         if not 0.0 <= lam <= 1.0:
             raise HybridsimError(f"params.lam: must be between 0 and 1, got {lam}")
         self.lam = lam

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from hybridsim.core.errors import HybridsimError
+
 from ..cluster import Cluster, Node, Pool
-from ..errors import HybridsimError
 from .base import Request, RoutingPolicy, offers, pools_named
 
 

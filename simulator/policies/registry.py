@@ -18,19 +18,20 @@ import importlib
 import inspect
 from typing import Any
 
-from ..errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
+
 from .base import Policy
 
 BUILTIN_POLICIES: dict[str, str] = {
-    "round_robin": "simulator.policies.round_robin:RoundRobin",
-    "random": "simulator.policies.random_choice:RandomChoice",
-    "join_shortest_queue": "simulator.policies.join_shortest_queue:JoinShortestQueue",
-    "all_on": "simulator.policies.all_on:AllOn",
-    "input_threshold": "simulator.policies.input_threshold:InputThreshold",
-    "output_threshold": "simulator.policies.output_threshold:OutputThreshold",
-    "product_threshold": "simulator.policies.product_threshold:ProductThreshold",
-    "cost_greedy": "simulator.policies.cost_greedy:CostGreedy",
-    "energy_under_slo": "simulator.policies.energy_under_slo:EnergyUnderSlo",
+    "round_robin": "hybridsim.simulator.policies.round_robin:RoundRobin",
+    "random": "hybridsim.simulator.policies.random_choice:RandomChoice",
+    "join_shortest_queue": "hybridsim.simulator.policies.join_shortest_queue:JoinShortestQueue",
+    "all_on": "hybridsim.simulator.policies.all_on:AllOn",
+    "input_threshold": "hybridsim.simulator.policies.input_threshold:InputThreshold",
+    "output_threshold": "hybridsim.simulator.policies.output_threshold:OutputThreshold",
+    "product_threshold": "hybridsim.simulator.policies.product_threshold:ProductThreshold",
+    "cost_greedy": "hybridsim.simulator.policies.cost_greedy:CostGreedy",
+    "energy_under_slo": "hybridsim.simulator.policies.energy_under_slo:EnergyUnderSlo",
 }
 
 

@@ -45,8 +45,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.interpolate import LinearNDInterpolator, PchipInterpolator
 
-from ..errors import HybridsimError, ProfileRangeError
-from .model import CostModel, Profile
+from hybridsim.core.errors import HybridsimError, ProfileRangeError
+from hybridsim.core.profile_model import CostModel, Profile
 
 OUT_OF_RANGE = ("error", "clamp", "extrapolate")
 COMBINATIONS = ("per-step", "multiplicative", "additive")
@@ -54,8 +54,9 @@ COMBINATIONS = ("per-step", "multiplicative", "additive")
 QUANTITIES = ("runtime_s", "cpu_energy_j", "gpu_energy_j")
 
 
-def build_cost_model(profile: Profile, method: str = "interpolated", out_of_range: str = "error",
-                     combination: str = "per-step") -> CostModel:
+def build_cost_model(
+    profile: Profile, method: str = "interpolated", out_of_range: str = "error", combination: str = "per-step"
+) -> CostModel:
     """The `method` cost model of `profile` ('interpolated' or 'paper').
 
     `combination` picks the off-sweep rule of the interpolated model; 'multiplicative' and 'additive'
@@ -69,7 +70,9 @@ def build_cost_model(profile: Profile, method: str = "interpolated", out_of_rang
         return InterpolatedCostModel(profile, out_of_range, combination)
     if method == "paper":
         return PaperCostModel(profile, out_of_range)
-    raise HybridsimError(f"profile {profile.name}: unknown cost model method {method!r} (interpolated, paper)")
+    raise HybridsimError(
+        f"profile {profile.name}: unknown cost model method {method!r} (interpolated, paper)"
+    )
 
 
 class _Curve:
@@ -101,10 +104,15 @@ def outside_mask(model: CostModel, input_tokens: ArrayLike, output_tokens: Array
 def range_excess(model: CostModel, input_tokens: ArrayLike, output_tokens: ArrayLike) -> str:
     """Where requests leave `model`'s measured range, per axis and side ("3 with input tokens 6-8 below 9")."""
     parts = []
-    for axis, tokens, (low, high) in (("input", input_tokens, model.input_range),
-                                      ("output", output_tokens, model.output_range)):
+    for axis, tokens, (low, high) in (
+        ("input", input_tokens, model.input_range),
+        ("output", output_tokens, model.output_range),
+    ):
         values = np.asarray(tokens, dtype=np.float64)
-        for side, bad, bound in (("below", values[values < low], low), ("above", values[values > high], high)):
+        for side, bad, bound in (
+            ("below", values[values < low], low),
+            ("above", values[values > high], high),
+        ):
             if bad.size:
                 span = f"{bad.min():g}" if bad.min() == bad.max() else f"{bad.min():g}-{bad.max():g}"
                 parts.append(f"{bad.size:,} with {axis} tokens {span} {side} {bound:g}")
@@ -121,8 +129,9 @@ class _RangedModel:
     _warned: bool = False
 
     def _tokens(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        m, n = np.broadcast_arrays(np.asarray(input_tokens, dtype=np.float64),
-                                   np.asarray(output_tokens, dtype=np.float64))
+        m, n = np.broadcast_arrays(
+            np.asarray(input_tokens, dtype=np.float64), np.asarray(output_tokens, dtype=np.float64)
+        )
         outside = False
         for axis, values, (low, high) in (("input", m, self.input_range), ("output", n, self.output_range)):
             bad = (values < low) | (values > high)
@@ -133,14 +142,18 @@ class _RangedModel:
                 worst = values[bad].max() if (values > high).any() else values[bad].min()
                 raise ProfileRangeError(
                     f"profile {self.name}: {axis} tokens {worst:g} outside the measured range {low:g}-{high:g} "
-                    f"({int(bad.sum())} of {bad.size} requests; out_of_range: clamp or extrapolate allows them)")
+                    f"({int(bad.sum())} of {bad.size} requests; out_of_range: clamp or extrapolate allows them)"
+                )
         if self.out_of_range == "clamp":
             return np.clip(m, *self.input_range), np.clip(n, *self.output_range)
         if outside and not self._warned:
             self._warned = True
-            warnings.warn(f"profile {self.name}: extrapolating beyond the measured range (input "
-                          f"{self.input_range[0]:g}-{self.input_range[1]:g}, output {self.output_range[0]:g}-"
-                          f"{self.output_range[1]:g} tokens); costs there are not measured", stacklevel=3)
+            warnings.warn(
+                f"profile {self.name}: extrapolating beyond the measured range (input "
+                f"{self.input_range[0]:g}-{self.input_range[1]:g}, output {self.output_range[0]:g}-"
+                f"{self.output_range[1]:g} tokens); costs there are not measured",
+                stacklevel=3,
+            )
         return m, n
 
 
@@ -151,8 +164,10 @@ class InterpolatedCostModel(_RangedModel):
         self.name, self.out_of_range, self.combination = profile.name, out_of_range, combination
         by_input, by_output = profile.sweep("input"), profile.sweep("output")
         if len(by_input) < 2 or len(by_output) < 2:
-            raise HybridsimError(f"profile {profile.name}: the interpolated model needs input and output "
-                                 "sweeps of at least two points each")
+            raise HybridsimError(
+                f"profile {profile.name}: the interpolated model needs input and output "
+                "sweeps of at least two points each"
+            )
         n0s, m0s = by_input["output_tokens"].unique(), by_output["input_tokens"].unique()
         if len(n0s) != 1 or len(m0s) != 1:
             raise HybridsimError(f"profile {profile.name}: each sweep must hold its other axis fixed")
@@ -162,19 +177,30 @@ class InterpolatedCostModel(_RangedModel):
         n_all = np.concatenate([by_output["output_tokens"], grid["output_tokens"]]).astype(float)
         self.input_range = (float(m_all.min()), float(m_all.max()))
         self.output_range = (float(n_all.min()), float(n_all.max()))
-        if not (self.input_range[0] <= self.m0 <= self.input_range[1]
-                and self.output_range[0] <= self.n0 <= self.output_range[1]):
-            raise HybridsimError(f"profile {profile.name}: the sweeps do not cross (input sweep at "
-                                 f"{self.n0:g} output tokens, output sweep at {self.m0:g} input tokens)")
+        if not (
+            self.input_range[0] <= self.m0 <= self.input_range[1]
+            and self.output_range[0] <= self.n0 <= self.output_range[1]
+        ):
+            raise HybridsimError(
+                f"profile {profile.name}: the sweeps do not cross (input sweep at "
+                f"{self.n0:g} output tokens, output sweep at {self.m0:g} input tokens)"
+            )
         self.curves: dict[str, tuple[_Curve, _Curve, float]] = {}
         for quantity in QUANTITIES:
             column = f"{quantity}_mean"
-            anchor = _pooled_anchor(by_input, "input_tokens", self.m0, by_output, "output_tokens", self.n0,
-                                    column)
-            self.curves[quantity] = (_curve(by_input, "input_tokens", self.m0, anchor, column),
-                                     _curve(by_output, "output_tokens", self.n0, anchor, column), anchor)
-        self.grid = (_grid_interpolators(pd.concat([by_input, by_output, grid], ignore_index=True))
-                     if len(grid) else None)
+            anchor = _pooled_anchor(
+                by_input, "input_tokens", self.m0, by_output, "output_tokens", self.n0, column
+            )
+            self.curves[quantity] = (
+                _curve(by_input, "input_tokens", self.m0, anchor, column),
+                _curve(by_output, "output_tokens", self.n0, anchor, column),
+                anchor,
+            )
+        self.grid = (
+            _grid_interpolators(pd.concat([by_input, by_output, grid], ignore_index=True))
+            if len(grid)
+            else None
+        )
 
     def _evaluate(self, quantity: str, m: np.ndarray, n: np.ndarray) -> np.ndarray:
         """`quantity` at token counts already checked against the range (`_tokens`)."""
@@ -213,10 +239,20 @@ def _value_at(rows: pd.DataFrame, axis: str, at: float, column: str) -> tuple[fl
     return float(_Curve(rows[axis].to_numpy(float), rows[column].to_numpy(float))(np.array(at))), 0.0
 
 
-def _pooled_anchor(by_input: pd.DataFrame, input_axis: str, m0: float, by_output: pd.DataFrame,
-                   output_axis: str, n0: float, column: str) -> float:
+def _pooled_anchor(
+    by_input: pd.DataFrame,
+    input_axis: str,
+    m0: float,
+    by_output: pd.DataFrame,
+    output_axis: str,
+    n0: float,
+    column: str,
+) -> float:
     """The crossing point's value: the trial-weighted mean of what each sweep says there."""
-    (a, wa), (b, wb) = _value_at(by_input, input_axis, m0, column), _value_at(by_output, output_axis, n0, column)
+    (a, wa), (b, wb) = (
+        _value_at(by_input, input_axis, m0, column),
+        _value_at(by_output, output_axis, n0, column),
+    )
     return (a * wa + b * wb) / (wa + wb) if wa + wb else (a + b) / 2
 
 
@@ -243,12 +279,17 @@ class _Scattered:
 def _grid_interpolators(rows: pd.DataFrame) -> dict[str, _Scattered]:
     """One `_Scattered` per quantity over every measured point (cells measured twice: trial-weighted mean)."""
     columns = [f"{q}_mean" for q in QUANTITIES]
-    weighted = rows[columns].mul(rows["n_trials"], axis=0).assign(
-        n_trials=rows["n_trials"], m=rows["input_tokens"], n=rows["output_tokens"])
+    weighted = (
+        rows[columns]
+        .mul(rows["n_trials"], axis=0)
+        .assign(n_trials=rows["n_trials"], m=rows["input_tokens"], n=rows["output_tokens"])
+    )
     cells = weighted.groupby(["m", "n"]).sum()
     points = np.log(np.array(cells.index.tolist(), dtype=float))
-    return {quantity: _Scattered(points, (cells[column] / cells["n_trials"]).to_numpy())
-            for quantity, column in zip(QUANTITIES, columns, strict=True)}
+    return {
+        quantity: _Scattered(points, (cells[column] / cells["n_trials"]).to_numpy())
+        for quantity, column in zip(QUANTITIES, columns, strict=True)
+    }
 
 
 class PaperCostModel(_RangedModel):
@@ -257,19 +298,26 @@ class PaperCostModel(_RangedModel):
     def __init__(self, profile: Profile, out_of_range: str) -> None:
         fit = profile.paper_fit
         if fit is None:
-            raise HybridsimError(f"profile {profile.name}: no published fit ('paper' cost model); "
-                                 "use method 'interpolated'")
+            raise HybridsimError(
+                f"profile {profile.name}: no published fit ('paper' cost model); use method 'interpolated'"
+            )
         self.name, self.out_of_range, self.fit = profile.name, out_of_range, fit
         # The fit's own grid if it says so, else the measured sweeps.
         points = pd.concat([profile.sweep("input"), profile.sweep("output")])
         self.input_range = fit.input_range or _span(points["input_tokens"])
         self.output_range = fit.output_range or _span(points["output_tokens"])
         # The fit models total energy; split it with the profile's measured CPU share when it covers the CPU.
-        self.cpu_share = 0.0 if fit.energy_scope.lower().startswith("gpu only") else float(
-            points["cpu_energy_j_mean"].sum() / points["energy_j_mean"].sum())
-        warnings.warn(f"profile {profile.name}: the 'paper' cost model fits badly at small token counts and can "
-                      "go negative (e.g. -359 J for Swing Llama-2 at 541 input / 32 output tokens); use "
-                      "'interpolated' for realistic per-request costs", stacklevel=3)
+        self.cpu_share = (
+            0.0
+            if fit.energy_scope.lower().startswith("gpu only")
+            else float(points["cpu_energy_j_mean"].sum() / points["energy_j_mean"].sum())
+        )
+        warnings.warn(
+            f"profile {profile.name}: the 'paper' cost model fits badly at small token counts and can "
+            "go negative (e.g. -359 J for Swing Llama-2 at 541 input / 32 output tokens); use "
+            "'interpolated' for realistic per-request costs",
+            stacklevel=3,
+        )
 
     @staticmethod
     def _bilinear(coefficients: tuple[float, float, float], m: np.ndarray, n: np.ndarray) -> np.ndarray:

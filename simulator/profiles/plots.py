@@ -12,13 +12,15 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ..errors import HybridsimError
-from .model import Profile
+from hybridsim.core.errors import HybridsimError
+from hybridsim.core.profile_model import Profile
 
 PLOT_SUFFIXES = (".png", ".pdf")
-PANELS = (("runtime_s", "runtime per request (s)"),
-          ("throughput", "throughput (input + output tokens/s)"),
-          ("energy_per_token", "energy per token (J, CPU + GPU)"))
+PANELS = (
+    ("runtime_s", "runtime per request (s)"),
+    ("throughput", "throughput (input + output tokens/s)"),
+    ("energy_per_token", "energy per token (J, CPU + GPU)"),
+)
 
 
 def _describe(profile: Profile) -> str:
@@ -36,20 +38,28 @@ def plot_sweeps(profiles: list[Profile], path: Path) -> None:
         raise HybridsimError(f"--plot {path}: the plot must be a {' or '.join(PLOT_SUFFIXES)} file")
     figure = Figure(figsize=(13, 7.5), layout="constrained")
     axes = figure.subplots(2, 3)
-    for row, (sweep, axis_column, label) in enumerate((("input", "input_tokens", "input tokens"),
-                                                       ("output", "output_tokens", "output tokens"))):
+    for row, (sweep, axis_column, label) in enumerate(
+        (("input", "input_tokens", "input tokens"), ("output", "output_tokens", "output tokens"))
+    ):
         for profile in profiles:
             points = profile.sweep(sweep)
             if points.empty:
                 continue
             tokens = points["input_tokens"] + points["output_tokens"]
-            series = {"runtime_s": points["runtime_s_mean"],
-                      "throughput": tokens / points["runtime_s_mean"],
-                      "energy_per_token": points["energy_j_mean"] / tokens}
+            series = {
+                "runtime_s": points["runtime_s_mean"],
+                "throughput": tokens / points["runtime_s_mean"],
+                "energy_per_token": points["energy_j_mean"] / tokens,
+            }
             fixed = points["output_tokens" if sweep == "input" else "input_tokens"].iloc[0]
             for column, (key, _) in enumerate(PANELS):
-                axes[row, column].plot(points[axis_column], series[key], marker="o", markersize=3,
-                                       label=f"{_describe(profile)} ({'output' if sweep == 'input' else 'input'} {fixed})")
+                axes[row, column].plot(
+                    points[axis_column],
+                    series[key],
+                    marker="o",
+                    markersize=3,
+                    label=f"{_describe(profile)} ({'output' if sweep == 'input' else 'input'} {fixed})",
+                )
         for column, (_, title) in enumerate(PANELS):
             axis = axes[row, column]
             axis.set_xscale("log", base=2)

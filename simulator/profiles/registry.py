@@ -10,16 +10,18 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from ..errors import HybridsimError
-from .io import PROFILE_FILE, load_profile_dir
-from .model import Profile
+from hybridsim.core.errors import HybridsimError
+from hybridsim.core.profile_io import PROFILE_FILE, load_profile_dir
+from hybridsim.core.profile_model import Profile
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "data" / "profiles"
 
 
 def list_builtin() -> list[str]:
     """Names of the built-in profiles, sorted (`system/model`)."""
-    return sorted(path.parent.relative_to(BUILTIN_DIR).as_posix() for path in BUILTIN_DIR.glob(f"*/*/{PROFILE_FILE}"))
+    return sorted(
+        path.parent.relative_to(BUILTIN_DIR).as_posix() for path in BUILTIN_DIR.glob(f"*/*/{PROFILE_FILE}")
+    )
 
 
 def load_profile(name_or_path: str) -> Profile:

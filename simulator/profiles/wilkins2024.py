@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..readers import read_csv_file
-from .io import save_profile_dir
-from .model import BilinearFit, Profile, ProfileMetadata
+from hybridsim.core.profile_io import save_profile_dir
+from hybridsim.core.profile_model import BilinearFit, Profile, ProfileMetadata
+from hybridsim.core.readers import read_csv_file
 
 UPSTREAM = "github.com/grantwilkins/energy-inference @ 5c2cfa4a9bdbccc6a037ece3d2eb64322db115ea"
 M1_SLEEP_S = 2.0
@@ -36,7 +36,11 @@ BINS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 LLAMA_ACTUAL_INPUT = dict(zip(BINS, (9, 21, 38, 78, 154, 267, 541, 986, 2117), strict=True))
 """Actual token counts (incl. BOS) of prompts A-I under the Llama-2 tokenizer, keyed by their bin."""
 MODELS = {"Llama-2 (7B)": "llama2-7b", "Mistral (7B)": "mistral-7b", "Falcon (7B)": "falcon-7b"}
-GRID_MODELS = {"Llama-2 (7B)": "Llama-2-7b-chat-hf", "Mistral (7B)": "Mistral-7B-v0.1", "Falcon (7B)": "falcon-7b"}
+GRID_MODELS = {
+    "Llama-2 (7B)": "Llama-2-7b-chat-hf",
+    "Mistral (7B)": "Mistral-7B-v0.1",
+    "Falcon (7B)": "falcon-7b",
+}
 M1_GRID_BROKEN_PHASES = ("inference-B-1", "inference-B-1724", "inference-B-338", "inference-B-278")
 PALMETTO_IDLE_W = {
     ("Palmetto Intel+A100", "input"): "37.5 W per package",
@@ -58,19 +62,37 @@ class System:
 
 
 SYSTEMS = {
-    "M1-Pro": System("m1-pro", "Apple M1 Pro (10-core CPU, 14-core GPU, 32 GB unified memory), MacBook Pro",
-                     "float16 (MPS)", "powermetrics"),
-    "Swing AMD+A100": System("swing-a100", "NVIDIA A100 40GB (1 GPU used), 2x AMD EPYC 7742 (Argonne Swing)",
-                             "bfloat16 (CUDA)", "nvml+uprof"),
-    "Palmetto Intel+A100": System("palmetto-a100", "NVIDIA A100 40GB, 2x Intel Xeon 6148G (Clemson Palmetto)",
-                                  "bfloat16 (CUDA)", "nvml+rapl"),
-    "Palmetto Intel+V100": System("palmetto-v100", "NVIDIA V100 16GB, 2x Intel Xeon 6148G (Clemson Palmetto)",
-                                  "bfloat16 (CUDA)", "nvml+rapl"),
+    "M1-Pro": System(
+        "m1-pro",
+        "Apple M1 Pro (10-core CPU, 14-core GPU, 32 GB unified memory), MacBook Pro",
+        "float16 (MPS)",
+        "powermetrics",
+    ),
+    "Swing AMD+A100": System(
+        "swing-a100",
+        "NVIDIA A100 40GB (1 GPU used), 2x AMD EPYC 7742 (Argonne Swing)",
+        "bfloat16 (CUDA)",
+        "nvml+uprof",
+    ),
+    "Palmetto Intel+A100": System(
+        "palmetto-a100",
+        "NVIDIA A100 40GB, 2x Intel Xeon 6148G (Clemson Palmetto)",
+        "bfloat16 (CUDA)",
+        "nvml+rapl",
+    ),
+    "Palmetto Intel+V100": System(
+        "palmetto-v100",
+        "NVIDIA V100 16GB, 2x Intel Xeon 6148G (Clemson Palmetto)",
+        "bfloat16 (CUDA)",
+        "nvml+rapl",
+    ),
 }
 DOCUMENTED_OOM = {("Palmetto Intel+V100", "Falcon (7B)"): (("input", 2048, 32), ("output", 32, 2048))}
 """Settings the paper could not run (out of GPU memory), kept as `status = oom` rows."""
-SWEEP_FILES = {"input": ("all-input-stats.csv", "Output Token Limit"),
-               "output": ("all-output-stats.csv", "Number of Output Tokens")}
+SWEEP_FILES = {
+    "input": ("all-input-stats.csv", "Output Token Limit"),
+    "output": ("all-output-stats.csv", "Number of Output Tokens"),
+}
 """Per sweep: the raw file and the column that holds the output length."""
 
 
@@ -99,19 +121,21 @@ def read_sweep_trials(files: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for sweep, (_, limit_column) in SWEEP_FILES.items():
         raw = files[sweep]
         raw = raw[raw["Phase"].str.contains("inference")]
-        frame = pd.DataFrame({
-            "sweep": sweep,
-            "system": raw["System"],
-            "model": raw["Model"],
-            "prompt_id": raw["Phase"].str.split("-").str[-2],
-            "input_tokens_raw": raw["Number of Input Tokens"],
-            "output_tokens": raw[limit_column],
-            "iteration": raw["Iteration"],
-            "runtime_s": raw["Runtime (s)"],
-            "cpu_energy_j": raw["CPU Energy (J)"],
-            "gpu_energy_j": raw["GPU Energy (J)"],
-            "total_tokens": raw["Total Number of Tokens"],
-        })
+        frame = pd.DataFrame(
+            {
+                "sweep": sweep,
+                "system": raw["System"],
+                "model": raw["Model"],
+                "prompt_id": raw["Phase"].str.split("-").str[-2],
+                "input_tokens_raw": raw["Number of Input Tokens"],
+                "output_tokens": raw[limit_column],
+                "iteration": raw["Iteration"],
+                "runtime_s": raw["Runtime (s)"],
+                "cpu_energy_j": raw["CPU Energy (J)"],
+                "gpu_energy_j": raw["GPU Energy (J)"],
+                "total_tokens": raw["Total Number of Tokens"],
+            }
+        )
         frames.append(frame)
     trials = pd.concat(frames, ignore_index=True)
     trials["energy_j"] = trials["cpu_energy_j"] + trials["gpu_energy_j"]
@@ -124,10 +148,14 @@ def read_startup_rows(files: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Start-up phases (tokenizer load, model load): the only windows in which the GPUs did no inference."""
     raw = pd.concat([files[sweep] for sweep in SWEEP_FILES], ignore_index=True)
     raw = raw[~raw["Phase"].str.contains("inference")]
-    return pd.DataFrame({
-        "system": raw["System"], "model": raw["Model"], "phase": raw["Phase"],
-        "gpu_power_w": raw["GPU Energy (J)"] / raw["Runtime (s)"],
-    })
+    return pd.DataFrame(
+        {
+            "system": raw["System"],
+            "model": raw["Model"],
+            "phase": raw["Phase"],
+            "gpu_power_w": raw["GPU Energy (J)"] / raw["Runtime (s)"],
+        }
+    )
 
 
 def _input_tokens(model: str, trials: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -153,10 +181,14 @@ def aggregate_points(system: str, model: str, trials: pd.DataFrame) -> pd.DataFr
         input_tokens_nominal=("input_tokens_nominal", "first"),
         prompt_id=("prompt_id", "first"),
         n_trials=("runtime_s", "size"),
-        runtime_s_mean=("runtime_s", "mean"), runtime_s_std=("runtime_s", "std"),
-        cpu_energy_j_mean=("cpu_energy_j", "mean"), cpu_energy_j_std=("cpu_energy_j", "std"),
-        gpu_energy_j_mean=("gpu_energy_j", "mean"), gpu_energy_j_std=("gpu_energy_j", "std"),
-        energy_j_mean=("energy_j", "mean"), energy_j_std=("energy_j", "std"),
+        runtime_s_mean=("runtime_s", "mean"),
+        runtime_s_std=("runtime_s", "std"),
+        cpu_energy_j_mean=("cpu_energy_j", "mean"),
+        cpu_energy_j_std=("cpu_energy_j", "std"),
+        gpu_energy_j_mean=("gpu_energy_j", "mean"),
+        gpu_energy_j_std=("gpu_energy_j", "std"),
+        energy_j_mean=("energy_j", "mean"),
+        energy_j_std=("energy_j", "std"),
         energy_per_token_j_mean=("energy_per_token_j", "mean"),
         total_tokens_mean=("total_tokens", "mean"),
     ).reset_index()
@@ -167,8 +199,18 @@ def aggregate_points(system: str, model: str, trials: pd.DataFrame) -> pd.DataFr
     if system == "M1-Pro":
         points["runtime_s_mean"] = points["runtime_s_mean"] - M1_SLEEP_S
     points["status"] = "ok"
-    oom = [{"sweep": s, "input_tokens": m, "input_tokens_nominal": m, "output_tokens": n, "n_trials": 0,
-            "n_warmup_excluded": 0, "status": "oom"} for s, m, n in DOCUMENTED_OOM.get((system, model), ())]
+    oom = [
+        {
+            "sweep": s,
+            "input_tokens": m,
+            "input_tokens_nominal": m,
+            "output_tokens": n,
+            "n_trials": 0,
+            "n_warmup_excluded": 0,
+            "status": "oom",
+        }
+        for s, m, n in DOCUMENTED_OOM.get((system, model), ())
+    ]
     if oom:
         points = pd.concat([points, pd.DataFrame(oom)], ignore_index=True)
     return points
@@ -182,23 +224,39 @@ def refit_paper_coefficients(raw_dir: Path) -> dict[tuple[str, str], BilinearFit
     for model, hf_id in GRID_MODELS.items():
         rows = swing[swing["Model"] == hf_id]
         fits[("Swing AMD+A100", model)] = _bilinear_fit(
-            rows["Number of Input Tokens"], rows["Number of Output Tokens"], rows["GPU Energy (mJ)"] / 1e3,
-            rows["Runtime (s)"], "GPU only (NVML), input tokens binned to powers of two",
-            "raw/independence/all-stats-raw.csv (Swing 9x9 grid, one trial per cell)", clean=rows.index)
+            rows["Number of Input Tokens"],
+            rows["Number of Output Tokens"],
+            rows["GPU Energy (mJ)"] / 1e3,
+            rows["Runtime (s)"],
+            "GPU only (NVML), input tokens binned to powers of two",
+            "raw/independence/all-stats-raw.csv (Swing 9x9 grid, one trial per cell)",
+            clean=rows.index,
+        )
     m1 = _read_csv(raw_dir / "independence" / "Llama-2-7b-chat-hf-M1-Pro.csv")
     m1 = m1[m1["Phase"].str.contains("inference")]
     clean = m1.index[~m1["Phase"].isin(M1_GRID_BROKEN_PHASES)]
     fits[("M1-Pro", "Llama-2 (7B)")] = _bilinear_fit(
-        m1["Number of Input Tokens"].fillna(0), m1["Number of Output Tokens"],
-        m1["CPU Energy (J)"] + m1["GPU Energy (J)"], m1["Runtime (s)"],
+        m1["Number of Input Tokens"].fillna(0),
+        m1["Number of Output Tokens"],
+        m1["CPU Energy (J)"] + m1["GPU Energy (J)"],
+        m1["Runtime (s)"],
         "CPU process share + whole GPU (powermetrics), actual input tokens; runtime includes the 2 s sleep",
         "raw/independence/Llama-2-7b-chat-hf-M1-Pro.csv (M1 grid, 1-3 trials per cell; the fit keeps "
-        "the 4 broken first-run rows, as upstream did)", clean=clean)
+        "the 4 broken first-run rows, as upstream did)",
+        clean=clean,
+    )
     return fits
 
 
-def _bilinear_fit(m: pd.Series, n: pd.Series, energy: pd.Series, runtime: pd.Series, scope: str,
-                  source: str, clean: pd.Index) -> BilinearFit:
+def _bilinear_fit(
+    m: pd.Series,
+    n: pd.Series,
+    energy: pd.Series,
+    runtime: pd.Series,
+    scope: str,
+    source: str,
+    clean: pd.Index,
+) -> BilinearFit:
     design = np.column_stack([m, n, m * n]).astype(float)
 
     def fit(y: pd.Series) -> tuple[tuple[float, float, float], float]:
@@ -210,10 +268,16 @@ def _bilinear_fit(m: pd.Series, n: pd.Series, energy: pd.Series, runtime: pd.Ser
 
     energy_coefficients, r2_energy = fit(energy)
     runtime_coefficients, r2_runtime = fit(runtime)
-    return BilinearFit(energy_coefficients, runtime_coefficients, scope, f"{UPSTREAM}: {source}",
-                       r2_energy=r2_energy, r2_runtime=r2_runtime,
-                       input_range=(float(m[clean].min()), float(m[clean].max())),
-                       output_range=(float(n[clean].min()), float(n[clean].max())))
+    return BilinearFit(
+        energy_coefficients,
+        runtime_coefficients,
+        scope,
+        f"{UPSTREAM}: {source}",
+        r2_energy=r2_energy,
+        r2_runtime=r2_runtime,
+        input_range=(float(m[clean].min()), float(m[clean].max())),
+        output_range=(float(n[clean].min()), float(n[clean].max())),
+    )
 
 
 def _round(value: float) -> float:
@@ -221,13 +285,16 @@ def _round(value: float) -> float:
     return float(f"{value:.9g}")
 
 
-def build_profile(system: str, model: str, trials: pd.DataFrame, startup: pd.DataFrame,
-                  fit: BilinearFit | None) -> Profile:
+def build_profile(
+    system: str, model: str, trials: pd.DataFrame, startup: pd.DataFrame, fit: BilinearFit | None
+) -> Profile:
     """The profile of one (system, model): aggregated points plus metadata that says what they mean."""
     spec = SYSTEMS[system]
     points = aggregate_points(system, model, trials)
-    cpu_w = {sweep: float((rows["cpu_energy_j"] / rows["runtime_s"]).median())
-             for sweep, rows in trials.groupby("sweep")}
+    cpu_w = {
+        sweep: float((rows["cpu_energy_j"] / rows["runtime_s"]).median())
+        for sweep, rows in trials.groupby("sweep")
+    }
     idle_w, idle_source = _idle_power(system, startup, cpu_w)
     notes = [
         f"Iteration-0 (warm-up) trials excluded: {int(points['n_warmup_excluded'].sum())} of "
@@ -238,55 +305,85 @@ def build_profile(system: str, model: str, trials: pd.DataFrame, startup: pd.Dat
         _input_note(model, points),
     ]
     if system == "M1-Pro":
-        notes.append("runtime_s_mean = recorded runtime - 2 s (a time.sleep(2) inside the timed window); "
-                     "runtime_s_mean_as_recorded keeps the recorded value. Energy is not corrected: "
-                     "powermetrics sampled only about (runtime - 1.6 s).")
-        notes.append("Input-sweep total_tokens count the nominal bin, not the actual prompt length, so "
-                     "energy_per_token_j_mean is biased there (reference README §4).")
+        notes.append(
+            "runtime_s_mean = recorded runtime - 2 s (a time.sleep(2) inside the timed window); "
+            "runtime_s_mean_as_recorded keeps the recorded value. Energy is not corrected: "
+            "powermetrics sampled only about (runtime - 1.6 s)."
+        )
+        notes.append(
+            "Input-sweep total_tokens count the nominal bin, not the actual prompt length, so "
+            "energy_per_token_j_mean is biased there (reference README §4)."
+        )
     if "oom" in set(points["status"]):
         notes.append("Settings with status 'oom' ran out of GPU memory upstream and have no measurements.")
     if fit is not None:
-        notes.append(f"paper_fit is refitted from the independence grid; its scope is '{fit.energy_scope}', "
-                     "which differs from this profile's energy_scope. It fits badly at small token counts "
-                     "and can go negative (reference README §5).")
+        notes.append(
+            f"paper_fit is refitted from the independence grid; its scope is '{fit.energy_scope}', "
+            "which differs from this profile's energy_scope. It fits badly at small token counts "
+            "and can go negative (reference README §5)."
+        )
     metadata = ProfileMetadata(
-        system=system, device=spec.device, model=model, dtype=spec.dtype, meter=spec.meter,
-        energy_scope=_energy_scope(system, model, cpu_w), provenance=f"{UPSTREAM}: raw/all-input-stats.csv "
+        system=system,
+        device=spec.device,
+        model=model,
+        dtype=spec.dtype,
+        meter=spec.meter,
+        energy_scope=_energy_scope(system, model, cpu_w),
+        provenance=f"{UPSTREAM}: raw/all-input-stats.csv "
         "and raw/all-output-stats.csv (input sweep at 32 output tokens, output sweep at prompt C)",
-        date="2024-06-10", idle_power_w=idle_w, idle_power_source=idle_source, kv_cache=False,
-        batch_size=1, notes=tuple(notes),
-        extra={"paper": "Wilkins, Keshav & Mortier, e-Energy '24", "importer": "simulator.profiles.wilkins2024",
-               "date_meaning": "date of the upstream commit that added the data (measured spring 2024)"},
+        date="2024-06-10",
+        idle_power_w=idle_w,
+        idle_power_source=idle_source,
+        kv_cache=False,
+        batch_size=1,
+        notes=tuple(notes),
+        extra={
+            "paper": "Wilkins, Keshav & Mortier, e-Energy '24",
+            "importer": "hybridsim.simulator.profiles.wilkins2024",
+            "date_meaning": "date of the upstream commit that added the data (measured spring 2024)",
+        },
     )
     return Profile(f"{spec.key}/{MODELS[model]}", metadata, points, paper_fit=fit)
 
 
 def _input_note(model: str, points: pd.DataFrame) -> str:
     if model == "Llama-2 (7B)":
-        return ("input_tokens are the actual Llama-2 prompt lengths incl. BOS (9, 21, 38, ..., 2117); "
-                "input_tokens_nominal keeps the bin (8..2048) the source stored.")
+        return (
+            "input_tokens are the actual Llama-2 prompt lengths incl. BOS (9, 21, 38, ..., 2117); "
+            "input_tokens_nominal keeps the bin (8..2048) the source stored."
+        )
     prompt_c = int(points.loc[points["sweep"] == "output", "input_tokens"].iloc[0])
-    return (f"input_tokens are the nominal bins (8..2048) for prompts A-I: their actual lengths under this "
-            f"model's tokenizer were not recorded, except prompt C ({prompt_c} tokens, from the output sweep), "
-            "which is used. input_tokens_nominal keeps the bin.")
+    return (
+        f"input_tokens are the nominal bins (8..2048) for prompts A-I: their actual lengths under this "
+        f"model's tokenizer were not recorded, except prompt C ({prompt_c} tokens, from the output sweep), "
+        "which is used. input_tokens_nominal keeps the bin."
+    )
 
 
 def _energy_scope(system: str, model: str, cpu_w: dict[str, float]) -> str:
     if system == "M1-Pro":
-        return ("Whole-GPU energy (powermetrics GPU power x 200 ms samples) plus this process's share of CPU "
-                "energy (CPU power x python energy impact / all tasks). Idle not subtracted; other "
-                "processes, display, SSD and power supply not included.")
+        return (
+            "Whole-GPU energy (powermetrics GPU power x 200 ms samples) plus this process's share of CPU "
+            "energy (CPU power x python energy impact / all tasks). Idle not subtracted; other "
+            "processes, display, SSD and power supply not included."
+        )
     if system == "Swing AMD+A100":
-        return ("GPU energy of the one A100 used (NVML counter via pyJoules) plus a constant CPU power "
-                f"(AMD uProf per-core average over the whole job: {cpu_w['input']:.2f} W in the input sweep, "
-                f"{cpu_w['output']:.2f} W in the output sweep) x runtime, so the CPU is not really measured "
-                "per request. Idle not subtracted; DRAM, other host parts and power supply not included.")
-    idle = (PALMETTO_IDLE_W[(system, "input")],
-            PALMETTO_IDLE_W.get((system, "output"), PALMETTO_IDLE_W.get((system, "output", model))))
-    return ("GPU energy (NVML counter via pyJoules) plus RAPL energy of CPU packages 0 and 1 minus an "
-            f"assumed idle power x runtime per package ({idle[0]} in the input sweep, {idle[1]} in the "
-            "output sweep), so CPU energy is above an assumed idle and can go negative. DRAM, other host "
-            "parts and power supply not included.")
+        return (
+            "GPU energy of the one A100 used (NVML counter via pyJoules) plus a constant CPU power "
+            f"(AMD uProf per-core average over the whole job: {cpu_w['input']:.2f} W in the input sweep, "
+            f"{cpu_w['output']:.2f} W in the output sweep) x runtime, so the CPU is not really measured "
+            "per request. Idle not subtracted; DRAM, other host parts and power supply not included."
+        )
+    idle = (
+        PALMETTO_IDLE_W[(system, "input")],
+        PALMETTO_IDLE_W.get((system, "output"), PALMETTO_IDLE_W.get((system, "output", model))),
+    )
+    return (
+        "GPU energy (NVML counter via pyJoules) plus RAPL energy of CPU packages 0 and 1 minus an "
+        f"assumed idle power x runtime per package ({idle[0]} in the input sweep, {idle[1]} in the "
+        "output sweep), so CPU energy is above an assumed idle and can go negative. DRAM, other host "
+        "parts and power supply not included."
+    )
 
 
 def _idle_power(system: str, startup: pd.DataFrame, cpu_w: dict[str, float]) -> tuple[float, str]:
@@ -297,19 +394,24 @@ def _idle_power(system: str, startup: pd.DataFrame, cpu_w: dict[str, float]) -> 
         return _round_w(gpu), (
             f"Not measured by the paper. GPU: median powermetrics GPU power over the {len(rows)} 'load model' "
             f"windows ({gpu:.3f} W; the GPU does no inference there). CPU: the process's share of CPU power "
-            "at idle is assumed 0 W. Whole-machine idle of an M1 Pro (a few W) is outside this scope.")
+            "at idle is assumed 0 W. Whole-machine idle of an M1 Pro (a few W) is outside this scope."
+        )
     tokenizer = rows[rows["phase"] == "tokenizer"]
     gpu = float(tokenizer["gpu_power_w"].median())
-    gpu_text = (f"Not measured by the paper. GPU: median NVML power over the {len(tokenizer)} tokenizer-load "
-                f"windows on this system ({gpu:.1f} W; 0.2-0.6 s windows before the model was loaded, "
-                "in line with the ~25-60 W an idle datacenter A100 or V100 draws).")
+    gpu_text = (
+        f"Not measured by the paper. GPU: median NVML power over the {len(tokenizer)} tokenizer-load "
+        f"windows on this system ({gpu:.1f} W; 0.2-0.6 s windows before the model was loaded, "
+        "in line with the ~25-60 W an idle datacenter A100 or V100 draws)."
+    )
     if system == "Swing AMD+A100":
         cpu = float(np.mean(list(cpu_w.values())))
         return _round_w(gpu + cpu), gpu_text + (
-            f" CPU: the constant uProf power this scope adds ({cpu:.2f} W, mean of the two sweeps' values).")
+            f" CPU: the constant uProf power this scope adds ({cpu:.2f} W, mean of the two sweeps' values)."
+        )
     return _round_w(gpu), gpu_text + (
         " CPU: 0 W, because the scope subtracts an assumed idle power from RAPL by construction, so an idle "
-        "host contributes nothing within it if that assumption holds.")
+        "host contributes nothing within it if that assumption holds."
+    )
 
 
 def _round_w(value: float) -> float:

@@ -15,16 +15,19 @@ from typing import Any
 
 import pandas as pd
 
-from ..atomic import write_bytes_atomic, write_text_atomic
-from ..errors import HybridsimError
-from ..readers import read_json_file
+from hybridsim.core.atomic import write_bytes_atomic, write_text_atomic
+from hybridsim.core.errors import HybridsimError
+from hybridsim.core.readers import read_json_file
 
 
 def _read_summary(run_dir: Path) -> dict[str, Any]:
-    summary = read_json_file(Path(run_dir) / "summary.json",
-                             f"{run_dir}: no summary.json (not a finished run directory)")
+    summary = read_json_file(
+        Path(run_dir) / "summary.json", f"{run_dir}: no summary.json (not a finished run directory)"
+    )
     if summary.get("kind") != "simulation":
-        raise HybridsimError(f"{run_dir}: a {summary.get('kind', 'unknown')!r} run; compare reads simulation runs")
+        raise HybridsimError(
+            f"{run_dir}: a {summary.get('kind', 'unknown')!r} run; compare reads simulation runs"
+        )
     return summary
 
 
@@ -66,20 +69,34 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
 
     policies = list(dict.fromkeys(table["policy"]))
     palette = plt.get_cmap("tab10" if len(policies) <= 10 else "tab20")
-    colour = {policy: palette(k % palette.N) for k, policy in enumerate(policies)}  # a policy's colour in every run
+    colour = {
+        policy: palette(k % palette.N) for k, policy in enumerate(policies)
+    }  # a policy's colour in every run
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
     for k, (run, rows) in enumerate(table.groupby("run", sort=False)):
         for policy, mine in rows.groupby("policy", sort=False):
-            axis.plot(mine["latency_p99_s"], mine["energy_kwh"], marker=MARKERS[k % len(MARKERS)], markersize=7,
-                      fillstyle="none", color=colour[policy], linewidth=1 if len(mine) > 1 else 0,
-                      label=f"{run}: {policy}")
+            axis.plot(
+                mine["latency_p99_s"],
+                mine["energy_kwh"],
+                marker=MARKERS[k % len(MARKERS)],
+                markersize=7,
+                fillstyle="none",
+                color=colour[policy],
+                linewidth=1 if len(mine) > 1 else 0,
+                label=f"{run}: {policy}",
+            )
     axis.set_xscale("log")
     axis.set_xlabel("p99 latency, arrival to last token (s, log)")
     axis.set_ylabel("total energy, active + idle (kWh)")
     axis.set_title("Runs compared: energy against tail latency (marker: run, colour: policy)")
     axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=7, ncol=1 if len(axis.lines) <= 24 else 2, loc="center left", bbox_to_anchor=(1.02, 0.5),
-                frameon=False)
+    axis.legend(
+        fontsize=7,
+        ncol=1 if len(axis.lines) <= 24 else 2,
+        loc="center left",
+        bbox_to_anchor=(1.02, 0.5),
+        frameon=False,
+    )
     png = io.BytesIO()
     try:
         figure.savefig(png, format="png", dpi=120, bbox_inches="tight", metadata=PNG_METADATA)
@@ -96,7 +113,8 @@ def compare_runs(run_dirs: list[Path], out_dir: Path | None) -> str:
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out_dir / "compare.csv", table.to_csv(index=False, float_format="%.6g",
-                                                                 lineterminator="\n"))
+        write_text_atomic(
+            out_dir / "compare.csv", table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+        )
         _plot(table, out_dir / "compare.png")
     return table.to_string(index=False, float_format=lambda value: f"{value:.4g}")

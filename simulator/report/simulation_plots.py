@@ -19,8 +19,18 @@ import numpy as np
 
 from .figures import PNG_METADATA, plt
 
-UNITS = {"rate": "req/s", "count": "nodes", "idle_power_w": "W", "threshold": "tokens", "max_tokens": "tokens",
-         "slo_s": "s", "warmup_s": "s", "duration_s": "s", "period_s": "s", "max_batch": "requests per batch"}
+UNITS = {
+    "rate": "req/s",
+    "count": "nodes",
+    "idle_power_w": "W",
+    "threshold": "tokens",
+    "max_tokens": "tokens",
+    "slo_s": "s",
+    "warmup_s": "s",
+    "duration_s": "s",
+    "period_s": "s",
+    "max_batch": "requests per batch",
+}
 """Units of swept parameters, by the last part of their YAML path (others are shown as they are)."""
 MARKERS = "osD^vP*Xh<>p"
 """One marker shape per policy, so that policies landing on the same point stay visible."""
@@ -62,16 +72,34 @@ def energy_vs_p99(runs: list[dict[str, Any]], out_dir: Path, parameter: str | No
     for k, (label, mine) in enumerate(_by_policy(runs).items()):
         p99 = [run["latency_s"]["p99"] for run in mine]
         kwh = [run["energy"]["total_kwh"] for run in mine]
-        line = axis.plot(p99, kwh, marker=MARKERS[k % len(MARKERS)], markersize=7, fillstyle="none",
-                         linewidth=1.2 if len(mine) > 1 else 0, label=label)[0]
+        line = axis.plot(
+            p99,
+            kwh,
+            marker=MARKERS[k % len(MARKERS)],
+            markersize=7,
+            fillstyle="none",
+            linewidth=1.2 if len(mine) > 1 else 0,
+            label=label,
+        )[0]
         if len(mine) > 1:  # a sweep: say which end of the line is which value
-            for end, offset in ((0, (5, 4)), (-1, (5, -10))):  # first above, last below: both legible if they meet
-                axis.annotate(str(mine[end]["sweep_value"]), (p99[end], kwh[end]), textcoords="offset points",
-                              xytext=offset, fontsize=7, color=line.get_color())
+            for end, offset in (
+                (0, (5, 4)),
+                (-1, (5, -10)),
+            ):  # first above, last below: both legible if they meet
+                axis.annotate(
+                    str(mine[end]["sweep_value"]),
+                    (p99[end], kwh[end]),
+                    textcoords="offset points",
+                    xytext=offset,
+                    fontsize=7,
+                    color=line.get_color(),
+                )
     axis.set_xscale("log")
     axis.set_xlabel("p99 latency, arrival to last token (s, log)")
     axis.set_ylabel("total energy, active + idle (kWh)")
-    axis.set_title("Energy against tail latency per policy" + (f" (line ends: {parameter})" if parameter else ""))
+    axis.set_title(
+        "Energy against tail latency per policy" + (f" (line ends: {parameter})" if parameter else "")
+    )
     axis.grid(True, which="both", alpha=0.3)
     _legend(axis)
     return _save(figure, out_dir, "energy_vs_p99.png")
@@ -98,8 +126,13 @@ def sweep_curves(runs: list[dict[str, Any]], parameter: str, values: list[Any], 
     return _save(figure, out_dir, "sweep.png")
 
 
-def utilisation(runs: list[dict[str, Any]], systems: list[str], parameter: str | None, values: list[Any] | None,
-                out_dir: Path) -> str:
+def utilisation(
+    runs: list[dict[str, Any]],
+    systems: list[str],
+    parameter: str | None,
+    values: list[Any] | None,
+    out_dir: Path,
+) -> str:
     if parameter is None:
         labels = list(_by_policy(runs))
         figure, axis = plt.subplots(figsize=(min(14.0, max(6.0, 0.9 * len(labels))), 4))
@@ -107,7 +140,9 @@ def utilisation(runs: list[dict[str, Any]], systems: list[str], parameter: str |
         for k, system in enumerate(systems):
             shares = [run["systems"][system]["utilisation"] for run in runs]
             axis.bar(np.arange(len(labels)) + k * width, shares, width, label=system)
-        axis.set_xticks(np.arange(len(labels)) + width * (len(systems) - 1) / 2, labels, rotation=20, ha="right")
+        axis.set_xticks(
+            np.arange(len(labels)) + width * (len(systems) - 1) / 2, labels, rotation=20, ha="right"
+        )
         axis.set_ylabel("utilisation (busy time / node time)")
         axis.set_ylim(0, 1.05)
         _legend(axis)
@@ -117,8 +152,12 @@ def utilisation(runs: list[dict[str, Any]], systems: list[str], parameter: str |
     figure, axes = plt.subplots(1, len(systems), figsize=(5 * len(systems), 4), squeeze=False)
     for axis, system in zip(axes[0], systems, strict=True):
         for k, (label, mine) in enumerate(_by_policy(runs).items()):
-            axis.plot([x[run["point"]] for run in mine], [run["systems"][system]["utilisation"] for run in mine],
-                      marker=MARKERS[k % len(MARKERS)], label=label)
+            axis.plot(
+                [x[run["point"]] for run in mine],
+                [run["systems"][system]["utilisation"] for run in mine],
+                marker=MARKERS[k % len(MARKERS)],
+                label=label,
+            )
         axis.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
         axis.set_title(system)
         axis.set_xlabel(_axis_label(parameter))
@@ -139,6 +178,9 @@ def write_plots(summary: dict[str, Any], out_dir: Path) -> list[str]:
     names = [energy_vs_p99(runs, out_dir, sweep["parameter"] if sweep else None)]
     if sweep is not None:
         names.append(sweep_curves(runs, sweep["parameter"], sweep["values"], out_dir))
-    names.append(utilisation(runs, systems, sweep["parameter"] if sweep else None,
-                             sweep["values"] if sweep else None, out_dir))
+    names.append(
+        utilisation(
+            runs, systems, sweep["parameter"] if sweep else None, sweep["values"] if sweep else None, out_dir
+        )
+    )
     return names

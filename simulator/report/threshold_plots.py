@@ -26,16 +26,32 @@ def _save(figure: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def _one_plot(thresholds: np.ndarray, hybrid: np.ndarray, baselines: dict[str, float], best: int,
-              ylabel: str, title: str, rule: str) -> plt.Figure:
+def _one_plot(
+    thresholds: np.ndarray,
+    hybrid: np.ndarray,
+    baselines: dict[str, float],
+    best: int,
+    ylabel: str,
+    title: str,
+    rule: str,
+) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(8, 3.6))
     colours = ("tab:red", "tab:green")
     for (label, value), colour in zip(baselines.items(), colours, strict=True):
         axis.axhline(value, color=colour, linestyle="--", linewidth=1.2, label=f"{label} only")
     marker = "o" if thresholds.size <= 64 else None
-    axis.plot(thresholds, hybrid, color="tab:blue", marker=marker, markersize=5, linewidth=1.5, label="hybrid")
-    axis.plot([thresholds[best]], [hybrid[best]], marker="*", color="black", markersize=11, linestyle="none",
-              label=f"least energy: T = {thresholds[best]:g}")
+    axis.plot(
+        thresholds, hybrid, color="tab:blue", marker=marker, markersize=5, linewidth=1.5, label="hybrid"
+    )
+    axis.plot(
+        [thresholds[best]],
+        [hybrid[best]],
+        marker="*",
+        color="black",
+        markersize=11,
+        linestyle="none",
+        label=f"least energy: T = {thresholds[best]:g}",
+    )
     if thresholds.min() > 0 and thresholds.max() / thresholds.min() >= 8:
         axis.set_xscale("log", base=2)
     axis.set_xlabel(f"threshold T (to the first system when {RULE_LABELS[rule]})")
@@ -46,17 +62,32 @@ def _one_plot(thresholds: np.ndarray, hybrid: np.ndarray, baselines: dict[str, f
     return figure
 
 
-def plot_threshold_sweep(frame: pd.DataFrame, baselines_kwh: dict[str, float], baselines_runtime_h: dict[str, float],
-                         rule: str, title: str, out_dir: Path, best: int) -> list[Path]:
+def plot_threshold_sweep(
+    frame: pd.DataFrame,
+    baselines_kwh: dict[str, float],
+    baselines_runtime_h: dict[str, float],
+    rule: str,
+    title: str,
+    out_dir: Path,
+    best: int,
+) -> list[Path]:
     """`energy-vs-threshold` and `runtime-vs-threshold`, each as PNG and PDF; returns the paths.
 
     `best` is the row of the least-energy threshold (`SweepResult.best_index`), marked on both plots.
     """
     thresholds = frame["threshold"].to_numpy()
     energy_kwh = frame["energy_kwh"].to_numpy()
-    paths = _save(_one_plot(thresholds, energy_kwh, baselines_kwh, best, "total energy (kWh)", title, rule),
-                  out_dir, "energy-vs-threshold")
+    paths = _save(
+        _one_plot(thresholds, energy_kwh, baselines_kwh, best, "total energy (kWh)", title, rule),
+        out_dir,
+        "energy-vs-threshold",
+    )
     runtime_h = frame["runtime_s"].to_numpy() / 3600.0
-    paths += _save(_one_plot(thresholds, runtime_h, baselines_runtime_h, best,
-                             "sum of per-request runtimes (h)", title, rule), out_dir, "runtime-vs-threshold")
+    paths += _save(
+        _one_plot(
+            thresholds, runtime_h, baselines_runtime_h, best, "sum of per-request runtimes (h)", title, rule
+        ),
+        out_dir,
+        "runtime-vs-threshold",
+    )
     return paths

@@ -14,12 +14,12 @@ from typing import Any
 import pydantic
 import yaml
 
-from ..atomic import dump_json, staged_directory
-from ..errors import HybridsimError
+from hybridsim.core.atomic import dump_json, staged_directory
+from hybridsim.core.errors import HybridsimError
 
 SCENARIO_KINDS: dict[str, str] = {
-    "threshold-sweep": "simulator.scenario.threshold_sweep",
-    "simulation": "simulator.scenario.simulation",
+    "threshold-sweep": "hybridsim.simulator.scenario.threshold_sweep",
+    "simulation": "hybridsim.simulator.scenario.simulation",
 }
 
 

@@ -37,12 +37,14 @@ from typing import Any
 
 import numpy as np
 import pydantic
+from hybridsim.simulator.profiles.cost_models import build_cost_model
 from tqdm import tqdm
+
+from hybridsim.core.errors import HybridsimError
 
 from ..arrivals import RequestStream, arrival_times, read_trace
 from ..cluster import BatchModel, Cluster, PoolSetup, PowerCap
 from ..engine import PoolConfig, simulate
-from ..errors import HybridsimError
 from ..metrics.summary import headline, oracle_gaps, summarise
 from ..policies.base import bind
 from ..policies.registry import make_policy
@@ -55,6 +57,7 @@ __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
 
 
 # -- checking what a schema cannot ------------------------------------------------------------------------
+
 
 def _profile(spec: PoolSpec, where: str) -> Any:
     try:
@@ -69,10 +72,16 @@ def _pool_configs(scenario: Scenario) -> list[PoolConfig]:
         profile = _profile(spec, f"cluster.{name}")
         idle = spec.idle_power_w if spec.idle_power_w is not None else profile.metadata.idle_power_w
         if idle is None:
-            raise HybridsimError(f"cluster.{name}.idle_power_w: profile {spec.profile} has no idle power; set one")
+            raise HybridsimError(
+                f"cluster.{name}.idle_power_w: profile {spec.profile} has no idle power; set one"
+            )
         mode = scenario.cost_model.out_of_range
-        model = profile.cost_model(scenario.cost_model.method, "clamp" if mode == "error" else mode)
-        cap = PowerCap(spec.power_cap.runtime_factor, spec.power_cap.power_factor) if spec.power_cap else PowerCap()
+        model = build_cost_model(profile, scenario.cost_model.method, "clamp" if mode == "error" else mode)
+        cap = (
+            PowerCap(spec.power_cap.runtime_factor, spec.power_cap.power_factor)
+            if spec.power_cap
+            else PowerCap()
+        )
         batch = BatchModel(spec.max_batch, spec.batch_runtime_growth, spec.batch_energy_growth)
         setup = PoolSetup(name, spec.count, float(idle), spec.queue, batch)
         configs.append(PoolConfig(setup, model, cap, mode == "error", spec.profile))
@@ -82,22 +91,30 @@ def _pool_configs(scenario: Scenario) -> list[PoolConfig]:
 def check(scenario: Scenario, base_dir: Path | None) -> None:
     """Everything that would fail a run, raised before any run starts (messages name the YAML path)."""
     labels: set[str] = set()
-    cluster = Cluster([PoolSetup(name, spec.count, 0.0, spec.queue) for name, spec in scenario.cluster.items()])
+    cluster = Cluster(
+        [PoolSetup(name, spec.count, 0.0, spec.queue) for name, spec in scenario.cluster.items()]
+    )
     for k, spec in enumerate(scenario.policies):
         if spec.label in labels:
             raise HybridsimError(f"policies.{k}.name: duplicate name {spec.label!r}")
         labels.add(spec.label)
         try:
             bind(make_policy(spec.policy, spec.params), cluster, np.random.default_rng(0))
-        except HybridsimError as error:  # "params.system: ..." continues the YAML path; a bare message follows it
+        except (
+            HybridsimError
+        ) as error:  # "params.system: ..." continues the YAML path; a bare message follows it
             joint = "." if re.match(r"[\w.]+: ", str(error)) else ": "
             raise HybridsimError(f"policies.{k}{joint}{error}") from None
     if scenario.cost.reference is not None and scenario.cost.reference not in scenario.cluster:
         raise HybridsimError(f"cost.reference: no pool named {scenario.cost.reference!r}")
     _pool_configs(scenario)
     arrival = scenario.arrival
-    if (scenario.workload is not None and scenario.workload.requests is not None
-            and arrival.requests is not None and scenario.workload.requests != arrival.requests):
+    if (
+        scenario.workload is not None
+        and scenario.workload.requests is not None
+        and arrival.requests is not None
+        and scenario.workload.requests != arrival.requests
+    ):
         raise HybridsimError("workload.requests: differs from arrival.requests; give the count in one place")
     build_stream(scenario, base_dir)
 
@@ -108,6 +125,7 @@ def _resolve(path: Path | None, base_dir: Path | None) -> Path:
 
 
 # -- building one run ---------------------------------------------------------------------------------------
+
 
 def _seeds(seed: int) -> list[np.random.SeedSequence]:
     """A run's independent random streams, in a fixed order: arrival times, token lengths, predictor, policy."""
@@ -133,9 +151,11 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
         if arrival.duration_s is not None:
             keep = trace.arrival_s * arrival.time_scale <= arrival.duration_s
         if arrival.requests is not None:
-            keep[arrival.requests:] = False
+            keep[arrival.requests :] = False
         times = trace.arrival_s[keep] * arrival.time_scale
-        tokens = (trace.input_tokens[keep], trace.output_tokens[keep]) if trace.input_tokens is not None else None
+        tokens = (
+            (trace.input_tokens[keep], trace.output_tokens[keep]) if trace.input_tokens is not None else None
+        )
         limits = trace.max_tokens[keep] if trace.max_tokens is not None else None
         source = f"trace {arrival.trace}"
     else:
@@ -146,8 +166,17 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
         if count is None and arrival.duration_s is None:
             lengths = build_workload(_workload(scenario), tokens_seed, base_dir)
             tokens, count = (lengths.input_tokens, lengths.output_tokens), len(lengths)
-        times = arrival_times(arrival.process, rng, arrival.rate, count, arrival.duration_s,  # type: ignore[arg-type]
-                              arrival.cv or 1.0, arrival.amplitude, arrival.period_s, arrival.phase_s)
+        times = arrival_times(
+            arrival.process,
+            rng,
+            arrival.rate,
+            count,
+            arrival.duration_s,  # type: ignore[arg-type]
+            arrival.cv or 1.0,
+            arrival.amplitude,
+            arrival.period_s,
+            arrival.phase_s,
+        )
         source = f"{arrival.process} arrivals"
     if times.size == 0:
         raise HybridsimError("arrival: no request arrives within duration_s")
@@ -158,13 +187,24 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
     limits = limits if limits is not None else np.full(times.size, scenario.max_tokens, dtype=np.int64)
     outputs = np.minimum(tokens[1], limits)
     if not (times >= arrival.warmup_s).any():
-        raise HybridsimError(f"arrival.warmup_s: every request arrives within the {arrival.warmup_s:g} s warm-up")
-    stream = RequestStream(times, np.asarray(tokens[0], np.int64), outputs.astype(np.int64), limits.astype(np.int64),
-                           arrival.warmup_s, arrival.duration_s, int(np.count_nonzero(tokens[1] > limits)))
+        raise HybridsimError(
+            f"arrival.warmup_s: every request arrives within the {arrival.warmup_s:g} s warm-up"
+        )
+    stream = RequestStream(
+        times,
+        np.asarray(tokens[0], np.int64),
+        outputs.astype(np.int64),
+        limits.astype(np.int64),
+        arrival.warmup_s,
+        arrival.duration_s,
+        int(np.count_nonzero(tokens[1] > limits)),
+    )
     return stream, source
 
 
-def run_one(scenario: Scenario, policy_index: int, base_dir: Path | None, parquet: Path | None) -> dict[str, Any]:
+def run_one(
+    scenario: Scenario, policy_index: int, base_dir: Path | None, parquet: Path | None
+) -> dict[str, Any]:
     """Simulate one policy of one (sweep point's) scenario; write its per-request file; return its summary."""
     spec = scenario.policies[policy_index]
     stream, source = build_stream(scenario, base_dir)
@@ -172,19 +212,30 @@ def run_one(scenario: Scenario, policy_index: int, base_dir: Path | None, parque
     predictor = make_predictor(predictor_spec.kind, predictor_spec.noise, predictor_spec.prior_tokens)
     predictor_seed, policy_seed = _seeds(scenario.seed)[2:]
     try:
-        result = simulate(_pool_configs(scenario), stream, make_policy(spec.policy, spec.params), predictor,
-                          np.random.default_rng(policy_seed), np.random.default_rng(predictor_seed))
+        result = simulate(
+            _pool_configs(scenario),
+            stream,
+            make_policy(spec.policy, spec.params),
+            predictor,
+            np.random.default_rng(policy_seed),
+            np.random.default_rng(predictor_seed),
+        )
     except HybridsimError as error:
         raise HybridsimError(f"policies.{policy_index} ({spec.label}): {error}") from None
     if parquet is not None:
         result.table.write_parquet(parquet)
-    entry = {"policy": spec.label, "policy_class": spec.policy, "params": spec.params,
-             "predictor": predictor_spec.model_dump(exclude_defaults=True) or {"kind": "max_tokens"},
-             "requests_source": source}
+    entry = {
+        "policy": spec.label,
+        "policy_class": spec.policy,
+        "params": spec.params,
+        "predictor": predictor_spec.model_dump(exclude_defaults=True) or {"kind": "max_tokens"},
+        "requests_source": source,
+    }
     return {**entry, **summarise(result, scenario.slo_s, scenario.cost.lam, scenario.cost.reference)}
 
 
 # -- sweeps, workers and the files of a run -----------------------------------------------------------------
+
 
 def sweep_points(scenario: Scenario, source: str) -> list[tuple[Any, Scenario]]:
     """(value, scenario with that value) for each sweep value; [(None, scenario)] without a sweep."""
@@ -212,8 +263,11 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
         if isinstance(node, list):
-            matches = [item for k, item in enumerate(node)
-                       if str(k) == part or item.get("name", item.get("policy")) == part]
+            matches = [
+                item
+                for k, item in enumerate(node)
+                if str(k) == part or item.get("name", item.get("policy")) == part
+            ]
             if not matches:
                 raise HybridsimError(f"sweep.parameter: {path}: no entry {part!r}")
             if last:
@@ -232,8 +286,13 @@ def _profile_facts(spec: PoolSpec) -> dict[str, Any]:
     meta = load_profile(spec.profile).metadata
     overridden = spec.idle_power_w is not None
     return {
-        "system": meta.system, "model": meta.model, "meter": meta.meter, "estimated": meta.estimated,
-        "energy_scope": meta.energy_scope, "kv_cache": meta.kv_cache, "batch_size": meta.batch_size,
+        "system": meta.system,
+        "model": meta.model,
+        "meter": meta.meter,
+        "estimated": meta.estimated,
+        "energy_scope": meta.energy_scope,
+        "kv_cache": meta.kv_cache,
+        "batch_size": meta.batch_size,
         "idle_power_w_used": spec.idle_power_w if overridden else meta.idle_power_w,
         "idle_power_source": "set in the scenario" if overridden else meta.idle_power_source,
     }
@@ -251,14 +310,21 @@ def _task(args: tuple[Scenario, int, Path | None, Path | None]) -> tuple[dict[st
     return entry, [str(warning.message) for warning in caught]
 
 
-def _map(tasks: list[tuple[Scenario, int, Path | None, Path | None]], workers: int,
-         ) -> tuple[list[dict[str, Any]], list[str]]:
+def _map(
+    tasks: list[tuple[Scenario, int, Path | None, Path | None]],
+    workers: int,
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Run the tasks in order, in `workers` processes (the first failure cancels the rest).
 
     A progress bar counts finished runs on a terminal (stderr a TTY), and stays out of logs and CI.
     """
-    with tqdm(total=len(tasks), unit="run", desc="simulating", leave=False,
-              disable=len(tasks) < 2 or not sys.stderr.isatty()) as progress:
+    with tqdm(
+        total=len(tasks),
+        unit="run",
+        desc="simulating",
+        leave=False,
+        disable=len(tasks) < 2 or not sys.stderr.isatty(),
+    ) as progress:
         if workers <= 1:
             results = []
             for task in tasks:
@@ -296,7 +362,9 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
     messages = [str(warning.message) for warning in caught]
     tasks, files = [], []
     for value, point in points:
-        folder = Path("requests") / (_file_name(f"{scenario.sweep.parameter}={value}") if scenario.sweep else "")
+        folder = Path("requests") / (
+            _file_name(f"{scenario.sweep.parameter}={value}") if scenario.sweep else ""
+        )
         for index, spec in enumerate(point.policies):
             relative = folder / f"{_file_name(spec.label)}.parquet" if scenario.write_requests else None
             files.append(relative)
@@ -319,8 +387,10 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "description": scenario.description,
         "seed": scenario.seed,
         "sweep": scenario.sweep.model_dump() if scenario.sweep else None,
-        "cluster": {name: {**spec.model_dump(exclude_none=True), **_profile_facts(spec)}
-                    for name, spec in scenario.cluster.items()},
+        "cluster": {
+            name: {**spec.model_dump(exclude_none=True), **_profile_facts(spec)}
+            for name, spec in scenario.cluster.items()
+        },
         "runs": runs,
         "oracle_gap": oracle_gaps(runs),
     }

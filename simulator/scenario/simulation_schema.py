@@ -59,7 +59,9 @@ class ArrivalSpec(_Strict):
         if self.process == "trace" and self.trace is None:
             raise PydanticCustomError("arrival", "process 'trace' needs trace: <file.csv>")
         if self.process != "trace" and self.trace is not None:
-            raise PydanticCustomError("arrival", f"trace: is read only by process 'trace', not {self.process!r}")
+            raise PydanticCustomError(
+                "arrival", f"trace: is read only by process 'trace', not {self.process!r}"
+            )
         if self.process != "trace" and self.rate is None:
             raise PydanticCustomError("arrival", f"process {self.process!r} needs rate (requests per second)")
         if self.process == "renewal" and self.cv is None:
@@ -86,7 +88,9 @@ class PolicySpec(_Strict):
     def _known(cls, value: str) -> str:
         if not is_policy_reference(value):
             known = ", ".join(BUILTIN_POLICIES)
-            raise PydanticCustomError("policy", f"unknown policy {value!r} (built-ins: {known}; or module:Class)")
+            raise PydanticCustomError(
+                "policy", f"unknown policy {value!r} (built-ins: {known}; or module:Class)"
+            )
         return value
 
     @property

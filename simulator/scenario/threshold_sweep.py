@@ -17,7 +17,7 @@
     artifact_output_bug: false     # paper + output: replicate the artifact (input lengths, bins <= 512)
 
 `run` writes `sweep.csv`, the per-bin tables (paper method), and energy/runtime plots, and returns the
-summary the loader writes as `summary.json`. The analysis itself is `simulator.analysis.threshold`.
+summary the loader writes as `summary.json`. The analysis itself is `hybridsim.simulator.analysis.threshold`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pydantic
+from hybridsim.simulator.profiles.cost_models import build_cost_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from hybridsim.core.errors import HybridsimError, ProfileRangeError
 
 from ..analysis.threshold import (
     JOULES_PER_KWH,
@@ -43,7 +46,6 @@ from ..analysis.threshold import (
     routing_key,
     sweep,
 )
-from ..errors import HybridsimError, ProfileRangeError
 from ..profiles.cost_models import range_excess
 from ..profiles.registry import load_profile
 from ..workload.datasets import TokenLengths
@@ -55,7 +57,9 @@ def invalid(message: str) -> PydanticCustomError:
     return PydanticCustomError("value_error", message)
 
 
-U_NORMALISATION = "U = lam * E / E_allB + (1 - lam) * R / R_allB (each term divided by its all-on-second-system baseline)"
+U_NORMALISATION = (
+    "U = lam * E / E_allB + (1 - lam) * R / R_allB (each term divided by its all-on-second-system baseline)"
+)
 
 
 class SystemSpec(BaseModel):
@@ -95,8 +99,10 @@ class ThresholdRange(BaseModel):
         if self.scale == "powers-of-two" and not self.values():
             raise invalid(f"no power of two within [{self.start}, {self.stop}]")
         if self.scale == "linear" and (self.stop - self.start) // self.step + 1 > MAX_THRESHOLDS:
-            raise invalid(f"{(self.stop - self.start) // self.step + 1:,} thresholds; at most {MAX_THRESHOLDS:,} "
-                          "(raise step, or use scale: powers-of-two)")
+            raise invalid(
+                f"{(self.stop - self.start) // self.step + 1:,} thresholds; at most {MAX_THRESHOLDS:,} "
+                "(raise step, or use scale: powers-of-two)"
+            )
         return self
 
     def values(self) -> list[int]:
@@ -173,40 +179,58 @@ class Scenario(BaseModel):
         return np.unique(np.asarray(values, dtype=np.int64))
 
 
-def _costs(scenario: Scenario, workload: TokenLengths, labels: list[str],
-           out_dir: Path) -> tuple[np.ndarray, Any, dict[str, int], list[str]]:
+def _costs(
+    scenario: Scenario, workload: TokenLengths, labels: list[str], out_dir: Path
+) -> tuple[np.ndarray, Any, dict[str, int], list[str]]:
     """(routing key, per-request costs, requests outside each profile/system's range, notes)."""
     profiles = [[load_profile(name) for name in scenario.systems[label].profiles] for label in labels]
     m, n = workload.input_tokens, workload.output_tokens
     if scenario.method == "paper":
         lengths, sweep_name = paper_lengths(m, n, scenario.rule, scenario.artifact_output_bug)
-        tables = [per_bin_table(group, sweep_name, label, scenario.paper_runtime)
-                  for group, label in zip(profiles, labels, strict=True)]
-        notes = [f"paper method: per-bin mean energy per token of the {sweep_name} sweep (models pooled, weighted "
-                 f"by n_trials) times the request's {'input' if lengths is m else 'output'} length"]
+        tables = [
+            per_bin_table(group, sweep_name, label, scenario.paper_runtime)
+            for group, label in zip(profiles, labels, strict=True)
+        ]
+        notes = [
+            f"paper method: per-bin mean energy per token of the {sweep_name} sweep (models pooled, weighted "
+            f"by n_trials) times the request's {'input' if lengths is m else 'output'} length"
+        ]
         if scenario.artifact_output_bug:
             tables = [artifact_output_table(table) for table in tables]
-            notes.append("artifact_output_bug: output-sweep bins looked up with INPUT lengths and bins >= 1024 "
-                         "dropped, as the artifact did; not a meaningful output-threshold analysis")
+            notes.append(
+                "artifact_output_bug: output-sweep bins looked up with INPUT lengths and bins >= 1024 "
+                "dropped, as the artifact did; not a meaningful output-threshold analysis"
+            )
         (out_dir / "per-bin.csv").write_text(
-            "".join(table.to_frame().to_csv(index=False, header=i == 0, float_format="%.6g", lineterminator="\n")
-                    for i, table in enumerate(tables)), encoding="utf-8")
+            "".join(
+                table.to_frame().to_csv(index=False, header=i == 0, float_format="%.6g", lineterminator="\n")
+                for i, table in enumerate(tables)
+            ),
+            encoding="utf-8",
+        )
         outside = {label: table.outside(lengths) for label, table in zip(labels, tables, strict=True)}
         return lengths, paper_costs(lengths, *tables), outside, notes
-    models = [[profile.cost_model(scenario.cost_model, scenario.out_of_range) for profile in group]
-              for group in profiles]
-    outside = {profile.name: outside_range(model, m, n)
-               for group, group_models in zip(profiles, models, strict=True)
-               for profile, model in zip(group, group_models, strict=True)}
+    models = [
+        [build_cost_model(profile, scenario.cost_model, scenario.out_of_range) for profile in group]
+        for group in profiles
+    ]
+    outside = {
+        profile.name: outside_range(model, m, n)
+        for group, group_models in zip(profiles, models, strict=True)
+        for profile, model in zip(group, group_models, strict=True)
+    }
     if scenario.out_of_range == "error":
         refuse_out_of_range(profiles, models, outside, m, n)
-    notes = [f"per-request method: mean over each system's profiles of the {scenario.cost_model} cost model's "
-             f"E(m, n) and R(m, n); out_of_range: {scenario.out_of_range}"]
+    notes = [
+        f"per-request method: mean over each system's profiles of the {scenario.cost_model} cost model's "
+        f"E(m, n) and R(m, n); out_of_range: {scenario.out_of_range}"
+    ]
     return routing_key(m, n, scenario.rule), per_request_costs(models[0], models[1], m, n), outside, notes
 
 
-def refuse_out_of_range(profiles: list[list[Any]], models: list[list[Any]], outside: dict[str, int],
-                        m: np.ndarray, n: np.ndarray) -> None:
+def refuse_out_of_range(
+    profiles: list[list[Any]], models: list[list[Any]], outside: dict[str, int], m: np.ndarray, n: np.ndarray
+) -> None:
     """With out_of_range: error, name the first profile the workload leaves, counting requests per axis."""
     for group, group_models in zip(profiles, models, strict=True):
         for profile, model in zip(group, group_models, strict=True):
@@ -216,11 +240,19 @@ def refuse_out_of_range(profiles: list[list[Any]], models: list[list[Any]], outs
                     f"out_of_range: {outside[profile.name]:,} of {m.size:,} requests fall outside profile "
                     f"{profile.name}'s measured range (input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): "
                     f"{range_excess(model, m, n)}; "
-                    "set out_of_range: clamp or extrapolate, or filter the workload (max_input_tokens, ...)")
+                    "set out_of_range: clamp or extrapolate, or filter the workload (max_input_tokens, ...)"
+                )
 
 
-def _summary(scenario: Scenario, scenario_path: Path, workload: TokenLengths, labels: list[str],
-             result: SweepResult, outside: dict[str, int], notes: list[str]) -> dict[str, Any]:
+def _summary(
+    scenario: Scenario,
+    scenario_path: Path,
+    workload: TokenLengths,
+    labels: list[str],
+    result: SweepResult,
+    outside: dict[str, int],
+    notes: list[str],
+) -> dict[str, Any]:
     best = result.best_index
     best_energy = float(result.energy_j[best])
     baselines = {labels[0]: result.energy_all_a, labels[1]: result.energy_all_b}
@@ -228,38 +260,76 @@ def _summary(scenario: Scenario, scenario_path: Path, workload: TokenLengths, la
     savings = {label: 100.0 * (value - best_energy) / value for label, value in baselines.items()}
     name = scenario.name or Path(scenario_path).stem
     threshold = int(result.thresholds[best])
-    headline = (f"{name}: best T = {threshold} ({scenario.rule} rule, {scenario.method} method): "
-                f"{best_energy / JOULES_PER_KWH:.4f} kWh for {len(workload):,} requests; saves "
-                f"{savings[labels[1]]:.1f}% vs all-{labels[1]} ({baselines[labels[1]] / JOULES_PER_KWH:.4f} kWh) "
-                f"and {savings[labels[0]]:.1f}% vs all-{labels[0]} ({baselines[labels[0]] / JOULES_PER_KWH:.4f} kWh)")
+    headline = (
+        f"{name}: best T = {threshold} ({scenario.rule} rule, {scenario.method} method): "
+        f"{best_energy / JOULES_PER_KWH:.4f} kWh for {len(workload):,} requests; saves "
+        f"{savings[labels[1]]:.1f}% vs all-{labels[1]} ({baselines[labels[1]] / JOULES_PER_KWH:.4f} kWh) "
+        f"and {savings[labels[0]]:.1f}% vs all-{labels[0]} ({baselines[labels[0]] / JOULES_PER_KWH:.4f} kWh)"
+    )
     summary: dict[str, Any] = {
-        "kind": scenario.kind, "scenario": name, "scenario_file": str(scenario_path), "seed": scenario.seed,
-        "method": scenario.method, "rule": scenario.rule, "lam": scenario.lam,
+        "kind": scenario.kind,
+        "scenario": name,
+        "scenario_file": str(scenario_path),
+        "seed": scenario.seed,
+        "method": scenario.method,
+        "rule": scenario.rule,
+        "lam": scenario.lam,
         "systems": {label: list(scenario.systems[label].profiles) for label in labels},
         "workload": {"name": workload.name, "requests": len(workload), "provenance": workload.provenance},
-        "best_threshold": threshold, "best_energy_j": best_energy, "best_energy_kwh": best_energy / JOULES_PER_KWH,
-        "best_runtime_s": float(result.runtime_s[best]), "best_requests_on_first_system": int(result.requests_on_a[best]),
-        "baselines": baselines, "baselines_kwh": {k: v / JOULES_PER_KWH for k, v in baselines.items()},
-        "baseline_runtimes_s": runtimes, "savings_vs_baseline_pct": savings,
+        "best_threshold": threshold,
+        "best_energy_j": best_energy,
+        "best_energy_kwh": best_energy / JOULES_PER_KWH,
+        "best_runtime_s": float(result.runtime_s[best]),
+        "best_requests_on_first_system": int(result.requests_on_a[best]),
+        "baselines": baselines,
+        "baselines_kwh": {k: v / JOULES_PER_KWH for k, v in baselines.items()},
+        "baseline_runtimes_s": runtimes,
+        "savings_vs_baseline_pct": savings,
         "runtime_ratio_vs_baseline": {k: float(result.runtime_s[best]) / v for k, v in runtimes.items()},
         "best_threshold_u": int(result.thresholds[result.best_u_index]),
-        "best_cost_u": float(result.cost_u[result.best_u_index]), "cost_u_normalisation": U_NORMALISATION,
-        "baseline_cost_u": {labels[0]: float(combined_cost(result.energy_all_a, result.runtime_all_a,
-                                                           result.energy_all_b, result.runtime_all_b, scenario.lam)),
-                            labels[1]: 1.0},
+        "best_cost_u": float(result.cost_u[result.best_u_index]),
+        "cost_u_normalisation": U_NORMALISATION,
+        "baseline_cost_u": {
+            labels[0]: float(
+                combined_cost(
+                    result.energy_all_a,
+                    result.runtime_all_a,
+                    result.energy_all_b,
+                    result.runtime_all_b,
+                    scenario.lam,
+                )
+            ),
+            labels[1]: 1.0,
+        },
         "out_of_range": scenario.out_of_range if scenario.method == "per-request" else "clamp (paper bins)",
         "out_of_range_requests": outside,
-        "thresholds": [{"threshold": int(t), "energy_j": float(e), "runtime_s": float(r), "cost_u": float(u),
-                        "requests_on_first_system": int(k)}
-                       for t, e, r, u, k in zip(result.thresholds, result.energy_j, result.runtime_s, result.cost_u,
-                                                result.requests_on_a, strict=True)],
-        "notes": notes, "headline": headline,
+        "thresholds": [
+            {
+                "threshold": int(t),
+                "energy_j": float(e),
+                "runtime_s": float(r),
+                "cost_u": float(u),
+                "requests_on_first_system": int(k),
+            }
+            for t, e, r, u, k in zip(
+                result.thresholds,
+                result.energy_j,
+                result.runtime_s,
+                result.cost_u,
+                result.requests_on_a,
+                strict=True,
+            )
+        ],
+        "notes": notes,
+        "headline": headline,
     }
     if "runtime_metric_artifact" in result.extra:
         summary["runtime_metric_artifact"] = {
             "best": float(result.extra["runtime_metric_artifact"][best]),
-            "baselines": {labels[0]: result.extra_all_a["runtime_metric_artifact"],
-                          labels[1]: result.extra_all_b["runtime_metric_artifact"]},
+            "baselines": {
+                labels[0]: result.extra_all_a["runtime_metric_artifact"],
+                labels[1]: result.extra_all_b["runtime_metric_artifact"],
+            },
             "meaning": "the artifact's token-weighted sum of length * bin runtime (not a time)",
         }
     return summary
@@ -282,8 +352,12 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path) -> dict[str, Any
     frame.to_csv(out_dir / "sweep.csv", index=False, float_format="%.6f", lineterminator="\n")
     title = f"{scenario.name or scenario_path.stem}: {workload.name}, {len(workload):,} requests ({scenario.method})"
     plot_threshold_sweep(
-        frame, {labels[0]: result.energy_all_a / JOULES_PER_KWH, labels[1]: result.energy_all_b / JOULES_PER_KWH},
+        frame,
+        {labels[0]: result.energy_all_a / JOULES_PER_KWH, labels[1]: result.energy_all_b / JOULES_PER_KWH},
         {labels[0]: result.runtime_all_a / 3600.0, labels[1]: result.runtime_all_b / 3600.0},
-        scenario.rule, title, out_dir, result.best_index,
+        scenario.rule,
+        title,
+        out_dir,
+        result.best_index,
     )
     return _summary(scenario, scenario_path, workload, labels, result, outside, notes)

@@ -3,5 +3,12 @@
 from .datasets import BUILTIN_WORKLOADS, JointHistogram, TokenLengths, load_builtin, summarise
 from .spec import WorkloadSpec, build_workload
 
-__all__ = ["BUILTIN_WORKLOADS", "JointHistogram", "TokenLengths", "WorkloadSpec", "build_workload",
-           "load_builtin", "summarise"]
+__all__ = [
+    "BUILTIN_WORKLOADS",
+    "JointHistogram",
+    "TokenLengths",
+    "WorkloadSpec",
+    "build_workload",
+    "load_builtin",
+    "summarise",
+]

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import write_text_atomic
-from ..errors import HybridsimError
+from hybridsim.core.atomic import write_text_atomic
+from hybridsim.core.errors import HybridsimError
+
 from .datasets import BUILTIN_WORKLOADS, DATA_DIR, JointHistogram, TokenLengths, summarise, validate_lengths
 
 
@@ -34,13 +35,15 @@ class AlpacaSource:
 
 SOURCES: tuple[AlpacaSource, ...] = (
     AlpacaSource(
-        "alpaca", "token-lengths-alpaca-cleaned-davinci003.csv",
+        "alpaca",
+        "token-lengths-alpaca-cleaned-davinci003.csv",
         "token-lengths-alpaca-cleaned-davinci003.csv (cleaned Stanford Alpaca, text-davinci-003 outputs)",
         "`stayanti/alpaca-gpt-4` commit `724445ece90d514a9520861e8d731dc772523fda`, `alpaca_data/` "
         "(2,078 files of the cleaned Alpaca set, AlpacaDataCleaned as of 2023-03-29; text-davinci-003 outputs)",
     ),
     AlpacaSource(
-        "alpaca-gpt4-sample", "token-lengths.csv",
+        "alpaca-gpt4-sample",
+        "token-lengths.csv",
         "token-lengths.csv (alpaca-gpt4, GPT-4 outputs, 1000-record sample)",
         "`hiyouga/LLaMA-Factory` commit `c450ee87a35ff9235f9b695b0de2e042b2971178`, "
         "`data/alpaca_en_demo.json` (1,000 alpaca-gpt4 records with GPT-4 outputs)",
@@ -55,8 +58,9 @@ def read_source(directory: Path, source: AlpacaSource) -> tuple[TokenLengths, st
         raise HybridsimError(f"{path}: not found (expected a copy of shared/data/alpaca)")
     raw = path.read_bytes()  # parsed from these bytes, so that the digest is of exactly what was read
     frame = validate_lengths(pd.read_csv(io.BytesIO(raw)), str(path), with_count=False)
-    lengths = TokenLengths(frame["input_tokens"].to_numpy(), frame["output_tokens"].to_numpy(), source.builtin,
-                           source.file)
+    lengths = TokenLengths(
+        frame["input_tokens"].to_numpy(), frame["output_tokens"].to_numpy(), source.builtin, source.file
+    )
     return lengths, hashlib.sha256(raw).hexdigest()
 
 
@@ -72,10 +76,14 @@ def check_against_summary(directory: Path, source: AlpacaSource, lengths: TokenL
     for axis in ("input_tokens", "output_tokens"):
         for key in ("count", "min", "max", "median"):
             if ours[axis][key] != published[axis][key]:
-                raise HybridsimError(f"{source.file}: {axis} {key} is {ours[axis][key]}, summary.json says "
-                                     f"{published[axis][key]}")
+                raise HybridsimError(
+                    f"{source.file}: {axis} {key} is {ours[axis][key]}, summary.json says "
+                    f"{published[axis][key]}"
+                )
         if abs(ours[axis]["mean"] - published[axis]["mean"]) > 1e-3:
-            raise HybridsimError(f"{source.file}: {axis} mean {ours[axis]['mean']:.4f} differs from summary.json")
+            raise HybridsimError(
+                f"{source.file}: {axis} mean {ours[axis]['mean']:.4f} differs from summary.json"
+            )
 
 
 def histogram_csv(table: JointHistogram) -> str:
@@ -99,8 +107,10 @@ def provenance_markdown(rows: list[tuple[AlpacaSource, TokenLengths, JointHistog
     ]
     for source, lengths, table, digest in rows:
         entry = BUILTIN_WORKLOADS[source.builtin]
-        lines.append(f"| `{source.builtin}` | `{entry.file}` | {len(lengths):,} | {table.count.size:,} | "
-                     f"`shared/data/alpaca/{source.file}` (`{digest[:16]}…`) | {source.upstream} |")
+        lines.append(
+            f"| `{source.builtin}` | `{entry.file}` | {len(lengths):,} | {table.count.size:,} | "
+            f"`shared/data/alpaca/{source.file}` (`{digest[:16]}…`) | {source.upstream} |"
+        )
     lines += ["", "Full sha256 of the source files:", ""]
     lines += [f"- `{source.file}`: `{digest}`" for source, _, _, digest in rows]
     lines += [
@@ -127,9 +137,11 @@ def provenance_markdown(rows: list[tuple[AlpacaSource, TokenLengths, JointHistog
     ]
     for source, lengths, _, _ in rows:
         for axis, stats in summarise(lengths).items():
-            lines.append(f"| `{source.builtin}` | {axis.split('_')[0]} | {stats['count']:,} | {stats['mean']:.2f} | "
-                         f"{stats['median']:g} | {stats['p90']:.1f} | {stats['p99']:.1f} | {stats['max']:,} | "
-                         f"{stats['frac_le_32']:.3f} |")
+            lines.append(
+                f"| `{source.builtin}` | {axis.split('_')[0]} | {stats['count']:,} | {stats['mean']:.2f} | "
+                f"{stats['median']:g} | {stats['p90']:.1f} | {stats['p99']:.1f} | {stats['max']:,} | "
+                f"{stats['frac_le_32']:.3f} |"
+            )
     lines += [
         "",
         "## Caveats (carried over from the data README)",
@@ -161,7 +173,9 @@ def import_alpaca(directory: Path, out_dir: Path = DATA_DIR) -> list[Path]:
     for source in SOURCES:
         lengths, digest = read_source(directory, source)
         check_against_summary(directory, source, lengths)
-        table = JointHistogram.from_records(lengths.input_tokens, lengths.output_tokens, source.builtin, source.file)
+        table = JointHistogram.from_records(
+            lengths.input_tokens, lengths.output_tokens, source.builtin, source.file
+        )
         rows.append((source, lengths, table, digest))
     written = []
     for source, _, table, _ in rows:
@@ -171,4 +185,3 @@ def import_alpaca(directory: Path, out_dir: Path = DATA_DIR) -> list[Path]:
     write_text_atomic(out_dir / "PROVENANCE.md", provenance_markdown(rows))
     written.append(out_dir / "PROVENANCE.md")
     return written
-

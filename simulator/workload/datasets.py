@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import HybridsimError, shown
-from ..readers import read_csv_file
+from hybridsim.core.errors import HybridsimError, shown
+from hybridsim.core.readers import read_csv_file
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "workloads"
 HISTOGRAM_COLUMNS: tuple[str, str, str] = ("input_tokens", "output_tokens", "count")
@@ -36,12 +36,14 @@ class BuiltinWorkload:
 
 BUILTIN_WORKLOADS: dict[str, BuiltinWorkload] = {
     "alpaca": BuiltinWorkload(
-        "alpaca", "alpaca.csv",
+        "alpaca",
+        "alpaca.csv",
         "cleaned Stanford Alpaca (AlpacaDataCleaned), all 51,941 records, text-davinci-003 outputs; "
         "Llama-2 token counts incl. BOS (2 on the input, 1 on the output)",
     ),
     "alpaca-gpt4-sample": BuiltinWorkload(
-        "alpaca-gpt4-sample", "alpaca-gpt4-sample.csv",
+        "alpaca-gpt4-sample",
+        "alpaca-gpt4-sample.csv",
         "alpaca-gpt4 (the paper's variant), a random SAMPLE of 1,000 records, GPT-4 outputs (about 2.5x "
         "longer than davinci-003's); Llama-2 token counts incl. BOS (2 on the input, 1 on the output)",
     ),
@@ -87,21 +89,27 @@ class JointHistogram:
         return int(self.count.sum())
 
     @classmethod
-    def from_records(cls, input_tokens: np.ndarray, output_tokens: np.ndarray, name: str,
-                     provenance: str) -> JointHistogram:
+    def from_records(
+        cls, input_tokens: np.ndarray, output_tokens: np.ndarray, name: str, provenance: str
+    ) -> JointHistogram:
         """Aggregate per-record counts into a histogram sorted by (input, output)."""
         pairs = np.stack([np.asarray(input_tokens, np.int64), np.asarray(output_tokens, np.int64)], axis=1)
         unique, counts = np.unique(pairs, axis=0, return_counts=True)
         return cls(unique[:, 0].copy(), unique[:, 1].copy(), counts.astype(np.int64), name, provenance)
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                             "count": self.count})
+        return pd.DataFrame(
+            {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens, "count": self.count}
+        )
 
     def expand(self) -> TokenLengths:
         """Every record once, in the table's (sorted) order."""
-        return TokenLengths(np.repeat(self.input_tokens, self.count), np.repeat(self.output_tokens, self.count),
-                            self.name, self.provenance)
+        return TokenLengths(
+            np.repeat(self.input_tokens, self.count),
+            np.repeat(self.output_tokens, self.count),
+            self.name,
+            self.provenance,
+        )
 
 
 def validate_lengths(frame: pd.DataFrame, source: str, with_count: bool) -> pd.DataFrame:
@@ -109,8 +117,7 @@ def validate_lengths(frame: pd.DataFrame, source: str, with_count: bool) -> pd.D
     columns = list(HISTOGRAM_COLUMNS if with_count else HISTOGRAM_COLUMNS[:2])
     missing = [column for column in columns if column not in frame.columns]
     if missing:
-        raise HybridsimError(f"{source}: missing column(s) {', '.join(missing)} "
-                             f"(need {', '.join(columns)})")
+        raise HybridsimError(f"{source}: missing column(s) {', '.join(missing)} (need {', '.join(columns)})")
     out = {}
     for column in columns:
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
@@ -118,8 +125,10 @@ def validate_lengths(frame: pd.DataFrame, source: str, with_count: bool) -> pd.D
         bad = ~np.isfinite(values) | (values != np.round(values)) | (values < lowest)
         if bad.any():
             row = int(np.argmax(bad))
-            raise HybridsimError(f"{source}: row {row + 2}: {column} must be an integer >= {lowest}, "
-                                 f"got {shown(frame[column].iloc[row])}")
+            raise HybridsimError(
+                f"{source}: row {row + 2}: {column} must be an integer >= {lowest}, "
+                f"got {shown(frame[column].iloc[row])}"
+            )
         out[column] = values.astype(np.int64)
     return pd.DataFrame(out)
 
@@ -131,11 +140,17 @@ def read_histogram_csv(path: Path, name: str, provenance: str) -> JointHistogram
     with_count = "count" in frame.columns
     table = validate_lengths(frame, str(path), with_count)
     if not with_count:
-        return JointHistogram.from_records(table["input_tokens"].to_numpy(), table["output_tokens"].to_numpy(),
-                                           name, provenance)
+        return JointHistogram.from_records(
+            table["input_tokens"].to_numpy(), table["output_tokens"].to_numpy(), name, provenance
+        )
     table = table[table["count"] > 0]
-    return JointHistogram(table["input_tokens"].to_numpy(), table["output_tokens"].to_numpy(),
-                          table["count"].to_numpy(), name, provenance)
+    return JointHistogram(
+        table["input_tokens"].to_numpy(),
+        table["output_tokens"].to_numpy(),
+        table["count"].to_numpy(),
+        name,
+        provenance,
+    )
 
 
 def load_builtin(name: str) -> JointHistogram:
@@ -143,7 +158,9 @@ def load_builtin(name: str) -> JointHistogram:
     if name not in BUILTIN_WORKLOADS:
         raise HybridsimError(f"unknown built-in workload {name!r} (known: {', '.join(BUILTIN_WORKLOADS)})")
     entry = BUILTIN_WORKLOADS[name]
-    provenance = f"built-in '{name}': {entry.label}; table simulator/data/workloads/{entry.file} (PROVENANCE.md)"
+    provenance = (
+        f"built-in '{name}': {entry.label}; table simulator/data/workloads/{entry.file} (PROVENANCE.md)"
+    )
     return read_histogram_csv(DATA_DIR / entry.file, name, provenance)
 
 
@@ -155,7 +172,14 @@ def summarise(lengths: TokenLengths) -> dict[str, dict[str, float]]:
         if values.size == 0:
             raise HybridsimError(f"workload {lengths.name!r}: empty, no statistics")
         p50, p90, p99 = np.percentile(values, [50, 90, 99])
-        stats[axis] = {"count": int(values.size), "mean": float(values.mean()), "median": float(p50),
-                       "p90": float(p90), "p99": float(p99), "min": int(values.min()), "max": int(values.max()),
-                       "frac_le_32": float(np.mean(values <= 32))}
+        stats[axis] = {
+            "count": int(values.size),
+            "mean": float(values.mean()),
+            "median": float(p50),
+            "p90": float(p90),
+            "p99": float(p99),
+            "min": int(values.min()),
+            "max": int(values.max()),
+            "frac_le_32": float(np.mean(values <= 32)),
+        }
     return stats

@@ -18,7 +18,9 @@ from .datasets import TokenLengths
 def plot_length_histograms(lengths: TokenLengths, path: Path) -> Path:
     """Input and output token histograms side by side, saved to `path` (format from the suffix)."""
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
-    for axis, (column, colour) in zip(axes, (("input_tokens", "tab:blue"), ("output_tokens", "tab:orange")), strict=True):
+    for axis, (column, colour) in zip(
+        axes, (("input_tokens", "tab:blue"), ("output_tokens", "tab:orange")), strict=True
+    ):
         values = getattr(lengths, column)
         top = max(2.0, float(values.max()))
         bins = np.unique(np.round(np.logspace(0, np.log2(top) + 0.01, 50, base=2.0)))
@@ -26,8 +28,13 @@ def plot_length_histograms(lengths: TokenLengths, path: Path) -> Path:
         axis.set_xscale("log", base=2)
         axis.set_xlabel(f"{column.replace('_', ' ')} (Llama-2, incl. BOS)")
         axis.set_ylabel("requests")
-        axis.axvline(np.median(values), color="black", linestyle="--", linewidth=1,
-                     label=f"median {np.median(values):g}, mean {values.mean():.1f}")
+        axis.axvline(
+            np.median(values),
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"median {np.median(values):g}, mean {values.mean():.1f}",
+        )
         axis.legend(frameon=False, fontsize=8)
         axis.grid(alpha=0.3, which="both", linewidth=0.4)
     figure.suptitle(f"{lengths.name}: {len(lengths):,} requests", fontsize=10)

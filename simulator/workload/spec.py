@@ -22,7 +22,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
+
 from .datasets import BUILTIN_WORKLOADS, JointHistogram, TokenLengths, load_builtin, read_histogram_csv
 from .user_data import read_jsonl_workload
 
@@ -56,8 +57,10 @@ class WorkloadSpec(BaseModel):
         if len(sources) != 1:
             raise PydanticCustomError("value_error", "give exactly one of dataset, csv, jsonl")
         if (self.jsonl is None) != (self.tokenizer is None):
-            raise PydanticCustomError("value_error",
-                                      "jsonl needs a tokenizer (a SentencePiece .model file), and tokenizer needs jsonl")
+            raise PydanticCustomError(
+                "value_error",
+                "jsonl needs a tokenizer (a SentencePiece .model file), and tokenizer needs jsonl",
+            )
         return self
 
     def source_name(self) -> str:
@@ -68,6 +71,7 @@ class WorkloadSpec(BaseModel):
 
 def load_source(spec: WorkloadSpec, base_dir: Path | None = None) -> JointHistogram:
     """The joint histogram the spec names, before filters and sampling."""
+
     def resolve(path: Path) -> Path:
         return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
@@ -100,8 +104,9 @@ def apply_filters(table: JointHistogram, spec: WorkloadSpec) -> JointHistogram:
     if not notes:
         return table
     provenance = f"{table.provenance}; kept {kept:,} of {table.total:,} records with {' and '.join(notes)}"
-    return JointHistogram(table.input_tokens[keep], table.output_tokens[keep], table.count[keep], table.name,
-                          provenance)
+    return JointHistogram(
+        table.input_tokens[keep], table.output_tokens[keep], table.count[keep], table.name, provenance
+    )
 
 
 def sample(table: JointHistogram, requests: int | None, seed: Seed) -> TokenLengths:
@@ -110,13 +115,21 @@ def sample(table: JointHistogram, requests: int | None, seed: Seed) -> TokenLeng
     if requests is None:
         everything = table.expand()
         order = rng.permutation(len(everything))
-        return TokenLengths(everything.input_tokens[order], everything.output_tokens[order], table.name,
-                            f"{table.provenance}; every record once ({table.total:,}), shuffled with the seed")
+        return TokenLengths(
+            everything.input_tokens[order],
+            everything.output_tokens[order],
+            table.name,
+            f"{table.provenance}; every record once ({table.total:,}), shuffled with the seed",
+        )
     # Draw a record uniformly, then look up its cell: exact integer arithmetic, no float probabilities.
     picks = rng.integers(0, table.total, size=requests)
     cells = np.searchsorted(np.cumsum(table.count), picks, side="right")
-    return TokenLengths(table.input_tokens[cells], table.output_tokens[cells], table.name,
-                        f"{table.provenance}; {requests:,} draws with replacement from the joint distribution")
+    return TokenLengths(
+        table.input_tokens[cells],
+        table.output_tokens[cells],
+        table.name,
+        f"{table.provenance}; {requests:,} draws with replacement from the joint distribution",
+    )
 
 
 def build_workload(spec: WorkloadSpec, seed: Seed, base_dir: Path | None = None) -> TokenLengths:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
+
 from .datasets import JointHistogram
 
 
@@ -30,7 +31,9 @@ def load_tokenizer(path: Path) -> object:
     try:
         import sentencepiece
     except ImportError:
-        raise HybridsimError("counting JSONL prompts needs sentencepiece: pip install 'hybridsim[tokenize]'") from None
+        raise HybridsimError(
+            "counting JSONL prompts needs sentencepiece: pip install 'hybridsim[tokenize]'"
+        ) from None
     try:
         return sentencepiece.SentencePieceProcessor(model_file=str(path))
     except (RuntimeError, OSError) as error:
@@ -59,8 +62,9 @@ def read_jsonl_fields(path: Path) -> tuple[list[list[str]], list[str]]:
             elif "prompt" in record:
                 fields, output_key = [record["prompt"]], "completion"
             else:
-                raise HybridsimError(f"{path}:{number}: need 'instruction' (+ 'input', 'output') "
-                                     "or 'prompt' (+ 'completion')")
+                raise HybridsimError(
+                    f"{path}:{number}: need 'instruction' (+ 'input', 'output') or 'prompt' (+ 'completion')"
+                )
             if output_key not in record:
                 raise HybridsimError(f"{path}:{number}: missing '{output_key}' (output lengths come from it)")
             texts = [*fields, record[output_key]]
@@ -87,6 +91,8 @@ def read_jsonl_workload(path: Path, tokenizer_path: Path, name: str) -> JointHis
     starts = np.concatenate([[0], np.cumsum(widths)[:-1]]) if widths.size else widths
     input_tokens = np.add.reduceat(field_counts, starts) if widths.size else widths
     output_tokens = count_tokens(outputs, tokenizer)
-    provenance = (f"JSONL {path} ({len(outputs)} records), counted with {tokenizer_path} "
-                  "as HF encode does (one BOS per field, no template)")
+    provenance = (
+        f"JSONL {path} ({len(outputs)} records), counted with {tokenizer_path} "
+        "as HF encode does (one BOS per field, no template)"
+    )
     return JointHistogram.from_records(input_tokens, output_tokens, name, provenance)

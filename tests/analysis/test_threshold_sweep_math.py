@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulator.analysis.threshold import (
+from hybridsim.simulator.analysis.threshold import (
     PerBinTable,
     RequestCosts,
     outside_range,
@@ -15,10 +14,13 @@ from simulator.analysis.threshold import (
     routing_key,
     sweep,
 )
-from simulator.errors import HybridsimError
+
+from hybridsim.core.errors import HybridsimError
 
 
-def loop_sweep(m: list[int], n: list[int], costs: RequestCosts, thresholds: list[int], rule: str, lam: float) -> dict:
+def loop_sweep(
+    m: list[int], n: list[int], costs: RequestCosts, thresholds: list[int], rule: str, lam: float
+) -> dict:
     """The definition, one request at a time."""
     out = {"energy": [], "runtime": [], "on_a": [], "u": []}
     energy_b = sum(costs.energy_b)
@@ -79,7 +81,9 @@ def test_empty_workload_and_bad_lambda_are_refused() -> None:
 
 
 def table(bins: list[int], ept: list[float], runtime: list[float]) -> PerBinTable:
-    return PerBinTable("s", "input", np.array(bins), np.array(ept), np.array(runtime), np.ones(len(bins), int))
+    return PerBinTable(
+        "s", "input", np.array(bins), np.array(ept), np.array(runtime), np.ones(len(bins), int)
+    )
 
 
 def test_bin_lookup_is_the_nearest_power_of_two_clipped_to_measured_bins() -> None:
@@ -134,7 +138,7 @@ def test_per_request_costs_average_a_systems_models_per_request() -> None:
 
 
 def test_artifact_output_tables_lose_every_bin_with_a_zero_in_its_label() -> None:
-    from simulator.analysis.threshold import artifact_output_table
+    from hybridsim.simulator.analysis.threshold import artifact_output_table
 
     full = table([8, 16, 512, 1024, 2048, 4096], [1] * 6, [1] * 6)
     assert artifact_output_table(full).bins.tolist() == [8, 16, 512]

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from calibration.meters.common import EnergyMeter, Measurement
-from calibration.runner import BudgetExhausted, OutOfMemory, TrialResult
+from hybridsim.calibration.meters.common import EnergyMeter, Measurement
+from hybridsim.calibration.runner import BudgetExhausted, OutOfMemory, TrialResult
 
 
 def fake_runtime_s(m: int, n: int) -> float:
@@ -41,8 +40,12 @@ class FakeMeter(EnergyMeter):
         self.open = False
         self.windows += 1
         elapsed = self.pending_s
-        return Measurement(elapsed_s=elapsed, energy_j={"gpu:0": 30.0 * elapsed, "cpu:package-0": 10.0 * elapsed},
-                           method="fake-constant-power", samples=1)
+        return Measurement(
+            elapsed_s=elapsed,
+            energy_j={"gpu:0": 30.0 * elapsed, "cpu:package-0": 10.0 * elapsed},
+            method="fake-constant-power",
+            samples=1,
+        )
 
 
 @dataclass
@@ -85,8 +88,14 @@ class FakeRunner:
         measurement = meter.end_window()
         if self.clock is not None:
             self.clock.now += runtime
-        return TrialResult(runtime_s=runtime, measurement=measurement, input_tokens=input_tokens,
-                           output_tokens=output_tokens - self.short_by, batch_size=1, peak_memory_mb=123.0)
+        return TrialResult(
+            runtime_s=runtime,
+            measurement=measurement,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens - self.short_by,
+            batch_size=1,
+            peak_memory_mb=123.0,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"model": "fake", "parameters": 0, "load_time_s": 0.0}
@@ -94,13 +103,28 @@ class FakeRunner:
 
 def fake_context(**changes: Any) -> Any:
     """A `CalibrationContext` as the CLI would build it, for a fake run."""
-    from calibration.profile_writer import CalibrationContext
+    from hybridsim.calibration.profile_writer import CalibrationContext
 
     values: dict[str, Any] = dict(
-        system="test-box", device_name="Fake GPU", model="fake", dtype="bfloat16", meter="fake",
-        energy_scope=FakeMeter.scope, estimated=False, kv_cache=True, batch_size=1,
+        system="test-box",
+        device_name="Fake GPU",
+        model="fake",
+        dtype="bfloat16",
+        meter="fake",
+        energy_scope=FakeMeter.scope,
+        estimated=False,
+        kv_cache=True,
+        batch_size=1,
         command="hybridsim calibrate --test",
-        run={"model": None, "arch": "fake", "dtype": "bfloat16", "device": "cpu", "batch_size": 1,
-             "kv_cache": True, "meter": "fake"})
+        run={
+            "model": None,
+            "arch": "fake",
+            "dtype": "bfloat16",
+            "device": "cpu",
+            "batch_size": 1,
+            "kv_cache": True,
+            "meter": "fake",
+        },
+    )
     values.update(changes)
     return CalibrationContext(**values)

@@ -5,21 +5,34 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hybridsim.calibration.fitting import fit_bilinear, fit_report, paper_fit
 
-from calibration.fitting import fit_bilinear, fit_report, paper_fit
 
-
-def grid_trials(energy: tuple[float, float, float], runtime: tuple[float, float, float], intercept: float = 0.0,
-                tokens: tuple[int, ...] = (8, 32, 128, 512)) -> pd.DataFrame:
+def grid_trials(
+    energy: tuple[float, float, float],
+    runtime: tuple[float, float, float],
+    intercept: float = 0.0,
+    tokens: tuple[int, ...] = (8, 32, 128, 512),
+) -> pd.DataFrame:
     rows = []
     for m in tokens:
         for n in tokens:
             for warmup in (True, False, False):
-                rows.append({"sweep": "grid", "input_tokens": m, "output_tokens": n, "warmup": warmup,
-                             "status": "ok",
-                             "energy_j": energy[0] * m + energy[1] * n + energy[2] * m * n + intercept
-                             + (1e6 if warmup else 0.0),  # a warm-up that would wreck the fit if it counted
-                             "runtime_s": runtime[0] * m + runtime[1] * n + runtime[2] * m * n})
+                rows.append(
+                    {
+                        "sweep": "grid",
+                        "input_tokens": m,
+                        "output_tokens": n,
+                        "warmup": warmup,
+                        "status": "ok",
+                        "energy_j": energy[0] * m
+                        + energy[1] * n
+                        + energy[2] * m * n
+                        + intercept
+                        + (1e6 if warmup else 0.0),  # a warm-up that would wreck the fit if it counted
+                        "runtime_s": runtime[0] * m + runtime[1] * n + runtime[2] * m * n,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -9,39 +9,64 @@ from pathlib import Path
 import numpy as np
 import pytest
 from calibration_fakes import fake_context
-
-from calibration.profile_writer import (
+from hybridsim.calibration.profile_writer import (
     aggregate_points,
     load_context,
     resumable_context,
     save_context,
     write_profile,
 )
-from simulator.errors import HybridsimError
-from simulator.profiles.io import append_trials, load_profile_dir, read_trials
-from simulator.profiles.model import POINT_COLUMNS
+from hybridsim.simulator.profiles.cost_models import build_cost_model
+
+from hybridsim.core.errors import HybridsimError
+from hybridsim.core.profile_io import append_trials, load_profile_dir, read_trials
+from hybridsim.core.profile_model import POINT_COLUMNS
 
 
-def trial(sweep: str, m: int, n: int, k: int, runtime: float, *, warmup: bool = False, status: str = "ok") -> dict:
-    from calibration.protocol import TRIAL_COLUMNS
+def trial(
+    sweep: str, m: int, n: int, k: int, runtime: float, *, warmup: bool = False, status: str = "ok"
+) -> dict:
+    from hybridsim.calibration.protocol import TRIAL_COLUMNS
 
     row = dict.fromkeys(TRIAL_COLUMNS, "")
     ok = status == "ok"
-    row.update(sweep=sweep, input_tokens=m, output_tokens=n, trial=k, warmup=warmup, status=status,
-               started_at="2025-03-04T10:00:00+00:00")
+    row.update(
+        sweep=sweep,
+        input_tokens=m,
+        output_tokens=n,
+        trial=k,
+        warmup=warmup,
+        status=status,
+        started_at="2025-03-04T10:00:00+00:00",
+    )
     if ok:
-        row.update(runtime_s=runtime, cpu_energy_j=10 * runtime, gpu_energy_j=30 * runtime, energy_j=40 * runtime,
-                   actual_input_tokens=m, actual_output_tokens=n, batch_size=1, total_tokens=m + n,
-                   energy_per_token_j=40 * runtime / (m + n), peak_memory_mb=100.0 + k, estimated=False,
-                   meter_method="fake")
+        row.update(
+            runtime_s=runtime,
+            cpu_energy_j=10 * runtime,
+            gpu_energy_j=30 * runtime,
+            energy_j=40 * runtime,
+            actual_input_tokens=m,
+            actual_output_tokens=n,
+            batch_size=1,
+            total_tokens=m + n,
+            energy_per_token_j=40 * runtime / (m + n),
+            peak_memory_mb=100.0 + k,
+            estimated=False,
+            meter_method="fake",
+        )
     return row
 
 
 @pytest.fixture()
 def calibration_dir(tmp_path: Path) -> Path:
     rows = []
-    for sweep, m, n in (("input", 8, 32), ("input", 64, 32), ("input+output", 32, 32), ("output", 32, 8),
-                        ("output", 32, 64)):
+    for sweep, m, n in (
+        ("input", 8, 32),
+        ("input", 64, 32),
+        ("input+output", 32, 32),
+        ("output", 32, 8),
+        ("output", 32, 64),
+    ):
         base = 0.01 * m + 0.1 * n
         rows.append(trial(sweep, m, n, 0, 99.0, warmup=True))
         rows += [trial(sweep, m, n, k, base * (1 + 0.01 * k)) for k in (1, 2, 3)]
@@ -73,13 +98,18 @@ def test_written_profile_loads_with_metadata_and_a_working_cost_model(calibratio
     profile = load_profile_dir(calibration_dir)
     meta = profile.metadata
     assert (meta.system, meta.device, meta.meter, meta.kv_cache, meta.batch_size) == (
-        "test-box", "Fake GPU", "fake", True, 1)
+        "test-box",
+        "Fake GPU",
+        "fake",
+        True,
+        1,
+    )
     assert meta.date == "2025-03-04" and "hybridsim calibrate --test" in meta.provenance
     assert meta.notes == ("a note",) and not meta.estimated
     assert meta.extra["trials_by_status"] == {"ok": 20, "oom": 1}
     assert meta.extra["meter_methods"] == ["fake"]  # how the trials were measured, as the meter said
     assert profile.paper_fit is not None and profile.paper_fit.input_range == (8.0, 64.0)
-    model = profile.cost_model("interpolated")
+    model = build_cost_model(profile, "interpolated")
     assert model.runtime_s(np.array([32]), np.array([32]))[0] == pytest.approx(3.52 * 1.02, rel=1e-6)
     assert model.output_range == (8.0, 64.0)
     json.loads((calibration_dir / "profile.json").read_text())  # strict JSON: no NaN anywhere

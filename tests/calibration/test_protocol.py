@@ -9,21 +9,38 @@ import numpy as np
 import pandas as pd
 import pytest
 from calibration_fakes import FakeClock, FakeMeter, FakeRunner, fake_context, fake_runtime_s
+from hybridsim.calibration.budget import RuntimeEstimator
+from hybridsim.calibration.plan import ProtocolConfig, is_converged, plan_settings
+from hybridsim.calibration.profile_writer import write_profile
+from hybridsim.calibration.protocol import run_protocol
+from hybridsim.calibration.stopping import _t_quantile_expansion, ci_halfwidth, t_quantile
+from hybridsim.simulator.profiles.cost_models import build_cost_model
 
-from calibration.budget import RuntimeEstimator
-from calibration.plan import ProtocolConfig, is_converged, plan_settings
-from calibration.profile_writer import write_profile
-from calibration.protocol import run_protocol
-from calibration.stopping import _t_quantile_expansion, ci_halfwidth, t_quantile
-from simulator.profiles.io import load_profile_dir, read_trials
+from hybridsim.core.profile_io import load_profile_dir, read_trials
 
-SMALL = ProtocolConfig(input_tokens=(4, 8, 16, 32), output_tokens=(4, 8, 16, 32), fixed_input=8, fixed_output=8,
-                       min_trials=3, max_trials=6, warmup=1, ci_halfwidth_s=0.05, seed=3)
+SMALL = ProtocolConfig(
+    input_tokens=(4, 8, 16, 32),
+    output_tokens=(4, 8, 16, 32),
+    fixed_input=8,
+    fixed_output=8,
+    min_trials=3,
+    max_trials=6,
+    warmup=1,
+    ci_halfwidth_s=0.05,
+    seed=3,
+)
 
 
 def calibrate(out: Path, runner: FakeRunner, config: ProtocolConfig = SMALL, **kwargs: object):
-    return run_protocol(runner, FakeMeter(), out, config, progress=False,
-                        after_setting=lambda: write_profile(out, fake_context()), **kwargs)
+    return run_protocol(
+        runner,
+        FakeMeter(),
+        out,
+        config,
+        progress=False,
+        after_setting=lambda: write_profile(out, fake_context()),
+        **kwargs,
+    )
 
 
 # ------------------------------------------------------------------------------------------- planning
@@ -54,7 +71,9 @@ def test_order_is_random_but_fixed_by_the_seed() -> None:
 
 
 # -------------------------------------------------------------------------------------- stopping rule
-@pytest.mark.parametrize(("df", "expected"), [(1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (24, 2.0639)])
+@pytest.mark.parametrize(
+    ("df", "expected"), [(1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (24, 2.0639)]
+)
 def test_t_quantiles_match_tables_with_and_without_scipy(df: int, expected: float) -> None:
     assert t_quantile(0.95, df) == pytest.approx(expected, rel=1e-4)
     assert _t_quantile_expansion(0.95, df) == pytest.approx(expected, rel=2e-3)
@@ -84,9 +103,11 @@ def test_fake_run_gives_a_profile_the_simulator_can_use(tmp_path: Path) -> None:
     counts = warm.groupby(["input_tokens", "output_tokens"]).size()
     assert counts.between(SMALL.min_trials, SMALL.max_trials).all()
     profile = load_profile_dir(tmp_path)
-    model = profile.cost_model("interpolated")
+    model = build_cost_model(profile, "interpolated")
     assert model.runtime_s(np.array([16]), np.array([8]))[0] == pytest.approx(fake_runtime_s(16, 8), rel=0.03)
-    assert model.energy_j(np.array([8]), np.array([32]))[0] == pytest.approx(40 * fake_runtime_s(8, 32), rel=0.03)
+    assert model.energy_j(np.array([8]), np.array([32]))[0] == pytest.approx(
+        40 * fake_runtime_s(8, 32), rel=0.03
+    )
     anchor = profile.points[(profile.points["input_tokens"] == 8) & (profile.points["output_tokens"] == 8)]
     assert sorted(anchor["sweep"]) == ["input", "output"] and anchor["n_warmup_excluded"].tolist() == [1, 1]
 
@@ -104,8 +125,10 @@ def test_interrupted_run_keeps_its_trials_and_resume_finishes_without_duplicates
         assert group["trial"].tolist() == list(range(len(group))), (m, n)
         assert len(group[~group["warmup"]]) >= SMALL.min_trials
     interrupted = before.iloc[-1]
-    partial = after[(after["input_tokens"] == interrupted["input_tokens"])
-                    & (after["output_tokens"] == interrupted["output_tokens"])]
+    partial = after[
+        (after["input_tokens"] == interrupted["input_tokens"])
+        & (after["output_tokens"] == interrupted["output_tokens"])
+    ]
     assert partial["warmup"].sum() == 2  # warmed up again after the restart
     # Resuming a finished run measures nothing more.
     runner = FakeRunner()
@@ -126,7 +149,9 @@ def test_out_of_memory_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None
     profile = load_profile_dir(tmp_path)
     assert set(profile.sweep("input")["input_tokens"]) == {4, 8}
     assert set(profile.points.loc[profile.points["status"] != "ok", "status"]) == {"oom", "skipped"}
-    assert np.isfinite(profile.cost_model("interpolated").energy_j(np.array([8]), np.array([32]))).all()
+    assert np.isfinite(
+        build_cost_model(profile, "interpolated").energy_j(np.array([8]), np.array([32]))
+    ).all()
     runner = FakeRunner()
     calibrate(tmp_path, runner)  # resume: the OOM'd and skipped settings are final
     assert runner.calls == []
@@ -139,8 +164,17 @@ def test_short_generation_is_an_error_not_a_measurement(tmp_path: Path) -> None:
 
 
 def test_time_budget_stops_before_the_deadline_and_resume_completes(tmp_path: Path) -> None:
-    config = ProtocolConfig(input_tokens=(8, 64, 512), output_tokens=(8, 64, 512), fixed_input=8, fixed_output=8,
-                            min_trials=3, max_trials=3, warmup=1, time_budget_s=10.0, seed=0)
+    config = ProtocolConfig(
+        input_tokens=(8, 64, 512),
+        output_tokens=(8, 64, 512),
+        fixed_input=8,
+        fixed_output=8,
+        min_trials=3,
+        max_trials=3,
+        warmup=1,
+        time_budget_s=10.0,
+        seed=0,
+    )
     clock = FakeClock()
     summary = calibrate(tmp_path, FakeRunner(clock=clock), config, clock=clock)
     assert summary.stopped_for_budget and summary.settings_left
@@ -190,11 +224,19 @@ def test_with_a_kv_cache_decoding_steps_still_bound_the_estimate() -> None:
 
 def test_real_tiny_model_through_the_protocol_to_a_profile(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
-    from calibration.runner import RunnerConfig, TransformersRunner
+    from hybridsim.calibration.runner import RunnerConfig, TransformersRunner
 
     runner = TransformersRunner(RunnerConfig(arch="tiny-llama", dtype="float32", device="cpu"))
-    config = ProtocolConfig(input_tokens=(8, 16), output_tokens=(8, 16), fixed_input=16, fixed_output=16,
-                            min_trials=2, max_trials=3, warmup=1, seed=0)
+    config = ProtocolConfig(
+        input_tokens=(8, 16),
+        output_tokens=(8, 16),
+        fixed_input=16,
+        fixed_output=16,
+        min_trials=2,
+        max_trials=3,
+        warmup=1,
+        seed=0,
+    )
     summary = run_protocol(runner, FakeMeter(), tmp_path, config, progress=False)
     assert summary.settings_done == 3
     trials = read_trials(tmp_path)
@@ -202,6 +244,6 @@ def test_real_tiny_model_through_the_protocol_to_a_profile(tmp_path: Path) -> No
     assert (trials["actual_input_tokens"] == trials["input_tokens"]).all()
     profile = write_profile(tmp_path, fake_context())
     assert profile is not None
-    model = load_profile_dir(tmp_path).cost_model("interpolated")
+    model = build_cost_model(load_profile_dir(tmp_path), "interpolated")
     measured = profile.sweep("input").set_index("input_tokens")["energy_j_mean"]
     assert model.energy_j(np.array([8]), np.array([16]))[0] == pytest.approx(measured.loc[8])

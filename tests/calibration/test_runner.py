@@ -12,9 +12,8 @@ pytest.importorskip("transformers")
 
 import torch  # noqa: E402
 from calibration_fakes import FakeMeter  # noqa: E402
-
-from calibration.archs import list_archs, load_arch  # noqa: E402
-from calibration.runner import (  # noqa: E402
+from hybridsim.calibration.archs import list_archs, load_arch  # noqa: E402
+from hybridsim.calibration.runner import (  # noqa: E402
     BudgetExhausted,
     OutOfMemory,
     RunnerConfig,
@@ -22,7 +21,8 @@ from calibration.runner import (  # noqa: E402
     check_device,
     is_out_of_memory,
 )
-from simulator.errors import HybridsimError  # noqa: E402
+
+from hybridsim.core.errors import HybridsimError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,9 @@ def test_prompts_are_seeded_and_avoid_special_tokens(runner: TransformersRunner)
     assert int(ids.max()) < runner.model.config.vocab_size
 
 
-def test_out_of_memory_becomes_its_own_exception_and_closes_the_window(runner: TransformersRunner,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_of_memory_becomes_its_own_exception_and_closes_the_window(
+    runner: TransformersRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
@@ -106,8 +107,10 @@ def test_out_of_memory_detection() -> None:
     assert not is_out_of_memory(RuntimeError("expected scalar type Float"))
 
 
-@pytest.mark.parametrize(("arch", "parameters"), [
-    ("llama2-7b", 6_738_415_616), ("mistral-7b", 7_241_732_096), ("falcon-7b", 6_921_720_704)])
+@pytest.mark.parametrize(
+    ("arch", "parameters"),
+    [("llama2-7b", 6_738_415_616), ("mistral-7b", 7_241_732_096), ("falcon-7b", 6_921_720_704)],
+)
 def test_bundled_7b_architectures_have_the_published_parameter_counts(arch: str, parameters: int) -> None:
     from transformers import AutoModelForCausalLM
 
@@ -124,9 +127,17 @@ def test_every_bundled_arch_loads_and_unknown_names_are_user_errors() -> None:
         load_arch("gpt-9")
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"arch": None}, "exactly one of"), ({"model": "x"}, "exactly one of"), ({"dtype": "int8"}, "--dtype"),
-    ({"device": "tpu"}, "--device"), ({"device": "cuda:x"}, "--device"), ({"batch_size": 0}, "--batch-size")])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"arch": None}, "exactly one of"),
+        ({"model": "x"}, "exactly one of"),
+        ({"dtype": "int8"}, "--dtype"),
+        ({"device": "tpu"}, "--device"),
+        ({"device": "cuda:x"}, "--device"),
+        ({"batch_size": 0}, "--batch-size"),
+    ],
+)
 def test_bad_runner_options_are_user_errors(changes: dict, message: str) -> None:
     values = {"arch": "tiny-llama", **changes}
     with pytest.raises(HybridsimError, match=message):

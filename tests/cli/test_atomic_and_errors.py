@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from simulator.atomic import staged_directory, write_text_atomic
-from simulator.errors import HybridsimError
+from hybridsim.core.atomic import staged_directory, write_text_atomic
+from hybridsim.core.errors import HybridsimError
 
 
 def hybridsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from simulator.cli import main; main()", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=120,
+        [sys.executable, "-c", "from hybridsim.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
     )
 
 
@@ -42,8 +45,10 @@ def test_staged_directory_replaces_previous_result_whole(tmp_path: Path) -> None
 
 def test_staged_directory_refuses_to_overwrite_when_asked(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
-    with pytest.raises(HybridsimError, match=r"exists and may not be replaced \(--no-overwrite\)"), \
-            staged_directory(tmp_path / "run", overwrite=False):
+    with (
+        pytest.raises(HybridsimError, match=r"exists and may not be replaced \(--no-overwrite\)"),
+        staged_directory(tmp_path / "run", overwrite=False),
+    ):
         pass
 
 
@@ -57,14 +62,16 @@ def test_a_run_directory_gets_ordinary_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o755  # not mkdtemp's owner-only 0700
 
 
-def test_write_text_atomic_keeps_old_content_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_text_atomic_keeps_old_content_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "a.txt"
     write_text_atomic(path, "first")
 
     def failing_replace(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("simulator.atomic.os.replace", failing_replace)
+    monkeypatch.setattr("hybridsim.core.atomic.os.replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         write_text_atomic(path, "second")
     assert path.read_text() == "first"
@@ -98,10 +105,13 @@ def test_missing_scenario_file(tmp_path: Path) -> None:
     assert "scenario file not found" in result.stderr
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    ((), "hybridsim run: Missing argument 'SCENARIO'"),
-    (("x.yaml", "--bogus"), "No such option '--bogus'"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), "hybridsim run: Missing argument 'SCENARIO'"),
+        (("x.yaml", "--bogus"), "No such option '--bogus'"),
+    ],
+)
 def test_usage_errors_are_one_line_too(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
     result = hybridsim("run", *args, cwd=tmp_path)
     assert result.returncode == 2
@@ -116,7 +126,8 @@ def test_warnings_are_one_line_each_and_not_repeated_per_worker(tmp_path: Path) 
         "cost_model: {method: paper, out_of_range: clamp}\n"
         "workload: {dataset: alpaca}\narrival: {process: poisson, rate: 0.2, requests: 100}\n"
         "policies: [{policy: all_on, params: {system: a100}}, {policy: round_robin}]\n"
-        "sweep: {parameter: arrival.rate, values: [0.1, 0.2]}\nworkers: 2\nwrite_requests: false\n")
+        "sweep: {parameter: arrival.rate, values: [0.1, 0.2]}\nworkers: 2\nwrite_requests: false\n"
+    )
     result = hybridsim("run", str(scenario), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()

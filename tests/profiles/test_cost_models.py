@@ -7,11 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hybridsim.simulator.profiles.cost_models import build_cost_model
+from hybridsim.simulator.profiles.registry import list_builtin, load_profile
 
-from simulator.errors import HybridsimError, ProfileRangeError
-from simulator.profiles.cost_models import build_cost_model
-from simulator.profiles.model import Profile
-from simulator.profiles.registry import list_builtin, load_profile
+from hybridsim.core.errors import HybridsimError, ProfileRangeError
+from hybridsim.core.profile_model import Profile
 
 
 def anchor_value(profile: Profile, column: str) -> float:
@@ -25,7 +25,7 @@ def anchor_value(profile: Profile, column: str) -> float:
 @pytest.mark.parametrize("name", list_builtin())
 def test_interpolated_model_is_exact_at_measured_points(name: str) -> None:
     profile = load_profile(name)
-    model = profile.cost_model()
+    model = build_cost_model(profile)
     by_output = profile.sweep("output")
     m0, n0 = by_output["input_tokens"].iloc[0], profile.sweep("input")["output_tokens"].iloc[0]
     for sweep in ("input", "output"):
@@ -45,17 +45,20 @@ def test_interpolated_model_is_exact_at_measured_points(name: str) -> None:
 def test_interpolated_model_is_monotone_between_measured_points(name: str) -> None:
     """Between two neighbouring measurements, every value lies between theirs (no overshoot)."""
     profile = load_profile(name)
-    model = profile.cost_model()
+    model = build_cost_model(profile)
     for sweep, axis in (("input", "input_tokens"), ("output", "output_tokens")):
         rows = profile.sweep(sweep)
         fixed = rows["output_tokens" if sweep == "input" else "input_tokens"].iloc[0]
         knots = rows[axis].to_numpy(float)
         for quantity in ("runtime_s", "gpu_energy_j"):
             at_knots = getattr(model, quantity)(*((knots, fixed) if sweep == "input" else (fixed, knots)))
-            for left, right, y_left, y_right in zip(knots[:-1], knots[1:], at_knots[:-1], at_knots[1:],
-                                                    strict=True):
+            for left, right, y_left, y_right in zip(
+                knots[:-1], knots[1:], at_knots[:-1], at_knots[1:], strict=True
+            ):
                 between = np.geomspace(left, right, 50)
-                values = getattr(model, quantity)(*((between, fixed) if sweep == "input" else (fixed, between)))
+                values = getattr(model, quantity)(
+                    *((between, fixed) if sweep == "input" else (fixed, between))
+                )
                 steps = np.diff(values)
                 assert np.all(steps >= -1e-9 * abs(y_right)) or np.all(steps <= 1e-9 * abs(y_right))
                 assert values.min() >= min(y_left, y_right) * (1 - 1e-9)
@@ -65,7 +68,7 @@ def test_interpolated_model_is_monotone_between_measured_points(name: str) -> No
 def test_long_prompts_cost_more_per_generated_token_on_a_gpu() -> None:
     """The per-step rule: off both sweeps, energy grows with m and n, and a prompt longer than m0 costs
     its extra once per generated token (no KV cache), as the Swing grid shows."""
-    model = load_profile("swing-a100/llama2-7b").cost_model()
+    model = build_cost_model(load_profile("swing-a100/llama2-7b"))
     m, n = np.meshgrid(np.geomspace(9, 2117, 40), np.geomspace(8, 4096, 40), indexing="ij")
     energy = model.energy_j(m, n)
     assert np.all(np.diff(energy, axis=0) > 0) and np.all(np.diff(energy, axis=1) > 0)
@@ -77,7 +80,7 @@ def test_long_prompts_cost_more_per_generated_token_on_a_gpu() -> None:
 
 
 def test_out_of_range_error_names_profile_axis_value_and_range() -> None:
-    model = load_profile("m1-pro/llama2-7b").cost_model()
+    model = build_cost_model(load_profile("m1-pro/llama2-7b"))
     with pytest.raises(ProfileRangeError) as caught:
         model.energy_j([38, 38, 38], [32, 600, 1024])
     message = str(caught.value)
@@ -89,14 +92,14 @@ def test_out_of_range_error_names_profile_axis_value_and_range() -> None:
 
 def test_clamp_uses_the_nearest_measured_length() -> None:
     profile = load_profile("m1-pro/llama2-7b")
-    clamped, exact = profile.cost_model(out_of_range="clamp"), profile.cost_model()
+    clamped, exact = build_cost_model(profile, out_of_range="clamp"), build_cost_model(profile)
     assert clamped.energy_j(4000, 1024) == pytest.approx(exact.energy_j(2117, 512))
     assert clamped.runtime_s(1, 1) == pytest.approx(exact.runtime_s(9, 8))
 
 
 def test_extrapolate_continues_the_power_law_and_warns_once() -> None:
     profile = load_profile("m1-pro/llama2-7b")
-    model = profile.cost_model(out_of_range="extrapolate")
+    model = build_cost_model(profile, out_of_range="extrapolate")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         at_1024 = model.gpu_energy_j(38, 1024)
@@ -112,13 +115,13 @@ def test_extrapolate_continues_the_power_law_and_warns_once() -> None:
 def test_paper_model_reproduces_the_published_values_and_warns() -> None:
     """Reference README §5: Swing Llama-2 at (38, 32) gives 913 J and 2.4 s; at (541, 32) -359 J."""
     with pytest.warns(UserWarning, match="fits badly at small token counts"):
-        swing = load_profile("swing-a100/llama2-7b").cost_model("paper")
+        swing = build_cost_model(load_profile("swing-a100/llama2-7b"), "paper")
     np.testing.assert_allclose(swing.energy_j([38, 541], [32, 32]), [912.66, -359.03], rtol=1e-4)
     assert swing.runtime_s(38, 32) == pytest.approx(2.42, abs=0.01)
     assert swing.cpu_energy_j(38, 32) == 0.0  # the Swing fit is GPU only
     assert (swing.input_range, swing.output_range) == ((8, 2048), (8, 2048))
     with pytest.warns(UserWarning):
-        m1 = load_profile("m1-pro/llama2-7b").cost_model("paper")
+        m1 = build_cost_model(load_profile("m1-pro/llama2-7b"), "paper")
     assert m1.energy_j(38, 32) == pytest.approx(254, abs=1)
     assert m1.cpu_energy_j(38, 32) + m1.gpu_energy_j(38, 32) == pytest.approx(m1.energy_j(38, 32))
 
@@ -126,15 +129,15 @@ def test_paper_model_reproduces_the_published_values_and_warns() -> None:
 def test_paper_method_without_a_fit_and_bad_options_are_user_errors() -> None:
     profile = load_profile("palmetto-a100/llama2-7b")
     with pytest.raises(HybridsimError, match="no published fit"):
-        profile.cost_model("paper")
+        build_cost_model(profile, "paper")
     with pytest.raises(HybridsimError, match="out_of_range"):
-        profile.cost_model(out_of_range="wrap")
+        build_cost_model(profile, out_of_range="wrap")
     with pytest.raises(HybridsimError, match="unknown cost model method"):
         build_cost_model(profile, method="magic")
 
 
 def test_vectorised_over_a_million_requests() -> None:
-    model = load_profile("swing-a100/mistral-7b").cost_model(out_of_range="clamp")
+    model = build_cost_model(load_profile("swing-a100/mistral-7b"), out_of_range="clamp")
     rng = np.random.default_rng(0)
     m, n = rng.integers(1, 3000, 1_000_000), rng.integers(1, 5000, 1_000_000)
     energy = model.energy_j(m, n)
@@ -144,14 +147,28 @@ def test_vectorised_over_a_million_requests() -> None:
 def test_grid_sweep_is_interpolated_in_two_dimensions() -> None:
     """A profile with a 'grid' sweep: exact at grid cells, the per-step rule outside the grid's hull."""
     base = load_profile("swing-a100/llama2-7b")
-    model = base.cost_model()
+    model = build_cost_model(base)
     m, n = np.meshgrid([100.0, 400.0], [100.0, 400.0], indexing="ij")
     truth = 1.1 * model.runtime_s(m, n).ravel()  # a grid that disagrees with the sweeps by 10%
-    grid = pd.DataFrame({"sweep": "grid", "input_tokens": m.ravel(), "output_tokens": n.ravel(), "n_trials": 3,
-                         "runtime_s_mean": truth, "runtime_s_std": 0.0, "cpu_energy_j_mean": 1.0,
-                         "cpu_energy_j_std": 0.0, "gpu_energy_j_mean": 1.0, "gpu_energy_j_std": 0.0,
-                         "energy_j_mean": 2.0, "energy_j_std": 0.0})
-    gridded = Profile("gridded", base.metadata, pd.concat([base.points, grid], ignore_index=True)).cost_model()
+    grid = pd.DataFrame(
+        {
+            "sweep": "grid",
+            "input_tokens": m.ravel(),
+            "output_tokens": n.ravel(),
+            "n_trials": 3,
+            "runtime_s_mean": truth,
+            "runtime_s_std": 0.0,
+            "cpu_energy_j_mean": 1.0,
+            "cpu_energy_j_std": 0.0,
+            "gpu_energy_j_mean": 1.0,
+            "gpu_energy_j_std": 0.0,
+            "energy_j_mean": 2.0,
+            "energy_j_std": 0.0,
+        }
+    )
+    gridded = build_cost_model(
+        Profile("gridded", base.metadata, pd.concat([base.points, grid], ignore_index=True))
+    )
     np.testing.assert_allclose(gridded.runtime_s(m.ravel(), n.ravel()), truth)
     assert min(truth) < gridded.runtime_s(200, 200) < max(truth)
     assert gridded.runtime_s(2117, 4096) == pytest.approx(model.runtime_s(2117, 4096))

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hybridsim.simulator.profiles.registry import BUILTIN_DIR, list_builtin, load_profile
 
-from simulator.cli import cli
-from simulator.errors import HybridsimError
-from simulator.profiles.registry import BUILTIN_DIR, list_builtin, load_profile
+from hybridsim.cli import cli
+from hybridsim.core.errors import HybridsimError
 
-BUILTINS = [f"{system}/{model}" for system in ("palmetto-a100", "palmetto-v100", "swing-a100")
-            for model in ("falcon-7b", "llama2-7b", "mistral-7b")]
+BUILTINS = [
+    f"{system}/{model}"
+    for system in ("palmetto-a100", "palmetto-v100", "swing-a100")
+    for model in ("falcon-7b", "llama2-7b", "mistral-7b")
+]
 
 
 def test_builtins_are_the_paper_pairs_and_our_h100_calibrations() -> None:
@@ -51,8 +54,9 @@ def test_profiles_list_shows_every_builtin_with_its_ranges() -> None:
 
 def test_profiles_show_prints_points_and_plots_side_by_side(tmp_path: Path) -> None:
     plot = tmp_path / "figs.png"
-    result = CliRunner().invoke(cli, ["profiles", "show", "m1-pro/llama2-7b", "swing-a100/llama2-7b",
-                                      "--plot", str(plot)])
+    result = CliRunner().invoke(
+        cli, ["profiles", "show", "m1-pro/llama2-7b", "swing-a100/llama2-7b", "--plot", str(plot)]
+    )
     assert result.exit_code == 0, result.output
     assert "== m1-pro/llama2-7b" in result.output and "== swing-a100/llama2-7b" in result.output
     assert "energy scope:" in result.output and "paper fit:" in result.output
@@ -60,13 +64,19 @@ def test_profiles_show_prints_points_and_plots_side_by_side(tmp_path: Path) -> N
 
 
 def test_unknown_profile_on_the_command_line_exits_2_with_one_line() -> None:
-    result = subprocess.run([sys.executable, "-c", "from simulator.cli import main; main()",
-                             "profiles", "show", "nope/none"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", "from hybridsim.cli import main; main()", "profiles", "show", "nope/none"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.startswith("error: profile 'nope/none'") and result.stderr.count("\n") == 1
 
 
 def test_plot_to_an_unknown_format_is_a_user_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["profiles", "show", "m1-pro/llama2-7b", "--plot", str(tmp_path / "x.gif")])
+    result = CliRunner().invoke(
+        cli, ["profiles", "show", "m1-pro/llama2-7b", "--plot", str(tmp_path / "x.gif")]
+    )
     assert isinstance(result.exception, HybridsimError) and ".png or .pdf" in str(result.exception)

@@ -9,9 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hybridsim.simulator.scenario.loader import run_scenario
 
-from simulator.errors import HybridsimError
-from simulator.scenario.loader import run_scenario
+from hybridsim.core.errors import HybridsimError
 
 SYSTEMS = """\
 systems:
@@ -23,8 +23,13 @@ systems:
 
 
 def hybridsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from simulator.cli import main; main()", *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "from hybridsim.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def write(path: Path, text: str) -> Path:
@@ -37,12 +42,34 @@ def test_paper_input_scenario_end_to_end(repo_root: Path, tmp_path: Path) -> Non
     done = hybridsim("run", str(repo_root / "scenarios" / "paper-input-threshold.yaml"), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "best T = 32" in done.stdout
-    assert sorted(p.name for p in out.iterdir()) == sorted([
-        "summary.json", "scenario.resolved.yaml", "sweep.csv", "per-bin.csv", "energy-vs-threshold.png",
-        "energy-vs-threshold.pdf", "runtime-vs-threshold.png", "runtime-vs-threshold.pdf"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [
+            "summary.json",
+            "scenario.resolved.yaml",
+            "sweep.csv",
+            "per-bin.csv",
+            "energy-vs-threshold.png",
+            "energy-vs-threshold.pdf",
+            "runtime-vs-threshold.png",
+            "runtime-vs-threshold.pdf",
+        ]
+    )
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("kind", "scenario", "seed", "method", "rule", "best_threshold", "best_energy_j", "baselines",
-                "savings_vs_baseline_pct", "thresholds", "out_of_range_requests", "headline", "cost_u_normalisation"):
+    for key in (
+        "kind",
+        "scenario",
+        "seed",
+        "method",
+        "rule",
+        "best_threshold",
+        "best_energy_j",
+        "baselines",
+        "savings_vs_baseline_pct",
+        "thresholds",
+        "out_of_range_requests",
+        "headline",
+        "cost_u_normalisation",
+    ):
         assert key in summary, key
     assert summary["kind"] == "threshold-sweep" and summary["method"] == "paper"
     assert [row["threshold"] for row in summary["thresholds"]] == [8, 16, 32, 64, 128, 256, 512, 1024, 2048]
@@ -51,10 +78,13 @@ def test_paper_input_scenario_end_to_end(repo_root: Path, tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]  # no staging directory left behind
 
 
-def per_request_scenario(tmp_path: Path, extra: str = "", rows: str = "20,30\n40,8\n12,100\n300,64\n",
-                         requests: int | None = 500) -> Path:
+def per_request_scenario(
+    tmp_path: Path, extra: str = "", rows: str = "20,30\n40,8\n12,100\n300,64\n", requests: int | None = 500
+) -> Path:
     (tmp_path / "lengths.csv").write_text("input_tokens,output_tokens\n" + rows)
-    return write(tmp_path / "pr.yaml", f"""\
+    return write(
+        tmp_path / "pr.yaml",
+        f"""\
 kind: threshold-sweep
 name: small
 seed: 3
@@ -65,7 +95,8 @@ method: per-request
 rule: product
 thresholds: {{start: 1, stop: 300}}
 lam: 0.25
-{extra}""")
+{extra}""",
+    )
 
 
 def test_same_scenario_and_seed_give_identical_files(tmp_path: Path) -> None:
@@ -75,8 +106,11 @@ def test_same_scenario_and_seed_give_identical_files(tmp_path: Path) -> None:
     for path in sorted((tmp_path / "a").iterdir()):
         assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
     assert first["workload"]["requests"] == 500 and first["rule"] == "product"
-    assert first["out_of_range_requests"] == {"m1-pro/llama2-7b": 0, "m1-pro/mistral-7b": 0,
-                                              "swing-a100/llama2-7b": 0}
+    assert first["out_of_range_requests"] == {
+        "m1-pro/llama2-7b": 0,
+        "m1-pro/mistral-7b": 0,
+        "swing-a100/llama2-7b": 0,
+    }
     best = min(first["thresholds"], key=lambda row: row["energy_j"])
     assert first["best_threshold"] == best["threshold"]
     u_best = min(first["thresholds"], key=lambda row: row["cost_u"])
@@ -84,7 +118,9 @@ def test_same_scenario_and_seed_give_identical_files(tmp_path: Path) -> None:
 
 
 def test_out_of_range_requests_are_counted_when_clamped(tmp_path: Path) -> None:
-    scenario = per_request_scenario(tmp_path, "out_of_range: clamp\n", rows="20,30\n4,8\n12,900\n", requests=None)
+    scenario = per_request_scenario(
+        tmp_path, "out_of_range: clamp\n", rows="20,30\n4,8\n12,900\n", requests=None
+    )
     summary = run_scenario(scenario, tmp_path / "out")
     # input 4 is below every profile's range; output 900 is beyond M1's 512 but within Swing's 4096
     assert summary["out_of_range_requests"]["m1-pro/llama2-7b"] == 2
@@ -95,29 +131,62 @@ def test_out_of_range_requests_are_counted_when_clamped(tmp_path: Path) -> None:
 
 
 BAD = {
-    "unknown field": ("kind: threshold-sweep\nseed: 1\nthreshold: [8]\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
-                      "threshold: unknown field"),
-    "unknown profile": ("kind: threshold-sweep\n" + SYSTEMS.replace("swing-a100/llama2-7b", "swing-a100/gpt-9")
-                        + "workload: {dataset: alpaca}\n", "systems.Swing AMD+A100.profiles"),
-    "empty workload": ("kind: threshold-sweep\n" + SYSTEMS + "workload: {dataset: alpaca, max_input_tokens: 3}\n",
-                       "no requests"),
+    "unknown field": (
+        "kind: threshold-sweep\nseed: 1\nthreshold: [8]\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+        "threshold: unknown field",
+    ),
+    "unknown profile": (
+        "kind: threshold-sweep\n"
+        + SYSTEMS.replace("swing-a100/llama2-7b", "swing-a100/gpt-9")
+        + "workload: {dataset: alpaca}\n",
+        "systems.Swing AMD+A100.profiles",
+    ),
+    "empty workload": (
+        "kind: threshold-sweep\n" + SYSTEMS + "workload: {dataset: alpaca, max_input_tokens: 3}\n",
+        "no requests",
+    ),
     "malformed yaml": ("kind: threshold-sweep\nsystems: [unclosed\n", "malformed YAML"),
-    "three systems": ("kind: threshold-sweep\n" + SYSTEMS + "  Third: {profiles: [m1-pro/llama2-7b]}\n"
-                      + "workload: {dataset: alpaca}\n", "exactly two systems"),
-    "paper product": ("kind: threshold-sweep\nmethod: paper\nrule: product\n" + SYSTEMS
-                      + "workload: {dataset: alpaca}\n", "rule: "),
-    "out of range": ("kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
-                     "of 51,941 requests fall outside profile m1-pro/llama2-7b"),
-    "out of range, per axis": ("kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS
-                               + "workload: {dataset: alpaca}\n", "630 with input tokens 6-8 below 9;"),
-    "stop below start": ("kind: threshold-sweep\nthresholds: {start: 10, stop: 2}\n" + SYSTEMS
-                         + "workload: {dataset: alpaca}\n", "bad.yaml: thresholds: stop (2) is below start (10)"),
-    "no power of two": ("kind: threshold-sweep\nthresholds: {start: 5, stop: 7, scale: powers-of-two}\n" + SYSTEMS
-                        + "workload: {dataset: alpaca}\n", "bad.yaml: thresholds: no power of two within [5, 7]"),
-    "too many thresholds": ("kind: threshold-sweep\nthresholds: {start: 0, stop: 1000000000000}\n" + SYSTEMS
-                            + "workload: {dataset: alpaca}\n", "at most 100,000"),
-    "negative seed": ("kind: threshold-sweep\nseed: -1\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
-                      "seed: Input should be greater than or equal to 0"),
+    "three systems": (
+        "kind: threshold-sweep\n"
+        + SYSTEMS
+        + "  Third: {profiles: [m1-pro/llama2-7b]}\n"
+        + "workload: {dataset: alpaca}\n",
+        "exactly two systems",
+    ),
+    "paper product": (
+        "kind: threshold-sweep\nmethod: paper\nrule: product\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+        "rule: ",
+    ),
+    "out of range": (
+        "kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+        "of 51,941 requests fall outside profile m1-pro/llama2-7b",
+    ),
+    "out of range, per axis": (
+        "kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+        "630 with input tokens 6-8 below 9;",
+    ),
+    "stop below start": (
+        "kind: threshold-sweep\nthresholds: {start: 10, stop: 2}\n"
+        + SYSTEMS
+        + "workload: {dataset: alpaca}\n",
+        "bad.yaml: thresholds: stop (2) is below start (10)",
+    ),
+    "no power of two": (
+        "kind: threshold-sweep\nthresholds: {start: 5, stop: 7, scale: powers-of-two}\n"
+        + SYSTEMS
+        + "workload: {dataset: alpaca}\n",
+        "bad.yaml: thresholds: no power of two within [5, 7]",
+    ),
+    "too many thresholds": (
+        "kind: threshold-sweep\nthresholds: {start: 0, stop: 1000000000000}\n"
+        + SYSTEMS
+        + "workload: {dataset: alpaca}\n",
+        "at most 100,000",
+    ),
+    "negative seed": (
+        "kind: threshold-sweep\nseed: -1\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+        "seed: Input should be greater than or equal to 0",
+    ),
 }
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hybridsim.simulator.engine import simulate
+from hybridsim.simulator.metrics.summary import summarise
+from hybridsim.simulator.policies import BUILTIN_POLICIES, make_policy
+from hybridsim.simulator.predictors import make_predictor
+from hybridsim.simulator.profiles.cost_models import build_cost_model
 from sim_fakes import FAST, SLOW, alpaca_like, pool, stream
 
-from simulator.engine import simulate
-from simulator.metrics.summary import summarise
-from simulator.policies import BUILTIN_POLICIES, make_policy
-from simulator.predictors import make_predictor
-
 PARAMS = {
-    "round_robin": {}, "random": {}, "join_shortest_queue": {}, "all_on": {"system": "fast"},
+    "round_robin": {},
+    "random": {},
+    "join_shortest_queue": {},
+    "all_on": {"system": "fast"},
     "input_threshold": {"threshold": 20, "below": "slow", "above": "fast"},
     "output_threshold": {"threshold": 40, "below": "slow", "above": "fast"},
     "product_threshold": {"threshold": 30, "below": "slow", "above": "fast"},
@@ -28,8 +31,14 @@ MIXED = [pool("slow", 6, SLOW, idle_w=2.0, queue="fifo"), pool("fast", 3, FAST, 
 
 
 def run(policy: str, pools=MIXED, requests=3000, rate=1.5, predictor="bucket_mean"):
-    result = simulate(pools, alpaca_like(requests, rate), make_policy(policy, PARAMS[policy]),
-                      make_predictor(predictor), np.random.default_rng(5), np.random.default_rng(6))
+    result = simulate(
+        pools,
+        alpaca_like(requests, rate),
+        make_policy(policy, PARAMS[policy]),
+        make_predictor(predictor),
+        np.random.default_rng(5),
+        np.random.default_rng(6),
+    )
     return result
 
 
@@ -80,16 +89,22 @@ def test_energy_adds_up_from_requests_to_nodes_to_report(policy: str) -> None:
     assert by_system == pytest.approx(summary["energy"]["total_j"], rel=1e-9)
     for position, name in enumerate(result.systems):
         nodes = result.node_system == position
-        assert summary["systems"][name]["energy"]["total_j"] == pytest.approx(node_total[nodes].sum(), rel=1e-9)
+        assert summary["systems"][name]["energy"]["total_j"] == pytest.approx(
+            node_total[nodes].sum(), rel=1e-9
+        )
 
 
 def test_batches_share_their_energy_and_the_books_still_balance() -> None:
-    pools = [pool("slow", 2, SLOW, queue="fifo", max_batch=4, growth=0.2),
-             pool("fast", 1, FAST, queue="shared", max_batch=3, growth=0.5)]
+    pools = [
+        pool("slow", 2, SLOW, queue="fifo", max_batch=4, growth=0.2),
+        pool("fast", 1, FAST, queue="shared", max_batch=3, growth=0.5),
+    ]
     result = run("round_robin", pools=pools, requests=2000, rate=2.0)
     table = result.table
     assert result.ledger["served"].sum() == len(table)
-    assert np.allclose(np.bincount(table["node"], weights=table["energy_j"], minlength=3), result.ledger["active_j"])
+    assert np.allclose(
+        np.bincount(table["node"], weights=table["energy_j"], minlength=3), result.ledger["active_j"]
+    )
     # Batches happened, and members of a batch start and finish together.
     starts = table["start_s"][table["node"] == 0]
     assert np.unique(starts).size < starts.size
@@ -106,8 +121,12 @@ def test_at_vanishing_load_each_request_costs_its_closed_form_values() -> None:
     m = np.array([5, 12, 40, 300, 7, 90])
     n = np.array([3, 200, 15, 64, 700, 1])
     requests = stream(np.arange(m.size) * 1e5, m, n)
-    result = simulate(MIXED, requests, make_policy("input_threshold", PARAMS["input_threshold"]),
-                      make_predictor("max_tokens"))
+    result = simulate(
+        MIXED,
+        requests,
+        make_policy("input_threshold", PARAMS["input_threshold"]),
+        make_predictor("max_tokens"),
+    )
     table = result.table
     on_slow = m <= 20
     expected_r = np.where(on_slow, SLOW.runtime_s(m, n), FAST.runtime_s(m, n))
@@ -122,12 +141,16 @@ def test_at_vanishing_load_each_request_costs_its_closed_form_values() -> None:
 
 
 def test_power_cap_stretches_runtime_and_scales_gpu_power() -> None:
-    from simulator.cluster import PowerCap
+    from hybridsim.simulator.cluster import PowerCap
 
     capped = [pool("fast", 1, FAST, cap=PowerCap(runtime_factor=1.067, power_factor=0.7))]
     m, n = np.array([10, 100]), np.array([50, 5])
-    result = simulate(capped, stream([0.0, 1e4], m, n), make_policy("all_on", {"system": "fast"}),
-                      make_predictor("max_tokens"))
+    result = simulate(
+        capped,
+        stream([0.0, 1e4], m, n),
+        make_policy("all_on", {"system": "fast"}),
+        make_predictor("max_tokens"),
+    )
     table = result.table
     assert np.allclose(table["service_s"], FAST.runtime_s(m, n) * 1.067)
     assert np.allclose(table["gpu_energy_j"], FAST.gpu_energy_j(m, n) * 1.067 * 0.7)
@@ -137,23 +160,34 @@ def test_power_cap_stretches_runtime_and_scales_gpu_power() -> None:
 def test_vanishing_load_totals_agree_with_the_threshold_analysis() -> None:
     """Built-in M1 Pro and A100 profiles, input threshold 32: the simulator's totals at vanishing load
     are the closed-form per-request sums of the static analysis (simulator.analysis.threshold)."""
-    from simulator.analysis.threshold import per_request_costs, sweep
-    from simulator.cluster import PoolSetup
-    from simulator.engine import PoolConfig
-    from simulator.profiles.registry import load_profile
+    from hybridsim.simulator.analysis.threshold import per_request_costs, sweep
+    from hybridsim.simulator.cluster import PoolSetup
+    from hybridsim.simulator.engine import PoolConfig
+    from hybridsim.simulator.profiles.registry import load_profile
 
     rng = np.random.default_rng(3)
     m = rng.integers(9, 400, 400)
     n = rng.integers(8, 500, 400)
-    models = {name: load_profile(name).cost_model("interpolated", "error")
-              for name in ("m1-pro/llama2-7b", "swing-a100/llama2-7b")}
-    pools = [PoolConfig(PoolSetup("m1", 2, 0.0), models["m1-pro/llama2-7b"]),
-             PoolConfig(PoolSetup("a100", 2, 0.0), models["swing-a100/llama2-7b"])]
-    result = simulate(pools, stream(np.arange(m.size) * 1e4, m, n),
-                      make_policy("input_threshold", {"threshold": 32, "below": "m1", "above": "a100"}),
-                      make_predictor("max_tokens"))
-    closed = sweep(m, per_request_costs([models["m1-pro/llama2-7b"]], [models["swing-a100/llama2-7b"]], m, n),
-                   [32], "input")
+    models = {
+        name: build_cost_model(load_profile(name), "interpolated", "error")
+        for name in ("m1-pro/llama2-7b", "swing-a100/llama2-7b")
+    }
+    pools = [
+        PoolConfig(PoolSetup("m1", 2, 0.0), models["m1-pro/llama2-7b"]),
+        PoolConfig(PoolSetup("a100", 2, 0.0), models["swing-a100/llama2-7b"]),
+    ]
+    result = simulate(
+        pools,
+        stream(np.arange(m.size) * 1e4, m, n),
+        make_policy("input_threshold", {"threshold": 32, "below": "m1", "above": "a100"}),
+        make_predictor("max_tokens"),
+    )
+    closed = sweep(
+        m,
+        per_request_costs([models["m1-pro/llama2-7b"]], [models["swing-a100/llama2-7b"]], m, n),
+        [32],
+        "input",
+    )
     assert result.table["energy_j"].sum() == pytest.approx(closed.energy_j[0], rel=1e-9)
     assert result.table["service_s"].sum() == pytest.approx(closed.runtime_s[0], rel=1e-9)
     assert (result.table["system_code"] == 0).sum() == closed.requests_on_a[0]

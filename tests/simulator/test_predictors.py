@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulator.predictors import make_predictor
+from hybridsim.simulator.predictors import make_predictor
 
 M = np.array([10, 12, 100, 110, 1000])
 N = np.array([40, 60, 300, 100, 5])
@@ -20,7 +19,9 @@ def test_max_tokens_predicts_the_limit() -> None:
 def test_the_exact_oracle_knows_and_the_noisy_one_is_off_by_its_noise() -> None:
     assert make_predictor("oracle").prepare(M, LIMIT, N, np.random.default_rng(0)).tolist() == N.tolist()
     n = np.full(100_000, 100)
-    guesses = make_predictor("oracle", noise=0.2).prepare(n, np.full(n.size, 512), n, np.random.default_rng(1))
+    guesses = make_predictor("oracle", noise=0.2).prepare(
+        n, np.full(n.size, 512), n, np.random.default_rng(1)
+    )
     assert (guesses >= 1).all() and (guesses <= 512).all()
     assert np.std(guesses / n - 1) == pytest.approx(0.2, rel=0.02)
 
@@ -29,13 +30,13 @@ def test_bucket_mean_learns_from_finished_requests_only() -> None:
     predictor = make_predictor("bucket_mean", prior_tokens=50)
     assert predictor.learns
     predictor.prepare(M, LIMIT, N, np.random.default_rng(0))
-    assert predictor.predict(0) == 50                    # nothing finished yet: the prior
-    predictor.observe(0)                                  # m = 10 (bucket 8-15) answered 40 tokens
-    assert predictor.predict(1) == 40                     # same bucket
-    assert predictor.predict(2) == 40                     # unseen bucket: mean of everything so far
+    assert predictor.predict(0) == 50  # nothing finished yet: the prior
+    predictor.observe(0)  # m = 10 (bucket 8-15) answered 40 tokens
+    assert predictor.predict(1) == 40  # same bucket
+    assert predictor.predict(2) == 40  # unseen bucket: mean of everything so far
     predictor.observe(1)
-    predictor.observe(3)                                  # m = 110 (bucket 64-127) answered 100
-    assert predictor.predict(1) == 50                     # (40 + 60) / 2
+    predictor.observe(3)  # m = 110 (bucket 64-127) answered 100
+    assert predictor.predict(1) == 50  # (40 + 60) / 2
     assert predictor.predict(2) == 100
 
 

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hybridsim.simulator.workload.alpaca_import import import_alpaca
+from hybridsim.simulator.workload.datasets import DATA_DIR
 
-from simulator.errors import HybridsimError
-from simulator.workload.alpaca_import import import_alpaca
-from simulator.workload.datasets import DATA_DIR
+from hybridsim.core.errors import HybridsimError
 
 SHIPPED = ("alpaca.csv", "alpaca-gpt4-sample.csv", "PROVENANCE.md")
 
@@ -38,15 +38,23 @@ def test_a_changed_source_is_refused(shared_dir: Path, tmp_path: Path) -> None:
 
 def test_workload_cli_show_plot_and_import(shared_dir: Path, tmp_path: Path) -> None:
     def hybridsim(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", "from simulator.cli import main; main()", *args],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-c", "from hybridsim.cli import main; main()", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     shown = hybridsim("workload", "show", "alpaca-gpt4-sample", "--plot", str(tmp_path / "fig3.png"))
     assert shown.returncode == 0, shown.stderr
     assert "GPT-4" in shown.stdout and "169.98" in shown.stdout
     assert (tmp_path / "fig3.png").stat().st_size > 1000
-    imported = hybridsim("workload", "import-alpaca", str(shared_dir / "data" / "alpaca"), "--out", str(tmp_path))
+    imported = hybridsim(
+        "workload", "import-alpaca", str(shared_dir / "data" / "alpaca"), "--out", str(tmp_path)
+    )
     assert imported.returncode == 0, imported.stderr
     assert (tmp_path / "alpaca.csv").read_bytes() == (DATA_DIR / "alpaca.csv").read_bytes()
     unknown = hybridsim("workload", "show", "nope")
-    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "unknown workload" in unknown.stderr
+    assert (
+        unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "unknown workload" in unknown.stderr
+    )

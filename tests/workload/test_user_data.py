@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hybridsim.simulator.workload import WorkloadSpec, build_workload
 
-from simulator.cli import cli
-from simulator.errors import HybridsimError
-from simulator.workload import WorkloadSpec, build_workload
+from hybridsim.cli import cli
+from hybridsim.core.errors import HybridsimError
 
-TOKENIZER = Path(__file__).resolve().parents[3] / "shared" / "data" / "tokenizers" / "llama2" / "tokenizer.model"
+TOKENIZER = (
+    Path(__file__).resolve().parents[3] / "shared" / "data" / "tokenizers" / "llama2" / "tokenizer.model"
+)
 
 
 @pytest.fixture
@@ -32,15 +34,25 @@ def test_csv_of_records_and_csv_histogram_give_the_same_workload(tmp_path: Path)
     hist = build_workload(WorkloadSpec(csv=tmp_path / "hist.csv"), seed=3)
     assert np.array_equal(records.input_tokens, hist.input_tokens)
     assert np.array_equal(records.output_tokens, hist.output_tokens)
-    assert sorted(zip(records.input_tokens.tolist(), records.output_tokens.tolist(), strict=True)) == [(10, 20), (10, 20), (30, 5)]
+    assert sorted(zip(records.input_tokens.tolist(), records.output_tokens.tolist(), strict=True)) == [
+        (10, 20),
+        (10, 20),
+        (30, 5),
+    ]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("input_tokens,output_tokens\n10,2.5\n", r"^workload\.csv: .*w\.csv: row 2: output_tokens must be an integer"),
-    ("input_tokens,output_tokens\n10,20\n0,4\n", "row 3: input_tokens must be an integer >= 1, got 0$"),
-    ("input_tokens\n10\n", r"^workload\.csv: .*missing column"),
-    ("input_tokens,output_tokens\n", "no requests"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            "input_tokens,output_tokens\n10,2.5\n",
+            r"^workload\.csv: .*w\.csv: row 2: output_tokens must be an integer",
+        ),
+        ("input_tokens,output_tokens\n10,20\n0,4\n", "row 3: input_tokens must be an integer >= 1, got 0$"),
+        ("input_tokens\n10\n", r"^workload\.csv: .*missing column"),
+        ("input_tokens,output_tokens\n", "no requests"),
+    ],
+)
 def test_bad_csv_names_file_and_row(tmp_path: Path, content: str, message: str) -> None:
     (tmp_path / "w.csv").write_text(content)
     with pytest.raises(HybridsimError, match=message):
@@ -64,14 +76,17 @@ def test_jsonl_counts_one_bos_per_field(tmp_path: Path, tokenizer: Path) -> None
     path = tmp_path / "prompts.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n\n")
     got = build_workload(WorkloadSpec(jsonl=path, tokenizer=tokenizer), seed=0)
+
     def n(text: str) -> int:
         return len(sp.encode(text)) + 1
 
-    expected = sorted([
-        (n(records[0]["instruction"]) + 1, n("Eat well.")),  # empty input still adds its BOS
-        (n(records[1]["instruction"]) + n("Good morning"), n("Bonjour")),
-        (n("Hello there"), n("General Kenobi!")),
-    ])
+    expected = sorted(
+        [
+            (n(records[0]["instruction"]) + 1, n("Eat well.")),  # empty input still adds its BOS
+            (n(records[1]["instruction"]) + n("Good morning"), n("Bonjour")),
+            (n("Hello there"), n("General Kenobi!")),
+        ]
+    )
     assert sorted(zip(got.input_tokens.tolist(), got.output_tokens.tolist(), strict=True)) == expected
 
 
@@ -81,15 +96,19 @@ def test_jsonl_reproduces_the_shared_gpt4_sample_counts(shared_dir: Path, tokeni
     got = build_workload(WorkloadSpec(jsonl=alpaca / "sample.jsonl", tokenizer=tokenizer), seed=0)
     table = pd.read_csv(alpaca / "token-lengths.csv")
     assert sorted(zip(got.input_tokens.tolist(), got.output_tokens.tolist(), strict=True)) == sorted(
-        zip(table["input_tokens"].tolist(), table["output_tokens"].tolist(), strict=True))
+        zip(table["input_tokens"].tolist(), table["output_tokens"].tolist(), strict=True)
+    )
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"instruction": "x"', "prompts.jsonl:1: malformed JSON"),
-    ('{"instruction": "x", "input": ""}', "missing 'output'"),
-    ('{"text": "x"}', "need 'instruction'"),
-    ('["x"]', "JSON object"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"instruction": "x"', "prompts.jsonl:1: malformed JSON"),
+        ('{"instruction": "x", "input": ""}', "missing 'output'"),
+        ('{"text": "x"}', "need 'instruction'"),
+        ('["x"]', "JSON object"),
+    ],
+)
 def test_bad_jsonl_names_file_and_line(tmp_path: Path, tokenizer: Path, line: str, message: str) -> None:
     (tmp_path / "prompts.jsonl").write_text(line + "\n")
     with pytest.raises(HybridsimError, match=message):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pydantic
 import pytest
+from hybridsim.simulator.workload import WorkloadSpec, build_workload, load_builtin, summarise
+from hybridsim.simulator.workload.datasets import JointHistogram
 
-from simulator.errors import HybridsimError
-from simulator.workload import WorkloadSpec, build_workload, load_builtin, summarise
-from simulator.workload.datasets import JointHistogram
+from hybridsim.core.errors import HybridsimError
 
 
 def test_builtins_hold_the_documented_record_counts_and_statistics() -> None:
@@ -46,6 +46,7 @@ def test_draws_are_deterministic_and_true_to_the_joint_distribution() -> None:
     assert np.array_equal(drawn.input_tokens, build_workload(spec, seed=1).input_tokens)
     assert len(drawn) == 200_000
     table = load_builtin("alpaca")
+
     # Compare joint frequencies on coarse log2 cells (input bin x output bin): each within 5 binomial s.e.
     def cells(m: np.ndarray, n: np.ndarray, weights: np.ndarray) -> np.ndarray:
         grid = np.zeros((12, 12))
@@ -59,7 +60,9 @@ def test_draws_are_deterministic_and_true_to_the_joint_distribution() -> None:
     # the correlation between prompt and answer length survives
     expanded = table.expand()
     expected_corr = np.corrcoef(expanded.input_tokens, expanded.output_tokens)[0, 1]
-    assert np.corrcoef(drawn.input_tokens, drawn.output_tokens)[0, 1] == pytest.approx(expected_corr, abs=0.02)
+    assert np.corrcoef(drawn.input_tokens, drawn.output_tokens)[0, 1] == pytest.approx(
+        expected_corr, abs=0.02
+    )
 
 
 def test_filters_condition_the_distribution_and_an_empty_workload_is_refused() -> None:
@@ -70,14 +73,17 @@ def test_filters_condition_the_distribution_and_an_empty_workload_is_refused() -
         build_workload(WorkloadSpec(dataset="alpaca", max_input_tokens=5), seed=0)
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({}, "exactly one of"),
-    ({"dataset": "alpaca", "csv": "x.csv"}, "exactly one of"),
-    ({"dataset": "nope"}, "unknown built-in workload"),
-    ({"jsonl": "x.jsonl"}, "tokenizer"),
-    ({"dataset": "alpaca", "request": 5}, "Extra inputs"),
-    ({"dataset": "alpaca", "requests": 0}, "greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({}, "exactly one of"),
+        ({"dataset": "alpaca", "csv": "x.csv"}, "exactly one of"),
+        ({"dataset": "nope"}, "unknown built-in workload"),
+        ({"jsonl": "x.jsonl"}, "tokenizer"),
+        ({"dataset": "alpaca", "request": 5}, "Extra inputs"),
+        ({"dataset": "alpaca", "requests": 0}, "greater than or equal to 1"),
+    ],
+)
 def test_spec_rejects_what_it_cannot_mean(fields: dict, message: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=message):
         WorkloadSpec.model_validate(fields)

@@ -6,15 +6,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hybridsim.calibration.meters import apple
+from hybridsim.calibration.meters.auto import METER_NAMES, CompositeMeter, available_meters, select_meter
+from hybridsim.calibration.meters.common import MeterUnavailable
+from hybridsim.calibration.meters.estimated import EstimatedMeter
+from hybridsim.calibration.meters.nvidia import NvidiaMeter
+from hybridsim.calibration.meters.rapl import RaplMeter
 from meter_fakes import FakeNvml, powercap_tree, set_energy
 
-from calibration.meters import apple
-from calibration.meters.auto import METER_NAMES, CompositeMeter, available_meters, select_meter
-from calibration.meters.common import MeterUnavailable
-from calibration.meters.estimated import EstimatedMeter
-from calibration.meters.nvidia import NvidiaMeter
-from calibration.meters.rapl import RaplMeter
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 
 @pytest.fixture
@@ -37,7 +37,11 @@ def test_auto_refuses_with_every_reason_and_no_silent_estimate(bare_machine: Pat
 
 def test_estimated_only_when_asked(bare_machine: Path) -> None:
     meter = select_meter("estimated", tdp_w=65.0, cores=8)
-    assert isinstance(meter, EstimatedMeter) and meter.estimated and meter.watts_per_core == pytest.approx(65.0 / 8)
+    assert (
+        isinstance(meter, EstimatedMeter)
+        and meter.estimated
+        and meter.watts_per_core == pytest.approx(65.0 / 8)
+    )
 
 
 def test_available_meters_names_each_reason(bare_machine: Path) -> None:
@@ -92,7 +96,9 @@ def test_auto_takes_what_there_is(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 def test_auto_refuses_a_cpu_only_meter_when_gpus_were_asked_for(bare_machine: Path, tmp_path: Path) -> None:
     root = powercap_tree(tmp_path / "powercap")
     assert isinstance(select_meter("auto", rapl_root=root), RaplMeter)  # no GPU wanted: the CPU is what runs
-    with pytest.raises(MeterUnavailable, match=r"GPUs \[0\] cannot be metered \(nvidia: pynvml is not installed"):
+    with pytest.raises(
+        MeterUnavailable, match=r"GPUs \[0\] cannot be metered \(nvidia: pynvml is not installed"
+    ):
         select_meter("auto", rapl_root=root, gpu_indices=[0])
 
 

@@ -6,8 +6,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-
-from calibration.meters.estimated import DEFAULT_WATTS_PER_CORE, EstimatedMeter
+from hybridsim.calibration.meters.estimated import DEFAULT_WATTS_PER_CORE, EstimatedMeter
 
 
 def fake_cpu(*readings: float) -> Callable[[], float]:

@@ -6,10 +6,14 @@ import sys
 import time
 
 import pytest
+from hybridsim.calibration.meters.common import MeterUnavailable
+from hybridsim.calibration.meters.nvidia import (
+    COUNTER_METHOD,
+    POLLING_METHOD,
+    NvidiaMeter,
+    trapezoid_energy_j,
+)
 from meter_fakes import FakeGpu, FakeNvml
-
-from calibration.meters.common import MeterUnavailable
-from calibration.meters.nvidia import COUNTER_METHOD, POLLING_METHOD, NvidiaMeter, trapezoid_energy_j
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from calibration.meters.common import PeriodicSampler
+from hybridsim.calibration.meters.common import PeriodicSampler
 
 
 def test_samples_until_stopped() -> None:

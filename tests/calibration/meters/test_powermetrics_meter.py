@@ -9,18 +9,18 @@ import time
 from pathlib import Path
 
 import pytest
-from meter_fakes import DATA
-
-from calibration.meters import apple
-from calibration.meters.apple import (
+from hybridsim.calibration.meters import apple
+from hybridsim.calibration.meters.apple import (
     PowermetricsMeter,
     PowermetricsSample,
     energy_from_samples,
     overlap_fraction,
     parse_powermetrics,
 )
-from calibration.meters.common import MeterUnavailable
-from simulator.errors import HybridsimError
+from hybridsim.calibration.meters.common import MeterUnavailable
+from meter_fakes import DATA
+
+from hybridsim.core.errors import HybridsimError
 
 OUR_PID, OUR_CHILD = 48213, 48230
 
@@ -41,7 +41,9 @@ def test_every_sample_is_read_once_whatever_the_macos_layout(samples: list[Power
 
 
 def test_energy_follows_eqs_5_and_6_by_hand(samples: list[PowermetricsSample]) -> None:
-    cpu = (5120 * 204.53 * 812.40 / 1015.50 + 4875 * 201.87 * 790.25 / 988.12 + 3960 * 203.02 * 655.70 / 852.33) / 1e6
+    cpu = (
+        5120 * 204.53 * 812.40 / 1015.50 + 4875 * 201.87 * 790.25 / 988.12 + 3960 * 203.02 * 655.70 / 852.33
+    ) / 1e6
     gpu = (7830 * 204.53 + 8012 * 201.87 + 6520 * 203.02) / 1e6
     assert cpu == pytest.approx(2.2433, abs=1e-4) and gpu == pytest.approx(4.5425, abs=1e-4)
     energy = energy_from_samples(samples, pids={OUR_PID})
@@ -79,7 +81,9 @@ def test_output_without_energy_impact_is_refused() -> None:
 
 
 def test_samples_straddling_a_window_count_by_overlap() -> None:
-    sample = PowermetricsSample(elapsed_ms=200.0, cpu_mw=0, gpu_mw=0, ane_mw=0, all_tasks_impact=1, received_at=10.0)
+    sample = PowermetricsSample(
+        elapsed_ms=200.0, cpu_mw=0, gpu_mw=0, ane_mw=0, all_tasks_impact=1, received_at=10.0
+    )
     assert overlap_fraction(sample, 9.9, 12.0) == pytest.approx(0.5)
     assert overlap_fraction(sample, 0.0, 9.8) == 0.0
     assert overlap_fraction(sample, 9.0, 11.0) == pytest.approx(1.0)

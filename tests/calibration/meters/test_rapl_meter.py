@@ -8,11 +8,10 @@ import types
 from pathlib import Path
 
 import pytest
+from hybridsim.calibration.meters import rapl
+from hybridsim.calibration.meters.common import MeterUnavailable
+from hybridsim.calibration.meters.rapl import RaplMeter, wrapped_delta_uj
 from meter_fakes import get_energy, powercap_tree, set_energy, write_zone
-
-from calibration.meters import rapl
-from calibration.meters.common import MeterUnavailable
-from calibration.meters.rapl import RaplMeter, wrapped_delta_uj
 
 
 @pytest.fixture
@@ -71,7 +70,9 @@ def test_window_energy_is_counter_difference_per_domain(tree: Path) -> None:
     set_energy(tree, "intel-rapl:1", 3_000_000 + 11_000_000)
     set_energy(tree, "intel-rapl:2", 99_000_000)  # psys moves too, and must not count
     m = meter.end_window()
-    assert m.energy_j == pytest.approx({"cpu:package-0": 12.5, "dram:0": 3.0, "cpu:package-1": 11.0, "dram:1": 0.0})
+    assert m.energy_j == pytest.approx(
+        {"cpu:package-0": 12.5, "dram:0": 3.0, "cpu:package-1": 11.0, "dram:1": 0.0}
+    )
     assert m.gross_energy_j == m.energy_j
     assert m.cpu_energy_j == pytest.approx(26.5)  # packages + DRAM
     assert not m.estimated and "no idle subtracted" in m.method
@@ -98,12 +99,15 @@ def _wait_for_polls(meter: RaplMeter, polls: int) -> None:
 
 def test_sampler_keeps_long_windows_with_several_wraps_correct(tree: Path) -> None:
     """A 1000 J counter wraps twice in one window: only a sampler in between can see both."""
+
     def run(sample_interval_s: float | None) -> float:
         (tree / "intel-rapl:1" / "max_energy_range_uj").write_text("1000000000\n")
         set_energy(tree, "intel-rapl:1", 900_000_000)
         meter = RaplMeter(tree, sample_interval_s=sample_interval_s, include_dram=False)
         meter.begin_window()
-        for step, value in enumerate([100_000_000, 950_000_000, 50_000_000], start=1):  # +200 J, +850 J, +100 J
+        for step, value in enumerate(
+            [100_000_000, 950_000_000, 50_000_000], start=1
+        ):  # +200 J, +850 J, +100 J
             set_energy(tree, "intel-rapl:1", value)
             if sample_interval_s is not None:
                 _wait_for_polls(meter, step + 1)
@@ -124,9 +128,13 @@ def test_measured_idle_is_subtracted_as_eq_7_with_gross_kept(tree: Path, clock: 
     clock.advance(1.5)
     m = meter.end_window()
     assert m.elapsed_s == pytest.approx(1.5)
-    assert m.gross_energy_j == pytest.approx({"cpu:package-0": 150.0, "dram:0": 12.0, "cpu:package-1": 52.5, "dram:1": 0.0})
+    assert m.gross_energy_j == pytest.approx(
+        {"cpu:package-0": 150.0, "dram:0": 12.0, "cpu:package-1": 52.5, "dram:1": 0.0}
+    )
     # net = gross - idle_W x elapsed
-    assert m.energy_j == pytest.approx({"cpu:package-0": 90.0, "dram:0": 4.5, "cpu:package-1": 0.0, "dram:1": 0.0}, abs=1e-6)
+    assert m.energy_j == pytest.approx(
+        {"cpu:package-0": 90.0, "dram:0": 4.5, "cpu:package-1": 0.0, "dram:1": 0.0}, abs=1e-6
+    )
     assert "idle 80.00 W subtracted" in m.method and "measured over 2.0 s" in m.method
 
 
@@ -171,7 +179,11 @@ def test_permission_denied_names_the_file_and_the_fix(tree: Path, monkeypatch: p
     with pytest.raises(MeterUnavailable) as error:
         RaplMeter(tree)
     assert str(locked) in str(error.value)
-    assert "permission denied" in str(error.value) and "chmod a+r" in str(error.value) and "root" in str(error.value)
+    assert (
+        "permission denied" in str(error.value)
+        and "chmod a+r" in str(error.value)
+        and "root" in str(error.value)
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hybridsim.calibration.meters.common import MeterUnavailable
+from hybridsim.calibration.meters.uprof import UProfMeter, parse_timechart
 from meter_fakes import DATA
 
-from calibration.meters.common import MeterUnavailable
-from calibration.meters.uprof import UProfMeter, parse_timechart
-from simulator.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 TIMECHART = DATA / "uprof_timechart.csv"
 
@@ -47,8 +47,18 @@ def test_window_energy_by_hand_on_the_cores_the_process_ran_on() -> None:
 def test_more_cores_more_energy_and_whole_file_matches_mean_power() -> None:
     meter = UProfMeter(TIMECHART, cores=[0])
     all_cores = meter.energy_between(0.75, 2.25, cores=[0, 1, 2, 3], relative=True).cpu_energy_j
-    assert all_cores == pytest.approx(CORE0 + CORE1 + 0.25 * 0.44 + 0.5 * 0.47 + 0.5 * 0.39 + 0.25 * 0.41
-                                      + 0.25 * 0.30 + 0.5 * 0.33 + 0.5 * 0.28 + 0.25 * 0.30)
+    assert all_cores == pytest.approx(
+        CORE0
+        + CORE1
+        + 0.25 * 0.44
+        + 0.5 * 0.47
+        + 0.5 * 0.39
+        + 0.25 * 0.41
+        + 0.25 * 0.30
+        + 0.5 * 0.33
+        + 0.5 * 0.28
+        + 0.25 * 0.30
+    )
     trace = meter.trace
     first, last = trace.span()
     whole = meter.energy_between(first, last, relative=True).cpu_energy_j
@@ -65,7 +75,7 @@ def test_windows_outside_the_file_and_unknown_cores_are_refused() -> None:
 
 
 def test_midnight_rollover_keeps_time_increasing() -> None:
-    text = ("RecordId,Timestamp,core0-power\n1,23:59:59:500,2.0\n2,00:00:00:000,4.0\n3,00:00:00:500,6.0\n")
+    text = "RecordId,Timestamp,core0-power\n1,23:59:59:500,2.0\n2,00:00:00:000,4.0\n3,00:00:00:500,6.0\n"
     trace = parse_timechart(text)
     assert list(trace.seconds) == pytest.approx([0.0, 0.5, 1.0])
     assert trace.start_epoch is None
@@ -92,11 +102,19 @@ def test_live_window_beyond_the_recorded_file_is_refused() -> None:
 def _timechart_around_now(path: Path, cores: list[int], watts: float) -> None:
     """A timechart such as uProf writes when its session ends, covering the next few seconds."""
     start = datetime.now().replace(microsecond=0) - timedelta(seconds=2)
-    lines = ["PROFILE DETAILS", f"Profile Start Time:,{start:%b-%d-%Y_%H-%M-%S}", "", "PROFILE RECORDS",
-             "RecordId,Timestamp," + ",".join(f"core{core}-power" for core in cores)]
+    lines = [
+        "PROFILE DETAILS",
+        f"Profile Start Time:,{start:%b-%d-%Y_%H-%M-%S}",
+        "",
+        "PROFILE RECORDS",
+        "RecordId,Timestamp," + ",".join(f"core{core}-power" for core in cores),
+    ]
     for record in range(1, 101):
         stamp = start + timedelta(seconds=0.1 * record)
-        lines.append(f"{record},{stamp:%H:%M:%S}:{stamp.microsecond // 1000:03d}," + ",".join([f"{watts}"] * len(cores)))
+        lines.append(
+            f"{record},{stamp:%H:%M:%S}:{stamp.microsecond // 1000:03d},"
+            + ",".join([f"{watts}"] * len(cores))
+        )
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..atomic import dump_json, write_text_atomic
-from ..errors import HybridsimError, shown
-from ..readers import read_csv_file, read_json_file
-from .model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata
+from hybridsim.core.atomic import dump_json, write_text_atomic
+from hybridsim.core.errors import HybridsimError, shown
+from hybridsim.core.profile_model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata
+from hybridsim.core.readers import read_csv_file, read_json_file
 
 FORMAT_VERSION = 1
 PROFILE_FILE = "profile.json"
@@ -40,7 +40,9 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
         raise HybridsimError(f"{meta_path}: metadata: {error}") from None
     idle = metadata.idle_power_w
     if idle is not None and (isinstance(idle, bool) or not isinstance(idle, (int, float)) or not idle >= 0):
-        raise HybridsimError(f"{meta_path}: metadata.idle_power_w: must be a number >= 0 (W) or null, got {idle!r}")
+        raise HybridsimError(
+            f"{meta_path}: metadata.idle_power_w: must be a number >= 0 (W) or null, got {idle!r}"
+        )
     fit = document.get("paper_fit")
     paper_fit = None
     if fit:
@@ -54,8 +56,9 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
             input_range=_optional_range(fit.get("input_range")),
             output_range=_optional_range(fit.get("output_range")),
         )
-    return Profile(name=name or document.get("name") or path.name, metadata=metadata, points=points,
-                   paper_fit=paper_fit)
+    return Profile(
+        name=name or document.get("name") or path.name, metadata=metadata, points=points, paper_fit=paper_fit
+    )
 
 
 def _read_points(path: Path) -> pd.DataFrame:
@@ -69,7 +72,9 @@ def _read_points(path: Path) -> pd.DataFrame:
     for column in POINT_COLUMNS[1:]:
         if not pd.api.types.is_numeric_dtype(points[column]):
             row = int(pd.to_numeric(points[column], errors="coerce").isna().to_numpy().argmax())
-            raise HybridsimError(f"{path}: row {row + 2}: {column} must be a number, got {shown(points[column].iloc[row])}")
+            raise HybridsimError(
+                f"{path}: row {row + 2}: {column} must be a number, got {shown(points[column].iloc[row])}"
+            )
     return points
 
 
@@ -88,7 +93,9 @@ def save_profile_dir(profile: Profile, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     columns = list(POINT_COLUMNS) + [c for c in profile.points.columns if c not in POINT_COLUMNS]
     points = profile.points[columns].sort_values(["sweep", "input_tokens", "output_tokens"])
-    write_text_atomic(path / POINTS_FILE, points.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    write_text_atomic(
+        path / POINTS_FILE, points.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    )
     write_text_atomic(path / PROFILE_FILE, dump_json(profile_document(profile)))
 
 
@@ -106,7 +113,9 @@ def append_trials(path: Path, rows: list[Mapping[str, Any]]) -> None:
         with trials_path.open(newline="", encoding="utf-8") as handle:
             existing = next(csv.reader(handle), [])
         if existing != fieldnames:
-            raise HybridsimError(f"{trials_path}: columns differ from this run's ({existing} vs {fieldnames})")
+            raise HybridsimError(
+                f"{trials_path}: columns differ from this run's ({existing} vs {fieldnames})"
+            )
     with trials_path.open("a", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fieldnames, lineterminator="\n")
         if new_file:

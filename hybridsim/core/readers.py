@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import HybridsimError
+from hybridsim.core.errors import HybridsimError
 
 
 def read_csv_file(path: Path, what: str = "file", where: str = "") -> pd.DataFrame:

@@ -123,14 +123,3 @@ class Profile:
         if "status" in rows.columns:
             rows = rows[rows["status"].fillna("ok") == "ok"]
         return rows.sort_values(["input_tokens", "output_tokens"]).reset_index(drop=True)
-
-    def cost_model(self, method: str = "interpolated", out_of_range: str = "error") -> CostModel:
-        """The cost model named `method` ('interpolated' or 'paper') for this profile.
-
-        `out_of_range` says what happens to token counts outside the measured range: 'error' (raise
-        `ProfileRangeError` naming the range), 'clamp' (cost of the nearest measured length) or
-        'extrapolate' (continue the curve beyond its ends, with a warning).
-        """
-        from .cost_models import build_cost_model
-
-        return build_cost_model(self, method=method, out_of_range=out_of_range)

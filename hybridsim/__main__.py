@@ -1,0 +1,5 @@
+"""`python -m hybridsim` is the `hybridsim` command."""
+
+from hybridsim.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""Running a click command as a program: a user's mistake is one line on stderr and exit code 2.
+
+Both `hybridsim` and `python -m hybridsim.calibration.cli` go through `run_main`, so the messages, the
+warning format and the exit codes are the same whichever way a command is started.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import TextIO
+
+import click
+
+from .errors import HybridsimError
+
+
+def run_main(command: click.Command, prog_name: str) -> None:
+    """Run a click command as a program: every user error is one line on stderr and a non-zero exit."""
+    warnings.showwarning = _show_warning
+    try:
+        command.main(prog_name=prog_name, standalone_mode=False)
+    except HybridsimError as error:
+        _fail(str(error), error.exit_code)
+    except click.UsageError as error:
+        where = error.ctx.command_path if error.ctx else prog_name
+        _fail(f"{where}: {error.format_message()} (see '{where} --help')", error.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail("aborted", 130)
+    except click.ClickException as error:
+        _fail(error.format_message(), error.exit_code)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A warning is for the user: one line, no source location."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def _fail(message: str, exit_code: int) -> None:
+    click.echo(message if message == "aborted" else f"error: {message}", err=True)
+    sys.exit(exit_code)
