@@ -110,12 +110,90 @@ class CostModel(Protocol):
     def runtime_s(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray: ...
 
 
+SERVING_COST_COLUMNS: tuple[str, ...] = (
+    "n_trials",
+    "time_s_mean",
+    "time_s_std",
+    "cpu_energy_j_mean",
+    "gpu_energy_j_mean",
+    "energy_j_mean",
+    "energy_j_std",
+)
+"""Columns every serving-table row carries after its keys (optional: `status` 'ok' | 'oom' | 'error')."""
+PREFILL_KEYS: tuple[str, ...] = ("batch_size", "prompt_tokens")
+"""A prefill pass: `batch_size` requests whose prompts add up to `prompt_tokens` tokens."""
+DECODE_KEYS: tuple[str, ...] = ("batch_size", "context_tokens")
+"""A decode iteration: `batch_size` running requests holding `context_tokens` KV tokens between them."""
+
+
+@dataclass(frozen=True)
+class ServingTables:
+    """What one forward pass costs on a node whose engine batches (vLLM, TGI): the unit of continuous batching.
+
+    A request-level profile prices a whole request served alone. A batching engine instead runs
+    *iterations*: a prefill pass over newly admitted prompts, then decode iterations that each generate one
+    token for every running request. These tables price one pass; per-request costs follow from how the
+    engine schedules them (`hybridsim.simulator` shares each pass's energy out to the requests in it).
+    """
+
+    prefill: pd.DataFrame
+    """One row per measured prefill pass: PREFILL_KEYS + SERVING_COST_COLUMNS (time in s, energy in J)."""
+    decode: pd.DataFrame
+    """One row per measured decode iteration: DECODE_KEYS + SERVING_COST_COLUMNS."""
+    kv_capacity_tokens: int
+    """KV-cache tokens one model replica can hold (prompt + generated tokens of every running request)."""
+    kv_capacity_source: str
+    """How the capacity was derived, in words (device memory, weights, KV bytes per token, headroom)."""
+    tensor_parallel: int = 1
+    """GPUs per model replica; the tables price the whole replica."""
+    energy_source: str = "measured"
+    """'measured' (a meter read per pass), or a sentence saying how energy was modelled (e.g. a published
+    power constant x measured time)."""
+
+    @property
+    def energy_modelled(self) -> bool:
+        """True when energy is not metered but modelled; every summary that uses it must say so."""
+        return self.energy_source != "measured"
+
+
+@dataclass(frozen=True)
+class PassCost:
+    """Time and energy of forward passes (vectorised: one entry per pass)."""
+
+    time_s: np.ndarray
+    cpu_energy_j: np.ndarray
+    gpu_energy_j: np.ndarray
+
+    @property
+    def energy_j(self) -> np.ndarray:
+        return self.cpu_energy_j + self.gpu_energy_j
+
+
+class ServingCostModel(Protocol):
+    """Cost of one prefill pass and one decode iteration, as pure vectorised functions of the batch.
+
+    Implementations interpolate a profile's `ServingTables` monotonically between measured points and
+    follow the request-level `out_of_range` contract ('error' | 'clamp' | 'extrapolate') outside them.
+    """
+
+    name: str
+    kv_capacity_tokens: int
+    batch_range: tuple[int, int]
+    """Smallest and largest batch size measured."""
+
+    def prefill(self, batch_size: ArrayLike, prompt_tokens: ArrayLike) -> PassCost: ...
+
+    def decode(self, batch_size: ArrayLike, context_tokens: ArrayLike) -> PassCost: ...
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
     metadata: ProfileMetadata
     points: pd.DataFrame
     paper_fit: BilinearFit | None = None
+    serving: ServingTables | None = None
+    """Per-pass costs for continuous batching, where the profile has them."""
 
     def sweep(self, name: str) -> pd.DataFrame:
         """Measured rows of one sweep ('input', 'output' or 'grid'), sorted, failed settings left out."""
