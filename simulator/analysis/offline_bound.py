@@ -125,6 +125,7 @@ class BoundResult:
         return 100.0 * (energy_j - self.energy_j) / self.energy_j if self.energy_j > 0 else None
 
     def as_dict(self) -> dict[str, object]:
+        """JSON-ready figures (without the solve time, so that a summary stays byte-identical across reruns)."""
         return {
             "energy_j": self.energy_j,
             "energy_kwh": self.energy_j / 3.6e6,
@@ -137,7 +138,6 @@ class BoundResult:
             "windows": self.windows,
             "variables": self.variables,
             "constraints": self.constraints,
-            "solve_s": self.solve_s,
             "resolution": self.resolution,
             "deadlines": self.deadlines,
         }
