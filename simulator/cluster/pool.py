@@ -30,7 +30,7 @@ from simpy.events import Timeout
 from ..energy import batch_share
 from .batching import BatchModel
 from .costs import CostEstimator, SystemCosts
-from .min_index import MinIndex
+from .min_index import CountIndex, MinIndex
 from .node import Node
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Pool:
         """Estimated work waiting in the shared queue (s)."""
         self.pred_end_sum = 0.0
         """Sum over busy nodes of their requests' expected end (shared pools, estimates)."""
-        self._fewest: MinIndex | None = None
+        self._fewest: CountIndex | None = None
         """Watches `loads` once a router has asked for the least-loaded node (O(log n) per question)."""
         self._first_free: MinIndex | None = None
         """Watches `free_at` once a router has asked for the soonest-free node."""
@@ -120,7 +120,7 @@ class Pool:
                 return 0.0, self.idle[-1]
             return (len(self.queue) + 1) / len(self.nodes), self.nodes[0]
         if self._fewest is None:
-            self._fewest = MinIndex(self.loads)
+            self._fewest = CountIndex(self.loads)
         local = self._fewest.smallest()
         return float(self.loads[local]), self.nodes[local]
 
