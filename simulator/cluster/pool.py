@@ -69,8 +69,9 @@ class Pool:
         self.nodes = [
             Node(first_index + k, k, self, self.queue if self.shared else deque()) for k in range(setup.count)
         ]
-        self.idle: list[Node] = list(reversed(self.nodes))
-        """Idle nodes of a shared pool (a stack: the node freed last on top; at the start, the lowest-numbered)."""
+        self.idle: dict[Node, None] = dict.fromkeys(reversed(self.nodes))
+        """Idle nodes of a shared pool, as a stack: the node freed last on top (last in the dict's order); at the
+        start, the lowest-numbered. A dict, so that a router naming any idle node takes it out in O(1)."""
         self.loads = [0] * setup.count
         """Requests waiting at or served by each node (per-node FIFO)."""
         self.free_at = [0.0] * setup.count
@@ -117,7 +118,7 @@ class Pool:
         """(requests ahead of a newcomer per server, the node it should join): the join-shortest-queue view."""
         if self.shared:
             if self.idle:
-                return 0.0, self.idle[-1]
+                return 0.0, next(reversed(self.idle))
             return (len(self.queue) + 1) / len(self.nodes), self.nodes[0]
         if self._fewest is None:
             self._fewest = CountIndex(self.loads)
@@ -129,7 +130,7 @@ class Pool:
         now = self.cluster.env.now
         if self.shared:
             if self.idle:
-                return 0.0, self.idle[-1]
+                return 0.0, next(reversed(self.idle))
             backlog = self.queued_est + self.pred_end_sum - len(self.nodes) * now
             return max(backlog, 0.0) / len(self.nodes), self.nodes[0]
         free_at = self.free_at
@@ -179,14 +180,10 @@ class Pool:
 
     def _submit_shared(self, node: Node, index: int) -> None:
         if not node.busy:
-            idle = self.idle
-            if idle[-1] is node:  # the router's usual pick (least_loaded, soonest): no scan
-                idle.pop()
-            else:
-                idle.remove(node)
+            del self.idle[node]
             self._start(node, index)
         elif self.idle:
-            self._start(self.idle.pop(), index)
+            self._start(self.idle.popitem()[0], index)
         else:
             self.queue.append(index)
             if self.cluster.track:
@@ -229,7 +226,7 @@ class Pool:
         else:
             node.busy = False
             if self.shared:
-                self.idle.append(node)
+                self.idle[node] = None
 
     def _expect(self, node: Node, now: float, estimate: float) -> None:
         node.pred_end = now + estimate
@@ -266,7 +263,7 @@ class Pool:
         if not queue:
             node.busy = False
             if self.shared:
-                self.idle.append(node)
+                self.idle[node] = None
             return
         batch = [queue.popleft() for _ in range(min(self.setup.batch.max_batch, len(queue)))]
         if self.shared and cluster.track:

@@ -38,7 +38,7 @@ def linear_least_loaded(pool: Pool) -> tuple[float, int]:
     """The view as it was computed before the index: a scan of every node's load."""
     if pool.shared:
         if pool.idle:
-            return 0.0, pool.idle[-1].local
+            return 0.0, next(reversed(pool.idle)).local
         return (len(pool.queue) + 1) / len(pool.nodes), 0
     fewest = min(pool.loads)
     return float(fewest), pool.loads.index(fewest)
@@ -51,7 +51,7 @@ def linear_soonest(pool: Pool) -> tuple[tuple[float, int], list[float], list[flo
     pred_end = [node.pred_end for node in pool.nodes]
     if pool.shared:
         if pool.idle:
-            return (0.0, pool.idle[-1].local), free_at, pred_end, 0
+            return (0.0, next(reversed(pool.idle)).local), free_at, pred_end, 0
         backlog = pool.queued_est + pool.pred_end_sum - len(pool.nodes) * now
         return (max(backlog, 0.0) / len(pool.nodes), 0), free_at, pred_end, 0
     overruns = 0
