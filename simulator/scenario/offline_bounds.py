@@ -9,6 +9,7 @@ the bound does not cover (continuous batching) `offline_bound` says so and the p
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,10 @@ def attach_offline_bounds(
     runs: list[dict[str, Any]], points: list[tuple[Any, Scenario]], base_dir: Path | None
 ) -> None:
     """Add `offline_bound` and `above_offline_bound_pct` to each run (its `point` names its sweep point)."""
-    bounds = [point_bound(point, base_dir) for _, point in points]
+    with warnings.catch_warnings():
+        # the runs have already reported whatever pricing these requests warns about (once each)
+        warnings.simplefilter("ignore")
+        bounds = [point_bound(point, base_dir) for _, point in points]
     for run in runs:
         bound = bounds[run["point"]]
         if isinstance(bound, str):
