@@ -108,7 +108,7 @@ class _Table:
     """One serving table (prefill or decode) as a function of (batch size, tokens): its ranges, and rows
     along tokens joined across batch sizes (steps 1 and 2 of the module docstring), all quantities at once."""
 
-    def __init__(self, table: pd.DataFrame, keys: tuple[str, str], where: str) -> None:
+    def __init__(self, table: pd.DataFrame, keys: tuple[str, ...], where: str) -> None:
         measured = ok_rows(table)
         self.keys, self.where = keys, where
         batch, tokens = keys
