@@ -1,9 +1,13 @@
 """Running a serving sweep: every planned pass measured until its CI is tight, every trial kept, resumable.
 
 The same discipline as the request-level protocol (`protocol.py`), for passes instead of requests:
-warm-up trials first (recorded, excluded), then trials until the plan's stopping rule says done. Every
-trial is appended to `<out>/serving_trials.csv` the moment it ends and the profile is rewritten after each
-setting, so an interrupted run keeps what it measured and `resume` carries on where it stopped.
+warm-up trials first (recorded, excluded), then trials until the plan's stopping rule says done. One
+difference: the sweep goes round the unfinished settings one trial at a time (in the plan's seeded
+order) rather than finishing one setting before the next, so that a stretch of slow machine (another job,
+heat) slows every setting's trials alike instead of one setting's mean; passes last milliseconds, so
+such stretches span many trials. Every trial is appended to `<out>/serving_trials.csv` the moment it
+ends and the profile is rewritten after each round, so an interrupted run keeps what it measured and
+`resume` carries on where it stopped.
 
 Out of memory at a batch size ends that row: the pass is recorded (`status = oom`) and every setting of
 the same table at least as large in both batch size and length is recorded as `skipped`, without being
@@ -106,58 +110,60 @@ def run_serving_protocol(
     deadline = None if config.time_budget_s is None else started + config.time_budget_s
     longest = max((max(s.warm_times) for s in states.values() if s.warm_times), default=0.0)
     bar = _progress_bar(len(plan), progress)
+    visited: set[tuple[str, int, int]] = set()
+    pending: list[ServingSetting] = []
+    for setting in plan:
+        if _finished(states.get(setting.key), config):
+            _count(summary, states[setting.key])
+            bar.update(1)
+        else:
+            pending.append(setting)
     try:
-        for position, setting in enumerate(plan):
-            state = states.setdefault(setting.key, PassState())
-            bar.set_description(setting.label())
-            if _finished(state, config):
-                _count(summary, state)
-                bar.update(1)
-                continue
-            blocker = _dominating_oom(setting, ooms)
-            if blocker is not None:
-                _append(
-                    out_dir,
-                    setting,
-                    state,
-                    status="skipped",
-                    message=f"not run: at least as large as {blocker[0]} b={blocker[1]} x {blocker[2]}, "
-                    "which ran out of memory",
-                )
-                state.terminal = "skipped"
-                _count(summary, state)
-                bar.update(1)
-                continue
-            warmups = config.warmup  # every visit: a resumed run has a freshly built model
-            while not _finished(state, config):
-                # A trial lasts about the window (or one pass, if longer), plus a decode's untimed prefill.
-                needed = 2.0 * max(runner.min_window_s, longest) + 0.5
-                if deadline is not None and clock() + needed > deadline:
-                    summary.stopped_for_budget = True
-                    break
-                outcome = _one_trial(runner, meter, out_dir, setting, state, warmup=warmups > 0)
-                summary.trials_run += outcome != "deadline"
-                if outcome == "deadline":
-                    summary.stopped_for_budget = True
-                    break
-                if outcome == "oom":
-                    ooms.append(setting.key)
-                    break
-                if warmups > 0:
-                    warmups -= 1
+        while pending and not summary.stopped_for_budget:
+            still: list[ServingSetting] = []
+            for setting in pending:
+                state = states.setdefault(setting.key, PassState())
+                bar.set_description(setting.label())
+                blocker = _dominating_oom(setting, ooms)
+                if blocker is not None:
+                    _append(
+                        out_dir,
+                        setting,
+                        state,
+                        status="skipped",
+                        message=f"not run: at least as large as {blocker[0]} b={blocker[1]} x {blocker[2]}, "
+                        "which ran out of memory",
+                    )
+                    state.terminal = "skipped"
+                elif not summary.stopped_for_budget:
+                    # Warm-ups on the first visit of this run (a resumed run has a freshly built model).
+                    warmups = 0 if setting.key in visited else config.warmup
+                    visited.add(setting.key)
+                    for warmup in [True] * warmups + [False]:
+                        # A trial lasts about the window (or one pass, if longer), plus a decode's prefill.
+                        needed = 2.0 * max(runner.min_window_s, longest) + 0.5
+                        if deadline is not None and clock() + needed > deadline:
+                            summary.stopped_for_budget = True
+                            break
+                        outcome = _one_trial(runner, meter, out_dir, setting, state, warmup=warmup)
+                        summary.trials_run += outcome != "deadline"
+                        if outcome == "deadline":
+                            summary.stopped_for_budget = True
+                            break
+                        if outcome == "oom":
+                            ooms.append(setting.key)
+                            break
+                        if not warmup:
+                            longest = max(longest, state.warm_times[-1])
+                if _finished(state, config):
+                    _count(summary, state)
+                    bar.update(1)
                 else:
-                    longest = max(longest, state.warm_times[-1])
-            if summary.stopped_for_budget:
-                summary.settings_left = [
-                    (s.label(), None) for s in plan[position:] if not _finished(states.get(s.key), config)
-                ]
-                if after_setting is not None and state.trials:
-                    after_setting()
-                break
-            _count(summary, state)
+                    still.append(setting)
+            pending = still
             if after_setting is not None:
                 after_setting()
-            bar.update(1)
+        summary.settings_left = [(s.label(), None) for s in pending]
     finally:
         bar.close()
         summary.elapsed_s = clock() - started
