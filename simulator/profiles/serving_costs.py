@@ -34,6 +34,8 @@ the curves (one warning per model).
 
 from __future__ import annotations
 
+import bisect
+import math
 import warnings
 
 import numpy as np
@@ -73,6 +75,27 @@ class _Row:
         self.derivatives = PchipInterpolator(x, y, axis=0).derivative()(x)
         self.slopes = ((y[1] - y[0]) / (x[1] - x[0]), (y[-1] - y[-2]) / (x[-1] - x[-2]))
 
+        # The same cubic per interval as polynomial coefficients in t = (x - x_i) / h_i, for one pass at a time.
+        h = np.diff(x)[:, None]
+        y0, y1, d0, d1 = y[:-1], y[1:], h * self.derivatives[:-1], h * self.derivatives[1:]
+        self.polynomials = [
+            tuple(part)
+            for part in zip(y0, d0, -3 * y0 - 2 * d0 + 3 * y1 - d1, 2 * y0 + d0 - 2 * y1 + d1, strict=True)
+        ]
+        self.knots = [float(v) for v in x]
+
+    def one(self, x: float) -> np.ndarray:
+        """The row at one (log) token count: the same values as `__call__`, without array overhead."""
+        knots = self.knots
+        if x < knots[0]:
+            return self.y[0] + self.slopes[0] * (x - knots[0])
+        if x > knots[-1]:
+            return self.y[-1] + self.slopes[1] * (x - knots[-1])
+        i = min(bisect.bisect_right(knots, x) - 1, len(knots) - 2)
+        t = (x - knots[i]) / (knots[i + 1] - knots[i])
+        c0, c1, c2, c3 = self.polynomials[i]
+        return c0 + t * (c1 + t * (c2 + t * c3))
+
     def _hermite(self, x: np.ndarray) -> np.ndarray:
         knots, values, slopes = self.x, self.y, self.derivatives
         i = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, len(knots) - 2)
@@ -103,6 +126,9 @@ class _Borrowed:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.y0 + self.slope * (x[:, None] - self.x0)
 
+    def one(self, x: float) -> np.ndarray:
+        return self.y0 + self.slope * (x - self.x0)
+
 
 class _Table:
     """One serving table (prefill or decode) as a function of (batch size, tokens): its ranges, and rows
@@ -130,6 +156,7 @@ class _Table:
                 "(to know how cost grows with tokens)"
             )
         self.batch_log = np.log(np.array(sorted(rows), dtype=float))
+        self.batch_knots = [float(v) for v in self.batch_log]
         self.rows: list[_Row | _Borrowed] = []
         for size in sorted(rows):
             if size in full:
@@ -156,6 +183,19 @@ class _Table:
         values[:, self.log_columns] = np.exp(values[:, self.log_columns])
         return values
 
+    def one(self, batch_log: float, tokens_log: float) -> np.ndarray:
+        """The quantities of one pass (natural units): `__call__` for a single pass, without array overhead."""
+        if len(self.rows) == 1:
+            values = self.rows[0].one(tokens_log)
+        else:
+            knots = self.batch_knots
+            low = min(max(bisect.bisect_right(knots, batch_log) - 1, 0), len(knots) - 2)
+            weight = (batch_log - knots[low]) / (knots[low + 1] - knots[low])
+            values = (
+                self.rows[low].one(tokens_log) * (1.0 - weight) + self.rows[low + 1].one(tokens_log) * weight
+            )
+        return np.where(self.log_columns, np.exp(values), values)
+
 
 class InterpolatedServingModel:
     """A profile's serving tables, interpolated as the module docstring says."""
@@ -181,6 +221,8 @@ class InterpolatedServingModel:
 
     def _price(self, which: str, batch_size: ArrayLike, tokens: ArrayLike) -> PassCost:
         table = self.tables[which]
+        if np.ndim(batch_size) == 0 and np.ndim(tokens) == 0:
+            return self._price_one(table, float(batch_size), float(tokens))  # type: ignore[arg-type]
         batch, count = np.broadcast_arrays(
             np.asarray(batch_size, dtype=np.float64), np.asarray(tokens, dtype=np.float64)
         )
@@ -191,6 +233,21 @@ class InterpolatedServingModel:
             time_s=values[:, 0].reshape(shape),
             cpu_energy_j=values[:, 1].reshape(shape),
             gpu_energy_j=values[:, 2].reshape(shape),
+        )
+
+    def _price_one(self, table: _Table, batch: float, count: float) -> PassCost:
+        """One pass (an event loop prices one iteration at a time): the same contract and values as the
+        vectorised path, at a fraction of its fixed cost."""
+        (b_low, b_high), (t_low, t_high) = table.batch_range, table.token_range
+        if b_low <= batch <= b_high and t_low <= count <= t_high:
+            values = table.one(math.log(batch), math.log(count))
+        else:
+            (cut_batch,), (cut_count,) = self._in_range(table, np.array([batch]), np.array([count]))
+            values = table.one(math.log(cut_batch), math.log(cut_count))
+        return PassCost(
+            time_s=np.asarray(values[0]),
+            cpu_energy_j=np.asarray(values[1]),
+            gpu_energy_j=np.asarray(values[2]),
         )
 
     def _in_range(self, table: _Table, batch: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

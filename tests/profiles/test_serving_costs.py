@@ -130,3 +130,24 @@ def test_a_profile_without_serving_tables_says_how_to_get_them() -> None:
     profile = dataclasses.replace(serving_profile(), serving=None, points=pd.DataFrame())
     with pytest.raises(HybridsimError, match="no serving tables .* calibrate --serving"):
         build_serving_cost_model(profile)
+
+
+@pytest.mark.parametrize("out_of_range", ["clamp", "extrapolate"])
+def test_pricing_one_pass_at_a_time_agrees_with_the_vectorised_path(out_of_range: str) -> None:
+    model = build_serving_cost_model(serving_profile(), out_of_range=out_of_range)
+    rng = np.random.default_rng(3)
+    batches, tokens = rng.integers(1, 40, 200), rng.integers(1, 9000, 200)
+    batches, tokens = np.maximum(batches, 1), np.maximum(tokens, batches)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for which in ("prefill", "decode"):
+            together = getattr(model, which)(batches, tokens)
+            for index in range(0, 200, 7):
+                alone = getattr(model, which)(int(batches[index]), int(tokens[index]))
+                assert np.ndim(alone.time_s) == 0
+                for field in ("time_s", "cpu_energy_j", "gpu_energy_j"):
+                    assert float(getattr(alone, field)) == pytest.approx(
+                        float(getattr(together, field)[index]), rel=1e-12
+                    )
+    with pytest.raises(ProfileRangeError, match="batch_size 40 outside"):
+        build_serving_cost_model(serving_profile()).decode(40, 100)
