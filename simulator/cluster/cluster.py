@@ -19,6 +19,7 @@ import numpy as np
 import simpy
 
 from ..metrics.records import RequestRecords
+from .continuous import ContinuousPool
 from .node import Node
 from .pool import Pool, PoolSetup
 
@@ -42,16 +43,16 @@ class Cluster:
         """The router's runtime estimate for each admitted request on the pool it was sent to."""
         self.observer: Callable[[int], None] | None = None
         """Called with a request's index when it finishes (learning predictors)."""
-        self.pools: dict[str, Pool] = {}
+        self.pools: dict[str, Pool | ContinuousPool] = {}
         """Pools by system name, in scenario order."""
         self.nodes: list[Node] = []
         """Every node, in pool order; `node.index` is the position here."""
         for setup in setups:
             if setup.name in self.pools:
                 raise ValueError(f"duplicate pool name {setup.name!r}")
-            pool = Pool(setup, len(self.nodes), self)
+            pool = (ContinuousPool if setup.serving else Pool)(setup, len(self.nodes), self)
             self.pools[setup.name] = pool
-            self.nodes.extend(pool.nodes)
+            self.nodes.extend(pool.nodes)  # type: ignore[arg-type]
 
     @property
     def now(self) -> float:

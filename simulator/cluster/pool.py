@@ -28,6 +28,7 @@ import simpy
 from simpy.events import Timeout
 
 from .batching import BatchModel
+from .continuous_node import ContinuousSetup
 from .costs import CostEstimator, SystemCosts
 from .node import Node
 
@@ -49,6 +50,8 @@ class PoolSetup:
     discipline: str = "fifo"
     """'fifo': a queue per node; 'shared': one queue per pool."""
     batch: BatchModel = BatchModel()
+    serving: ContinuousSetup | None = None
+    """Set for a continuously batching pool (`serving: continuous`, see `continuous.py`)."""
 
 
 class Pool:
