@@ -1,0 +1,214 @@
+"""What one forward pass of a batching engine costs: a prefill pass, a decode iteration, by batch and tokens.
+
+A vLLM-like engine does not serve a request alone: each *iteration* it runs one forward pass over every
+request it holds. A prefill pass reads the prompts of newly admitted requests (its cost grows with the
+batch's prompt tokens); a decode iteration generates one token for each of `batch_size` running requests
+and reads their KV cache (`context_tokens` between them). A profile's serving tables measure such passes
+at a few batch sizes and token counts; this module fills in the rest, as pure vectorised functions.
+
+How (per table and per quantity: time, CPU energy, GPU energy):
+
+1. **Along tokens, per measured batch size**: a monotone piecewise-cubic (PCHIP) curve in log-log space
+   (log tokens against log value; against the value itself where a quantity is not always positive, e.g.
+   a CPU energy of 0 where only the GPUs were metered). PCHIP because it passes through every measured
+   point and never overshoots: between two neighbouring measurements the curve stays between them and
+   is monotone, so a noisy table cannot invent a cheaper or dearer pass than either neighbour. Log-log
+   because pass costs grow as powers of tokens (linear for a memory-bound decode, up to quadratic for
+   long prefills); past its own ends a row continues as the power law through its last two points.
+   A batch size measured at only one token count (Splitwise measured batches 2-64 at one prompt length
+   only) borrows the shape of the nearest batch size measured at two or more, moved to pass through its
+   point.
+2. **Across batch sizes**: piecewise linear in (log batch, log value) between the two measured batch sizes
+   that bracket the request, i.e. a power law between neighbours: monotone between them and exact at
+   them, with no overshoot in either direction; past the largest (or smallest) batch size measured, the
+   last segment's power law continues.
+
+Exact at every measured point (both steps reproduce their knots), monotone between neighbouring measured
+points along either axis. Outside the measured range (batch sizes, and tokens from the table's smallest to
+largest) the request-level contract holds: `out_of_range="error"` raises `ProfileRangeError` naming the
+profile, table, axis and range; `"clamp"` prices at the nearest measured value; `"extrapolate"` continues
+the curves (one warning per model).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.interpolate import PchipInterpolator
+
+from hybridsim.core.errors import HybridsimError, ProfileRangeError
+from hybridsim.core.profile_model import DECODE_KEYS, PREFILL_KEYS, PassCost, Profile, ServingCostModel
+from hybridsim.core.serving_checks import ok_rows
+
+OUT_OF_RANGE = ("error", "clamp", "extrapolate")
+QUANTITIES = ("time_s", "cpu_energy_j", "gpu_energy_j")
+
+
+def build_serving_cost_model(profile: Profile, out_of_range: str = "error") -> ServingCostModel:
+    """The cost of one prefill pass and one decode iteration on `profile`'s system (module docstring)."""
+    if out_of_range not in OUT_OF_RANGE:
+        raise HybridsimError(f"out_of_range: {out_of_range!r} is not one of {', '.join(OUT_OF_RANGE)}")
+    if profile.serving is None:
+        raise HybridsimError(
+            f"profile {profile.name}: no serving tables (serving_prefill.csv, serving_decode.csv); batched "
+            "serving needs a profile that measured passes: `hybridsim calibrate --serving` or a built-in "
+            "such as splitwise-a100/llama2-70b-tp8"
+        )
+    return InterpolatedServingModel(profile, out_of_range)
+
+
+class _Row:
+    """One quantity along tokens at one batch size (step 1 of the module docstring), in transformed space."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = x, y
+        self.pchip = PchipInterpolator(x, y, extrapolate=False) if len(x) > 1 else None
+        self.slopes = (
+            (float((y[1] - y[0]) / (x[1] - x[0])), float((y[-1] - y[-2]) / (x[-1] - x[-2])))
+            if len(x) > 1
+            else (0.0, 0.0)
+        )
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.pchip is None:
+            return np.full(x.shape, self.y[0])
+        inside = self.pchip(np.clip(x, self.x[0], self.x[-1]))
+        below = self.y[0] + self.slopes[0] * (x - self.x[0])
+        above = self.y[-1] + self.slopes[1] * (x - self.x[-1])
+        return np.where(x < self.x[0], below, np.where(x > self.x[-1], above, inside))
+
+
+class _Shifted:
+    """A batch size measured at one token count: the nearest fuller row's shape, through its own point."""
+
+    def __init__(self, shape: _Row, x0: float, y0: float) -> None:
+        self.shape = shape
+        self.offset = y0 - float(shape(np.array([x0]))[0])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.shape(x) + self.offset
+
+
+class _Surface:
+    """One quantity of one table as a function of (batch size, tokens): rows along tokens, then batches."""
+
+    def __init__(self, table: pd.DataFrame, keys: tuple[str, str], column: str, where: str) -> None:
+        batch, tokens = keys
+        values = table[column].to_numpy(dtype=float)
+        self.log_values = bool(np.all(values > 0))
+        rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for size, group in table.groupby(batch, sort=True):
+            group = group.sort_values(tokens)
+            x = np.log(group[tokens].to_numpy(dtype=float))
+            y = group[column].to_numpy(dtype=float)
+            rows[int(size)] = (x, np.log(y) if self.log_values else y)
+        full = {size: _Row(x, y) for size, (x, y) in rows.items() if len(x) > 1}
+        if not full:
+            raise HybridsimError(
+                f"{where}: needs at least one batch size measured at two or more token counts "
+                "(to know how cost grows with tokens)"
+            )
+        self.batch_log = np.log(np.array(sorted(rows), dtype=float))
+        self.rows: list[_Row | _Shifted] = []
+        for size in sorted(rows):
+            if size in full:
+                self.rows.append(full[size])
+            else:
+                nearest = min(full, key=lambda other: (abs(np.log(other / size)), other))
+                x, y = rows[size]
+                self.rows.append(_Shifted(full[nearest], float(x[0]), float(y[0])))
+
+    def __call__(self, batch_log: np.ndarray, tokens_log: np.ndarray) -> np.ndarray:
+        by_row = np.stack([row(tokens_log) for row in self.rows])  # (rows, passes)
+        if len(self.rows) == 1:
+            values = by_row[0]
+        else:
+            knots = self.batch_log
+            low = np.clip(np.searchsorted(knots, batch_log, side="right") - 1, 0, len(knots) - 2)
+            weight = (batch_log - knots[low]) / (knots[low + 1] - knots[low])
+            columns = np.arange(batch_log.size)
+            values = by_row[low, columns] * (1.0 - weight) + by_row[low + 1, columns] * weight
+        return np.exp(values) if self.log_values else values
+
+
+class _Table:
+    """One serving table (prefill or decode): its ranges and a surface per quantity."""
+
+    def __init__(self, table: pd.DataFrame, keys: tuple[str, str], where: str) -> None:
+        measured = ok_rows(table)
+        self.keys, self.where = keys, where
+        batch, tokens = keys
+        self.batch_range = (int(measured[batch].min()), int(measured[batch].max()))
+        self.token_range = (int(measured[tokens].min()), int(measured[tokens].max()))
+        self.surfaces = {q: _Surface(measured, keys, f"{q}_mean", where) for q in QUANTITIES}
+
+
+class InterpolatedServingModel:
+    """A profile's serving tables, interpolated as the module docstring says."""
+
+    def __init__(self, profile: Profile, out_of_range: str) -> None:
+        assert profile.serving is not None
+        self.name, self.out_of_range = profile.name, out_of_range
+        self.kv_capacity_tokens = profile.serving.kv_capacity_tokens
+        self.energy_source = profile.serving.energy_source
+        self._warned = False
+        self.tables = {
+            "prefill": _Table(profile.serving.prefill, PREFILL_KEYS, f"profile {profile.name}: prefill"),
+            "decode": _Table(profile.serving.decode, DECODE_KEYS, f"profile {profile.name}: decode"),
+        }
+        prefill, decode = self.tables["prefill"].batch_range, self.tables["decode"].batch_range
+        self.batch_range = (max(prefill[0], decode[0]), min(prefill[1], decode[1]))
+
+    def prefill(self, batch_size: ArrayLike, prompt_tokens: ArrayLike) -> PassCost:
+        return self._price("prefill", batch_size, prompt_tokens)
+
+    def decode(self, batch_size: ArrayLike, context_tokens: ArrayLike) -> PassCost:
+        return self._price("decode", batch_size, context_tokens)
+
+    def _price(self, which: str, batch_size: ArrayLike, tokens: ArrayLike) -> PassCost:
+        table = self.tables[which]
+        batch, count = np.broadcast_arrays(
+            np.asarray(batch_size, dtype=np.float64), np.asarray(tokens, dtype=np.float64)
+        )
+        shape = batch.shape
+        batch, count = self._in_range(table, batch.ravel(), count.ravel())
+        batch_log, tokens_log = np.log(batch), np.log(count)
+        values = [table.surfaces[q](batch_log, tokens_log).reshape(shape) for q in QUANTITIES]
+        return PassCost(time_s=values[0], cpu_energy_j=values[1], gpu_energy_j=values[2])
+
+    def _in_range(self, table: _Table, batch: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Apply the out-of-range contract; non-positive sizes are an error whatever it is."""
+        if (
+            (batch < 1).any()
+            or (count < 1).any()
+            or not (np.isfinite(batch).all() and np.isfinite(count).all())
+        ):
+            raise HybridsimError(f"{table.where}: batch sizes and token counts must be finite and >= 1")
+        outside = False
+        for axis, values, (low, high) in (
+            (table.keys[0], batch, table.batch_range),
+            (table.keys[1], count, table.token_range),
+        ):
+            bad = (values < low) | (values > high)
+            if not bad.any():
+                continue
+            outside = True
+            if self.out_of_range == "error":
+                worst = values[bad].max() if (values > high).any() else values[bad].min()
+                raise ProfileRangeError(
+                    f"{table.where}: {axis} {worst:g} outside the measured range {low:g}-{high:g} "
+                    f"({int(bad.sum())} of {bad.size} passes; out_of_range: clamp or extrapolate allows them)"
+                )
+        if self.out_of_range == "clamp":
+            return np.clip(batch, *table.batch_range), np.clip(count, *table.token_range)
+        if outside and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"profile {self.name}: extrapolating serving costs beyond the measured range; "
+                "costs there are not measured",
+                stacklevel=4,
+            )
+        return batch, count
