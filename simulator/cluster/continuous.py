@@ -253,9 +253,10 @@ class ContinuousPool:
         for index, need in admitted:
             self.records.prefill_j[index] += energy * need / tokens
             self.records.prefill_cpu_j[index] += cpu * need / tokens
-        self.log.add(now, time, len(admitted), node.held - tokens - len(admitted), energy, len(admitted), 1)
+        self.log.add(
+            node.index, now, time, len(admitted), node.held - tokens - len(admitted), energy, len(admitted), 1
+        )
         node.busy_s += time
-        node.active_j += energy
         node.prefilling = admitted
         node.phase = PREFILL
         node.epoch += 1
@@ -326,13 +327,12 @@ class ContinuousPool:
         batch = len(node.running)
         energy = float(run.energy_j[steps - 1])
         duration = float(run.end_s[steps - 1])
-        self.log.add(node.run_start, duration, batch, node.held, energy, batch * steps, 0)
+        self.log.add(node.index, node.run_start, duration, batch, node.held, energy, batch * steps, 0)
         if steps > 1:
             node.gaps.append(float(run.step_s[1:steps].max()))
         node.share_j += energy / batch
         node.share_cpu_j += float(run.cpu_energy_j[steps - 1]) / batch
         node.busy_s += duration
-        node.active_j += energy
         node.clock += steps
         node.held += batch * steps
         node.last_decode_s = node.run_start + duration

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from hybridsim.core.profile_model import ServingCostModel
 
-from ..profiles.iteration_pricing import NO_CAP, Cap, DecodeRun
+from ..energy import NO_CAP, PowerCap
+from ..profiles.iteration_pricing import DecodeRun
 
 if TYPE_CHECKING:
     from .continuous import ContinuousPool
@@ -47,7 +48,7 @@ class ContinuousSetup:
 
     model: ServingCostModel
     limits: ServingLimits = ServingLimits()
-    cap: Cap = NO_CAP
+    cap: PowerCap = NO_CAP
 
     @property
     def kv_capacity(self) -> int:
@@ -60,7 +61,7 @@ class ContinuousNode:
     __slots__ = (
         "index", "local", "pool", "queue", "running", "finishing", "phase", "epoch", "clock", "held",
         "waiting_tokens", "share_j", "share_cpu_j", "gaps", "last_decode_s", "fresh", "run", "run_start",
-        "run_steps", "prefilling", "busy_s", "active_j", "served", "load", "pred_end", "on_done",
+        "run_steps", "prefilling", "busy_s", "served", "load", "pred_end", "on_done",
     )  # fmt: skip
 
     def __init__(self, index: int, local: int, pool: ContinuousPool) -> None:
@@ -100,8 +101,6 @@ class ContinuousNode:
         """The pass in flight's prompts: (request id, tokens it prefills in this pass)."""
         self.busy_s = 0.0
         """Seconds spent in passes."""
-        self.active_j = 0.0
-        """Energy of the passes (J)."""
         self.served = 0
         """Requests finished."""
         self.load = 0

@@ -55,6 +55,8 @@ class PassLog:
     """One row per pass or run of decode iterations on a pool: when, how long, how big, how full, what energy."""
 
     def __init__(self) -> None:
+        self.node = array("q")
+        """Global index of the node that ran the pass."""
         self.start_s = array("d")
         self.duration_s = array("d")
         self.batch = array("q")
@@ -68,8 +70,17 @@ class PassLog:
         """1 for a prefill (or chunked, mixed) pass, 0 for decode iterations."""
 
     def add(
-        self, start: float, duration: float, batch: int, kv: float, energy: float, tokens: int, prefill: int
+        self,
+        node: int,
+        start: float,
+        duration: float,
+        batch: int,
+        kv: float,
+        energy: float,
+        tokens: int,
+        prefill: int,
     ) -> None:
+        self.node.append(node)
         self.start_s.append(start)
         self.duration_s.append(duration)
         self.batch.append(batch)
@@ -81,6 +92,7 @@ class PassLog:
     def columns(self) -> dict[str, np.ndarray]:
         """The log as numpy columns."""
         return {
+            "node": np.frombuffer(self.node, dtype=np.int64).copy(),
             "start_s": np.frombuffer(self.start_s, dtype=np.float64).copy(),
             "duration_s": np.frombuffer(self.duration_s, dtype=np.float64).copy(),
             "batch": np.frombuffer(self.batch, dtype=np.int64).copy(),

@@ -7,38 +7,20 @@ of the running batch (an admission, a finish, a preemption) the decode iteration
 KV they read: it grows by the batch size every step. So a whole run of them is priced at once, vectorised
 over the steps, and the event loop schedules one event at its end instead of one per token.
 
-A power cap stretches every pass by `runtime_factor` and scales accelerator power by `power_factor`, as for
-request-level costs (`cluster/costs.py`): GPU energy scales by both, CPU energy by the runtime only.
+A power cap acts on every pass as on a request: the joules go through `energy.iteration_energy`, the one
+path of energy in the simulator.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from hybridsim.core.profile_model import ServingCostModel
 
-
-class Cap(Protocol):
-    """A power cap as the slowdown and the accelerator-power reduction it causes (`cluster.PowerCap`)."""
-
-    @property
-    def runtime_factor(self) -> float: ...
-
-    @property
-    def power_factor(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class _NoCap:
-    runtime_factor: float = 1.0
-    power_factor: float = 1.0
-
-
-NO_CAP: Cap = _NoCap()
+from ..energy import NO_CAP, PowerCap, iteration_energy
 
 
 @dataclass(frozen=True)
@@ -56,29 +38,26 @@ class DecodeRun:
 
 
 def decode_run(
-    model: ServingCostModel, batch: int, context_tokens: int, steps: int, cap: Cap = NO_CAP
+    model: ServingCostModel, batch: int, context_tokens: int, steps: int, cap: PowerCap = NO_CAP
 ) -> DecodeRun:
     """Price `steps` decode iterations of `batch` requests holding `context_tokens` KV tokens at the first.
 
     Iteration k reads `context_tokens + k * batch` tokens (every request's KV grows by one token a step).
     """
     context = context_tokens + batch * np.arange(steps, dtype=np.float64)
-    cost = model.decode(np.full(steps, float(batch)), context)
-    step = np.asarray(cost.time_s, dtype=np.float64) * cap.runtime_factor
-    cpu = np.asarray(cost.cpu_energy_j, dtype=np.float64) * cap.runtime_factor
-    gpu = np.asarray(cost.gpu_energy_j, dtype=np.float64) * (cap.runtime_factor * cap.power_factor)
+    step, cpu, gpu = iteration_energy(model.decode(np.full(steps, float(batch)), context), cap)
     cpu_cum = np.cumsum(cpu)
     return DecodeRun(np.cumsum(step), cpu_cum + np.cumsum(gpu), cpu_cum, step)
 
 
 def prefill_pass(
-    model: ServingCostModel, batch: int, prompt_tokens: int, cap: Cap = NO_CAP
+    model: ServingCostModel, batch: int, prompt_tokens: int, cap: PowerCap = NO_CAP
 ) -> tuple[float, float, float]:
     """(time s, energy J, CPU energy J) of one prefill pass over `batch` prompts of `prompt_tokens` in all."""
-    cost = model.prefill(np.array([float(batch)]), np.array([float(prompt_tokens)]))
-    cpu = float(cost.cpu_energy_j[0]) * cap.runtime_factor
-    gpu = float(cost.gpu_energy_j[0]) * cap.runtime_factor * cap.power_factor
-    return float(cost.time_s[0]) * cap.runtime_factor, cpu + gpu, cpu
+    time, cpu, gpu = iteration_energy(
+        model.prefill(np.array([float(batch)]), np.array([float(prompt_tokens)])), cap
+    )
+    return float(time[0]), float(cpu[0] + gpu[0]), float(cpu[0])
 
 
 def mixed_pass(
@@ -87,7 +66,7 @@ def mixed_pass(
     prefill_tokens: int,
     decode_batch: int,
     context_tokens: int,
-    cap: Cap = NO_CAP,
+    cap: PowerCap = NO_CAP,
 ) -> tuple[float, float, float]:
     """(time s, energy J, CPU J) of a chunked-prefill iteration: prefill chunks and decodes in one pass.
 
@@ -111,7 +90,7 @@ def marginal_estimate(
     context_tokens: int,
     input_tokens: int,
     output_tokens: float,
-    cap: Cap = NO_CAP,
+    cap: PowerCap = NO_CAP,
 ) -> tuple[float, float]:
     """(energy J, latency s) a request adds when it joins a running batch of `batch` holding `context_tokens`.
 
