@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from simpy.events import Timeout
 
-from ..profiles.iteration_pricing import decode_run, marginal_estimate, prefill_pass
+from ..profiles.iteration_pricing import IterationPricer, first_boundary, marginal_estimate
 from .continuous_node import DECODE, IDLE, PREFILL, ContinuousNode, ContinuousSetup
 from .costs import CostEstimator, SystemCosts
 from .serving_records import PassLog, ServingRecords
@@ -63,6 +63,10 @@ class ContinuousPool:
         self.limits = setup.serving.limits
         self.kv_capacity = setup.serving.kv_capacity
         """KV tokens one node holds."""
+        self.pricer = IterationPricer(
+            setup.serving.model, setup.serving.cap, self.kv_capacity + 1 if setup.serving.tabulate else 0
+        )
+        """What this pool's passes cost (exact, or read from a grid: `ContinuousSetup.tabulate`)."""
         self.nodes = [ContinuousNode(first_index + k, k, self) for k in range(setup.count)]
         self.queue: deque[int] = deque()  # no pool-wide line; kept for the Pool interface
         self.idle: list[ContinuousNode] = []
@@ -157,7 +161,7 @@ class ContinuousPool:
         run = node.run
         assert run is not None
         now = self.cluster.env.now
-        steps = int(np.searchsorted(run.end_s[: node.run_steps], now - node.run_start, "left")) + 1
+        steps = first_boundary(run, now - node.run_start, node.run_steps)
         if steps >= node.run_steps:
             return
         batch = len(node.running)
@@ -165,7 +169,7 @@ class ContinuousPool:
             return
         node.epoch += 1
         node.run_steps = steps
-        end = node.run_start + float(run.end_s[steps - 1])
+        end = node.run_start + run.end(steps)
         Timeout(self.cluster.env, max(end - now, 0.0)).callbacks.append(
             partial(self._decoded, node, node.epoch)
         )
@@ -249,7 +253,7 @@ class ContinuousPool:
         for index, _ in admitted:
             if self.records.preemptions[index] == 0:
                 starts[index] = now
-        time, energy, cpu = prefill_pass(self.serving.model, len(admitted), tokens, self.serving.cap)
+        time, energy, cpu = self.pricer.prefill(len(admitted), tokens)
         for index, need in admitted:
             self.records.prefill_j[index] += energy * need / tokens
             self.records.prefill_cpu_j[index] += cpu * need / tokens
@@ -294,16 +298,19 @@ class ContinuousPool:
         if not batch:
             self._boundary(node)
             return
-        steps = min(node.finishing[0][0] - node.clock, (capacity - node.held) // batch)
+        steps = self._run_length(min(node.finishing[0][0] - node.clock, (capacity - node.held) // batch))
         now = self.cluster.env.now
-        run = decode_run(self.serving.model, batch, node.held, steps, self.serving.cap)
-        self._first_gaps(node, now, float(run.step_s[0]))
+        run = self.pricer.decode_run(batch, node.held, steps)
+        self._first_gaps(node, now, run.end(1))
         node.run, node.run_start, node.run_steps = run, now, steps
         node.phase = DECODE
         node.epoch += 1
-        Timeout(self.cluster.env, float(run.end_s[-1])).callbacks.append(
-            partial(self._decoded, node, node.epoch)
-        )
+        Timeout(self.cluster.env, run.end(steps)).callbacks.append(partial(self._decoded, node, node.epoch))
+
+    def _run_length(self, steps: int) -> int:
+        """How many of the next `steps` unchanged iterations one event covers: all of them (a per-iteration
+        reference, `benchmarks/continuous_batching.py`, covers one)."""
+        return steps
 
     def _first_gaps(self, node: ContinuousNode, now: float, first_step: float) -> None:
         """The first iteration's gap: since the batch's last decode for the old hands (a prefill may have
@@ -325,13 +332,13 @@ class ContinuousPool:
         run, steps = node.run, node.run_steps
         assert run is not None
         batch = len(node.running)
-        energy = float(run.energy_j[steps - 1])
-        duration = float(run.end_s[steps - 1])
+        energy = run.energy(steps)
+        duration = run.end(steps)
         self.log.add(node.index, node.run_start, duration, batch, node.held, energy, batch * steps, 0)
         if steps > 1:
-            node.gaps.append(float(run.step_s[1:steps].max()))
+            node.gaps.append(run.longest_step(1, steps))
         node.share_j += energy / batch
-        node.share_cpu_j += float(run.cpu_energy_j[steps - 1]) / batch
+        node.share_cpu_j += run.cpu(steps) / batch
         node.busy_s += duration
         node.clock += steps
         node.held += batch * steps

@@ -49,6 +49,9 @@ class ContinuousSetup:
     model: ServingCostModel
     limits: ServingLimits = ServingLimits()
     cap: PowerCap = NO_CAP
+    tabulate: bool = True
+    """Read pass costs from a grid priced once per batch size (fast; see `IterationPricer`), or price
+    every pass with the model itself (exact; for tests that compare against closed forms)."""
 
     @property
     def kv_capacity(self) -> int:

@@ -13,7 +13,8 @@ path of energy in the simulator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from array import array
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -23,65 +24,202 @@ from hybridsim.core.profile_model import ServingCostModel
 from ..energy import NO_CAP, PowerCap, iteration_energy
 
 
-@dataclass(frozen=True)
-class DecodeRun:
-    """`steps` decode iterations of one unchanged batch, cumulated (index k: after k + 1 iterations)."""
+class DecodeRun(Protocol):
+    """`steps` decode iterations of one unchanged batch; j counts iterations from the run's start (1..steps)."""
 
-    end_s: np.ndarray
-    """Time from the run's start to the end of each iteration (s), increasing."""
-    energy_j: np.ndarray
-    """Cumulative energy (CPU + GPU) of the iterations so far (J)."""
-    cpu_energy_j: np.ndarray
-    """Cumulative CPU share of it (J)."""
-    step_s: np.ndarray
-    """Duration of each iteration (s): the time between two tokens of every request in the batch."""
+    steps: int
+
+    def end(self, j: int) -> float:
+        """Time from the run's start to the end of iteration j (s)."""
+        ...
+
+    def energy(self, j: int) -> float:
+        """Energy (CPU + GPU) of the first j iterations (J)."""
+        ...
+
+    def cpu(self, j: int) -> float:
+        """CPU share of it (J)."""
+        ...
+
+    def longest_step(self, first: int, last: int) -> float:
+        """Longest of iterations first + 1 .. last (s): a gap between two tokens of every request in the batch."""
+        ...
 
 
-def decode_run(
-    model: ServingCostModel, batch: int, context_tokens: int, steps: int, cap: PowerCap = NO_CAP
-) -> DecodeRun:
-    """Price `steps` decode iterations of `batch` requests holding `context_tokens` KV tokens at the first.
+class ArrayRun:
+    """A run priced iteration by iteration (cumulative arrays)."""
 
-    Iteration k reads `context_tokens + k * batch` tokens (every request's KV grows by one token a step).
+    def __init__(self, end_s: np.ndarray, energy_j: np.ndarray, cpu_energy_j: np.ndarray) -> None:
+        self.steps = int(end_s.size)
+        self._end, self._energy, self._cpu = end_s.tolist(), energy_j.tolist(), cpu_energy_j.tolist()
+        self._steps = np.diff(end_s, prepend=0.0)
+
+    def end(self, j: int) -> float:
+        return float(self._end[j - 1])
+
+    def energy(self, j: int) -> float:
+        return float(self._energy[j - 1])
+
+    def cpu(self, j: int) -> float:
+        return float(self._cpu[j - 1])
+
+    def longest_step(self, first: int, last: int) -> float:
+        return float(self._steps[first:last].max())
+
+
+class _Strided:
+    """Decode costs of one batch size at every context token count 0..size, and their sums along the stride.
+
+    `total[x]` = cost(x) + cost(x - batch) + cost(x - 2 batch) + ...: so the iterations of a run, at contexts
+    x0, x0 + batch, ..., cost `total[last] - total[x0 - batch]`, whatever the run's length.
     """
-    context = context_tokens + batch * np.arange(steps, dtype=np.float64)
-    step, cpu, gpu = iteration_energy(model.decode(np.full(steps, float(batch)), context), cap)
-    cpu_cum = np.cumsum(cpu)
-    return DecodeRun(np.cumsum(step), cpu_cum + np.cumsum(gpu), cpu_cum, step)
+
+    def __init__(self, batch: int, size: int, grid: np.ndarray, columns: tuple[np.ndarray, ...]) -> None:
+        self.size = size
+        tokens = np.arange(size + 1, dtype=np.float64)
+        rows = -(-(size + 1) // batch)
+        sums = []
+        for column in columns:
+            dense = np.interp(tokens, grid, column)
+            padded = np.zeros(rows * batch)
+            padded[: size + 1] = dense
+            sums.append(array("d", padded.reshape(rows, batch).cumsum(axis=0).ravel()[: size + 1].tobytes()))
+            if not sums[1:]:
+                self.time = dense
+                """Decode time at each context (s)."""
+        self.time_sum, self.cpu_sum, self.gpu_sum = sums
 
 
-def prefill_pass(
-    model: ServingCostModel, batch: int, prompt_tokens: int, cap: PowerCap = NO_CAP
-) -> tuple[float, float, float]:
-    """(time s, energy J, CPU energy J) of one prefill pass over `batch` prompts of `prompt_tokens` in all."""
-    time, cpu, gpu = iteration_energy(
-        model.prefill(np.array([float(batch)]), np.array([float(prompt_tokens)])), cap
-    )
-    return float(time[0]), float(cpu[0] + gpu[0]), float(cpu[0])
+class PrefixRun:
+    """A run read off `_Strided` sums: constant work whatever its length."""
+
+    __slots__ = ("steps", "_table", "_first", "_stride", "_base")
+
+    def __init__(self, table: _Strided, batch: int, context: int, steps: int) -> None:
+        self.steps = steps
+        self._table, self._first, self._stride = table, context, batch
+        before = context - batch
+        self._base = (
+            (table.time_sum[before], table.cpu_sum[before], table.gpu_sum[before])
+            if before >= 0
+            else (0.0, 0.0, 0.0)
+        )
+
+    def end(self, j: int) -> float:
+        return self._table.time_sum[self._first + self._stride * (j - 1)] - self._base[0]
+
+    def energy(self, j: int) -> float:
+        at = self._first + self._stride * (j - 1)
+        table, base = self._table, self._base
+        return table.cpu_sum[at] - base[1] + table.gpu_sum[at] - base[2]
+
+    def cpu(self, j: int) -> float:
+        return self._table.cpu_sum[self._first + self._stride * (j - 1)] - self._base[1]
+
+    def longest_step(self, first: int, last: int) -> float:
+        start = self._first + self._stride * first
+        return float(self._table.time[start : self._first + self._stride * last : self._stride].max())
 
 
-def mixed_pass(
-    model: ServingCostModel,
-    prefill_batch: int,
-    prefill_tokens: int,
-    decode_batch: int,
-    context_tokens: int,
-    cap: PowerCap = NO_CAP,
-) -> tuple[float, float, float]:
-    """(time s, energy J, CPU J) of a chunked-prefill iteration: prefill chunks and decodes in one pass.
+def first_boundary(run: DecodeRun, elapsed: float, limit: int) -> int:
+    """The first iteration (1..limit) that ends at or after `elapsed` s into the run."""
+    low, high = 1, limit
+    while low < high:
+        middle = (low + high) // 2
+        if run.end(middle) < elapsed:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
-    The tables measure prefill and decode passes apart, so a mixed pass is priced as their sum: an upper
-    bound, since a real mixed pass reads the weights once where the sum counts them twice.
+
+class IterationPricer:
+    """What a pool's passes cost under its power cap: a prefill pass, or a run of decode iterations.
+
+    Exact (`tabulate_tokens` = 0): every price is the serving model's own, capped through
+    `energy.iteration_energy`. Tabulated: the interpolated tables (`serving_costs.py`) cost a fraction of a
+    millisecond per call and a busy node prices a run every time its batch changes, so each (pass kind,
+    batch size) is priced once, on first use, at `POINTS` + 1 evenly spaced token counts from 1 to
+    `tabulate_tokens` (capped, through the same function), and read by linear interpolation after that:
+    exact at the grid's points and within the tests' bound of the model between them. Token counts past
+    the grid are priced exactly.
     """
-    time, energy, cpu = (0.0, 0.0, 0.0)
-    if prefill_batch:
-        time, energy, cpu = prefill_pass(model, prefill_batch, prefill_tokens, cap)
-    if decode_batch:
-        run = decode_run(model, decode_batch, context_tokens, 1, cap)
-        time += float(run.end_s[0])
-        energy += float(run.energy_j[0])
-        cpu += float(run.cpu_energy_j[0])
-    return time, energy, cpu
+
+    POINTS = 2048
+
+    def __init__(self, model: ServingCostModel, cap: PowerCap = NO_CAP, tabulate_tokens: int = 0) -> None:
+        self.model = model
+        self.cap = cap
+        self.step = float(max(1, -(-int(tabulate_tokens) // self.POINTS)))
+        """Tokens between two grid points."""
+        self.top = 1.0 + self.step * self.POINTS if tabulate_tokens > 0 else 0.0
+        """Largest token count read from the grid (0: no grid)."""
+        self._columns: dict[tuple[str, int], tuple[array, array, array]] = {}
+        self._strides: dict[int, _Strided] = {}
+
+    # -- exact ------------------------------------------------------------------------------------------
+
+    def _exact(
+        self, kind: str, batch: np.ndarray, tokens: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        price = self.model.prefill if kind == "prefill" else self.model.decode
+        return iteration_energy(price(batch, tokens), self.cap)
+
+    # -- the grid ---------------------------------------------------------------------------------------
+
+    def _table(self, kind: str, batch: int) -> tuple[array, array, array]:
+        """(time, CPU J, GPU J) at the grid's points (one more repeating the end, so an index + 1 is valid)."""
+        columns = self._columns.get((kind, batch))
+        if columns is None:
+            grid = 1.0 + self.step * np.arange(self.POINTS + 1, dtype=np.float64)
+            values = self._exact(kind, np.full(grid.size, float(batch)), grid)
+            columns = tuple(array("d", np.append(v, v[-1]).tobytes()) for v in values)  # type: ignore[assignment]
+            self._columns[(kind, batch)] = columns  # type: ignore[assignment]
+        return columns  # type: ignore[return-value]
+
+    def _at(self, kind: str, batch: int, tokens: float) -> tuple[float, float, float]:
+        time, cpu, gpu = self._table(kind, batch)
+        position = (tokens - 1.0) / self.step
+        index = int(position)
+        weight = position - index
+        return (
+            time[index] + (time[index + 1] - time[index]) * weight,
+            cpu[index] + (cpu[index + 1] - cpu[index]) * weight,
+            gpu[index] + (gpu[index + 1] - gpu[index]) * weight,
+        )
+
+    # -- what the event loop asks -----------------------------------------------------------------------
+
+    def prefill(self, batch: int, prompt_tokens: int) -> tuple[float, float, float]:
+        """(time s, energy J, CPU energy J) of one prefill pass over `batch` prompts of `prompt_tokens` in all."""
+        if 1 <= prompt_tokens <= self.top:
+            time, cpu, gpu = self._at("prefill", batch, prompt_tokens)
+            return time, cpu + gpu, cpu
+        times, cpus, gpus = self._exact("prefill", np.array([float(batch)]), np.array([float(prompt_tokens)]))
+        return float(times[0]), float(cpus[0] + gpus[0]), float(cpus[0])
+
+    def decode_run(self, batch: int, context_tokens: int, steps: int) -> DecodeRun:
+        """Price `steps` decode iterations of `batch` requests holding `context_tokens` KV tokens at the first.
+
+        Iteration k reads `context_tokens + k * batch` tokens (every request's KV grows by one token a step).
+        """
+        last = context_tokens + batch * (steps - 1)
+        if last <= self.top:
+            return PrefixRun(self._strided(batch, last), batch, context_tokens, steps)
+        context = context_tokens + batch * np.arange(steps, dtype=np.float64)
+        time, cpu, gpu = self._exact("decode", np.full(steps, float(batch)), context)
+        cpu_sum = np.cumsum(cpu)
+        return ArrayRun(np.cumsum(time), cpu_sum + np.cumsum(gpu), cpu_sum)
+
+    def _strided(self, batch: int, last: int) -> _Strided:
+        """Batch `batch`'s strided sums, covering contexts up to `last` (grown by doubling, up to the grid)."""
+        table = self._strides.get(batch)
+        if table is None or table.size < last:
+            size = int(min(max(2 * (table.size if table else 0), last, 4096), self.top))
+            grid = 1.0 + self.step * np.arange(self.POINTS + 2, dtype=np.float64)
+            columns = tuple(np.frombuffer(column) for column in self._table("decode", batch))
+            table = self._strides[batch] = _Strided(batch, size, grid, columns)
+        return table
 
 
 def marginal_estimate(
@@ -99,7 +237,7 @@ def marginal_estimate(
     cost is far below its batch-1 cost: the weights are read once per iteration whoever is in it.
     """
     steps = max(output_tokens - 1.0, 0.0)
-    pre_time, pre_energy, _ = prefill_pass(model, 1, input_tokens, cap)
+    pre_time, pre_energy, _ = IterationPricer(model, cap).prefill(1, input_tokens)
     grown = context_tokens + input_tokens + 0.5 * steps * (batch + 1)
     now = context_tokens + 0.5 * steps * max(batch, 1)
     cost = model.decode(np.array([float(batch + 1), float(max(batch, 1))]), np.array([grown, now]))

@@ -78,8 +78,11 @@ def continuous_pool(
     max_num_batched_tokens: int = 8192,
     chunked_prefill: bool = False,
     kv_capacity_tokens: int = 0,
+    tabulate: bool = False,
 ) -> PoolConfig:
     serving = serving or LinearServing()
     limits = ServingLimits(max_num_seqs, max_num_batched_tokens, chunked_prefill, kv_capacity_tokens)
-    setup = PoolSetup(name, count, idle_w, "fifo", serving=ContinuousSetup(serving, limits))
+    setup = PoolSetup(
+        name, count, idle_w, "fifo", serving=ContinuousSetup(serving, limits, tabulate=tabulate)
+    )
     return PoolConfig(setup, ServedAlone(serving), profile=serving.name)
