@@ -375,6 +375,7 @@ def _map(
 
 def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) -> dict[str, Any]:
     """Run every policy at every sweep point; write per-request Parquet files and plots; return the summary."""
+    from ..report.serving_plots import power_over_time
     from ..report.simulation_plots import write_plots
 
     source = str(scenario_path) if scenario_path else "scenario"
@@ -424,5 +425,8 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "oracle_gap": oracle_gaps(runs),
     }
     summary["plots"] = write_plots(summary, out_dir)
+    power = power_over_time(summary, out_dir)
+    if power is not None:
+        summary["plots"].append(power)
     summary["headline"] = headline(summary)
     return summary

@@ -13,12 +13,12 @@ from serving_fakes import AloneCostModel, LinearServing, continuous_pool
 from sim_fakes import SLOW, pool, stream
 
 
-def run(pools, requests, policy="join_shortest_queue", params=None, seed=3):
+def run(pools, requests, policy="join_shortest_queue", params=None, seed=3, predictor="max_tokens"):
     return simulate(
         pools,
         requests,
         make_policy(policy, params or {}),
-        make_predictor("max_tokens"),
+        make_predictor(predictor),
         np.random.default_rng(seed),
         np.random.default_rng(seed + 1),
     )
@@ -121,6 +121,8 @@ PARAMS = {
     "product_threshold": {"threshold": 200, "below": "slow", "above": "gpu"},
     "cost_greedy": {"lam": 0.5, "reference": "gpu"},
     "energy_under_slo": {"slo_s": 60.0},
+    "token_jsq": {},
+    "marginal_energy": {"below": "slow", "above": "gpu", "threshold": 600},
 }
 
 
@@ -134,3 +136,38 @@ def test_same_run_same_numbers() -> None:
     first, second = small_kv_run()[0].table, small_kv_run()[0].table
     for name, column in first.columns.items():
         assert np.array_equal(column, second[name], equal_nan=column.dtype.kind == "f"), name
+
+
+def test_token_jsq_balances_kv_load_better_than_request_counts() -> None:
+    serving = LinearServing(kv_capacity_tokens=400_000)
+    requests = poisson(2000, 8.0, seed=4, prompt=(10, 3000), answer=(1, 500))
+    spread = {}
+    for policy in ("join_shortest_queue", "token_jsq"):
+        result = run([continuous_pool("gpu", 4, serving, max_num_seqs=64)], requests, policy)
+        passes = result.passes["gpu"]
+        decode = ~passes["prefill"]
+        kv = np.array(
+            [
+                np.average(
+                    passes["kv_tokens"][decode & (passes["node"] == k)],
+                    weights=passes["duration_s"][decode & (passes["node"] == k)],
+                )
+                for k in range(4)
+            ]
+        )
+        spread[policy] = kv.std() / kv.mean()
+    assert spread["token_jsq"] < spread["join_shortest_queue"]
+
+
+def test_marginal_energy_keeps_short_requests_on_a_busy_batching_gpu() -> None:
+    """An idle GPU's marginal cost is its batch-1 cost (the frugal pool wins); a busy one's is a sliver."""
+    serving = LinearServing()
+    frugal = {}
+    params = {"below": "slow", "above": "gpu", "threshold": 300}
+    for rate in (0.02, 6.0):
+        requests = poisson(600, rate, seed=6, prompt=(10, 400), answer=(1, 100))
+        short = requests.input_tokens + requests.output_tokens <= 300
+        pools = [continuous_pool("gpu", 1, serving, max_num_seqs=64), pool("slow", 50, SLOW, idle_w=5.0)]
+        table = run(pools, requests, "marginal_energy", params, predictor="oracle").table
+        frugal[rate] = float(np.mean(table["system_code"][short] == 1))
+    assert frugal[0.02] >= 0.75 and frugal[6.0] < frugal[0.02] - 0.3, frugal

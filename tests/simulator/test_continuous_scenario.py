@@ -51,6 +51,7 @@ def test_a_hybrid_cluster_with_a_batching_pool_runs_and_reports_tokens(tmp_path:
     assert first["throughput"]["arrival_window_rps"] > 0
     table = pq.read_table(out / "requests" / "all_on.parquet")
     assert table.num_rows == 800 and "ttft_s" in table.column_names
+    assert "power_over_time.png" in summary["plots"] and (out / "power_over_time.png").stat().st_size > 0
     again = tmp_path / "again"
     run_scenario(scenario(tmp_path), again)
     assert (again / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
