@@ -126,13 +126,14 @@ def save_profile_dir(profile: Profile, path: Path) -> None:
     write_text_atomic(path / PROFILE_FILE, dump_json(profile_document(profile)))
 
 
-def append_trials(path: Path, rows: list[Mapping[str, Any]]) -> None:
-    """Append trial rows to `trials.csv`, writing the header on first use; flushed to disk at once."""
+def append_trials(path: Path, rows: list[Mapping[str, Any]], filename: str = TRIALS_FILE) -> None:
+    """Append trial rows to `filename` (`trials.csv`), writing the header on first use; flushed to disk at
+    once."""
     if not rows:
         return
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    trials_path = path / TRIALS_FILE
+    trials_path = path / filename
     fieldnames = list(rows[0].keys())
     new_file = not trials_path.exists() or trials_path.stat().st_size == 0
     if not new_file:
@@ -166,8 +167,8 @@ def _drop_torn_last_line(path: Path) -> None:
     warnings.warn(f"{path}: dropped a torn last line (an interrupted write)", stacklevel=3)
 
 
-def read_trials(path: Path) -> pd.DataFrame:
-    trials_path = Path(path) / TRIALS_FILE
+def read_trials(path: Path, filename: str = TRIALS_FILE) -> pd.DataFrame:
+    trials_path = Path(path) / filename
     if not trials_path.exists():
         return pd.DataFrame()
     return pd.read_csv(trials_path)

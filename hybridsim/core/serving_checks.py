@@ -12,8 +12,10 @@ What is checked, per table (rows whose `status` is not 'ok' are kept on record a
 * costs are finite and >= 0 (a standard deviation may be empty: one trial has none);
 * time does not fall as the pass grows: a pass with more tokens at the same batch size, or more requests
   of the same length, may not take less than `MONOTONE_TOLERANCE` of the time of the smaller pass. Real
-  measurements are noisy (Splitwise's decode iterations at batch 1 wander by 3% over the context), so
-  small dips are accepted; a fall by more than a fifth is a broken row, not noise.
+  measurements are noisy (Splitwise's decode iterations at batch 1 wander by 3% over the context; a tiny
+  model's decode on a busy CPU is flat in context and wanders by more), so a dip is accepted when it is
+  under a fifth, or within three combined standard errors of the two rows' trials (`time_s_std`,
+  `n_trials`): a fall by more than both is a broken row, not noise.
 And for the profile: the KV-cache capacity holds at least one request of the smallest measured context.
 """
 
@@ -31,7 +33,10 @@ from hybridsim.core.errors import HybridsimError, shown
 from hybridsim.core.profile_model import SERVING_COST_COLUMNS
 
 MONOTONE_TOLERANCE = 0.8
-"""A pass may take no less than this fraction of the time of any pass with less work."""
+"""A pass may take no less than this fraction of the time of any pass with less work..."""
+NOISE_Z = 3.0
+"""... unless the two means are within this many combined standard errors of each other (then the dip is
+noise in the table's own trials, not a broken row)."""
 OPTIONAL_NAN_COLUMNS = ("time_s_std", "energy_j_std")
 
 
@@ -99,17 +104,27 @@ def _check_monotone_time(measured: pd.DataFrame, path: Path, batch: str, tokens:
         for _, group in measured.groupby(group_key, sort=False):
             group = group.sort_values(order)
             times = group["time_s_mean"].to_numpy(dtype=float)
-            peak = np.maximum.accumulate(times)
-            low = np.flatnonzero(times < MONOTONE_TOLERANCE * peak)
-            if low.size:
-                row = group.iloc[low[0]]
-                before = group.iloc[int(np.argmax(times[: low[0]]))]
+            errors = _standard_errors(group)
+            for position in range(1, len(times)):
+                earlier = int(np.argmax(times[:position]))
+                dip = times[earlier] - times[position]
+                noise = NOISE_Z * math.hypot(errors[earlier], errors[position])
+                if not (times[position] < MONOTONE_TOLERANCE * times[earlier] and dip > noise):
+                    continue
+                row, before = group.iloc[position], group.iloc[earlier]
                 raise HybridsimError(
-                    f"{path}: row {group.index[low[0]] + 2}: time_s_mean {row['time_s_mean']:.4g} s at "
+                    f"{path}: row {group.index[position] + 2}: time_s_mean {row['time_s_mean']:.4g} s at "
                     f"{batch} {row[batch]}, {tokens} {row[tokens]} is below {before['time_s_mean']:.4g} s "
                     f"at {batch} {before[batch]}, {tokens} {before[tokens]} (less work): time must not fall "
                     "as a pass grows (non-monotone time)"
                 )
+
+
+def _standard_errors(group: pd.DataFrame) -> np.ndarray:
+    """Standard error of each row's mean time (std / sqrt(trials)); 0 where the table gives no spread."""
+    std = pd.to_numeric(group.get("time_s_std", pd.Series(np.nan, index=group.index)), errors="coerce")
+    trials = pd.to_numeric(group["n_trials"], errors="coerce").clip(lower=1)
+    return np.nan_to_num((std / np.sqrt(trials)).to_numpy(dtype=float), nan=0.0)
 
 
 def check_serving_block(block: Any, where: str) -> dict[str, Any]:

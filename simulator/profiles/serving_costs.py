@@ -16,8 +16,10 @@ How (per table and per quantity: time, CPU energy, GPU energy):
    because pass costs grow as powers of tokens (linear for a memory-bound decode, up to quadratic for
    long prefills); past its own ends a row continues as the power law through its last two points.
    A batch size measured at only one token count (Splitwise measured batches 2-64 at one prompt length
-   only) borrows the shape of the nearest batch size measured at two or more, moved to pass through its
-   point.
+   only) borrows the growth of the nearest batch size measured at two or more, as a power law (a least-
+   squares line through that row in the transformed space) moved to pass through its one point: the
+   fitted line rather than the row's own curve, so that the wobble of one noisy row is not copied
+   into every row that borrows from it.
 2. **Across batch sizes**: piecewise linear in (log batch, log value) between the two measured batch sizes
    that bracket the request, i.e. a power law between neighbours: monotone between them and exact at
    them, with no overshoot in either direction; past the largest (or smallest) batch size measured, the
@@ -81,15 +83,15 @@ class _Row:
         return np.where(x < self.x[0], below, np.where(x > self.x[-1], above, inside))
 
 
-class _Shifted:
-    """A batch size measured at one token count: the nearest fuller row's shape, through its own point."""
+class _Borrowed:
+    """A batch size measured at one token count: the nearest fuller row's fitted growth, through its point."""
 
     def __init__(self, shape: _Row, x0: float, y0: float) -> None:
-        self.shape = shape
-        self.offset = y0 - float(shape(np.array([x0]))[0])
+        self.slope = float(np.polyfit(shape.x, shape.y, 1)[0])
+        self.x0, self.y0 = x0, y0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.shape(x) + self.offset
+        return self.y0 + self.slope * (x - self.x0)
 
 
 class _Surface:
@@ -112,14 +114,14 @@ class _Surface:
                 "(to know how cost grows with tokens)"
             )
         self.batch_log = np.log(np.array(sorted(rows), dtype=float))
-        self.rows: list[_Row | _Shifted] = []
+        self.rows: list[_Row | _Borrowed] = []
         for size in sorted(rows):
             if size in full:
                 self.rows.append(full[size])
             else:
                 nearest = min(full, key=lambda other: (abs(np.log(other / size)), other))
                 x, y = rows[size]
-                self.rows.append(_Shifted(full[nearest], float(x[0]), float(y[0])))
+                self.rows.append(_Borrowed(full[nearest], float(x[0]), float(y[0])))
 
     def __call__(self, batch_log: np.ndarray, tokens_log: np.ndarray) -> np.ndarray:
         by_row = np.stack([row(tokens_log) for row in self.rows])  # (rows, passes)

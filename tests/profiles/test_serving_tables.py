@@ -176,3 +176,16 @@ def test_rows_that_could_not_be_measured_are_kept_but_not_checked(tmp_path: Path
     loaded = load_profile_dir(path)
     assert loaded.serving is not None
     assert (loaded.serving.decode["status"] == "oom").sum() == 1
+
+
+def test_a_dip_within_the_tables_own_noise_is_accepted_and_beyond_it_is_not(tmp_path: Path) -> None:
+    path = write_serving_profile(tmp_path / "fake")
+    table = pd.read_csv(path / "serving_decode.csv")
+    table.loc[2, "time_s_mean"] = 0.7 * table.loc[1, "time_s_mean"]  # 30% below a row with less work
+    table.loc[[1, 2], "time_s_std"] = 0.02  # ... but each mean is known only to +-0.02 / sqrt(5) s
+    table.to_csv(path / "serving_decode.csv", index=False)
+    assert load_profile_dir(path).serving is not None
+    table.loc[[1, 2], "time_s_std"] = 0.001
+    table.to_csv(path / "serving_decode.csv", index=False)
+    with pytest.raises(HybridsimError, match="row 4: .*non-monotone time"):
+        load_profile_dir(path)
