@@ -14,6 +14,7 @@ path of energy in the simulator.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from typing import Protocol
 
 import numpy as np
@@ -64,7 +65,7 @@ class ArrayRun:
         return float(self._cpu[j - 1])
 
     def longest_step(self, first: int, last: int) -> float:
-        return float(self._steps[first:last].max())
+        return float(self._steps[first:last].max()) if last > first else 0.0
 
 
 class _Strided:
@@ -117,6 +118,8 @@ class PrefixRun:
         return self._table.cpu_sum[self._first + self._stride * (j - 1)] - self._base[1]
 
     def longest_step(self, first: int, last: int) -> float:
+        if last <= first:
+            return 0.0
         start = self._first + self._stride * first
         return float(self._table.time[start : self._first + self._stride * last : self._stride].max())
 
@@ -139,20 +142,31 @@ class IterationPricer:
     Exact (`tabulate_tokens` = 0): every price is the serving model's own, capped through
     `energy.iteration_energy`. Tabulated: the interpolated tables (`serving_costs.py`) cost a fraction of a
     millisecond per call and a busy node prices a run every time its batch changes, so each (pass kind,
-    batch size) is priced once, on first use, at `POINTS` + 1 evenly spaced token counts from 1 to
-    `tabulate_tokens` (capped, through the same function), and read by linear interpolation after that:
+    batch size) is priced once, on first use, on a grid of token counts from 1 to `tabulate_tokens` (every
+    `FINE` tokens up to `FINE_UNTIL`, geometric beyond; capped through the same function), and read by
+    linear interpolation after that:
     exact at the grid's points and within the tests' bound of the model between them. Token counts past
     the grid are priced exactly.
     """
 
-    POINTS = 2048
+    FINE = 8
+    """Tokens between grid points up to `FINE_UNTIL` (prompts and small contexts, where costs bend)."""
+    FINE_UNTIL = 8192
+    COARSE_POINTS = 1024
+    """Geometrically spaced points from `FINE_UNTIL` to the top (0.5% apart for a 1.5M-token cache)."""
 
     def __init__(self, model: ServingCostModel, cap: PowerCap = NO_CAP, tabulate_tokens: int = 0) -> None:
         self.model = model
         self.cap = cap
-        self.step = float(max(1, -(-int(tabulate_tokens) // self.POINTS)))
-        """Tokens between two grid points."""
-        self.top = 1.0 + self.step * self.POINTS if tabulate_tokens > 0 else 0.0
+        top = float(max(tabulate_tokens, 2))
+        fine = np.arange(1.0, min(top, self.FINE_UNTIL), self.FINE)
+        coarse = (
+            np.geomspace(min(top, self.FINE_UNTIL), top, self.COARSE_POINTS) if top > self.FINE_UNTIL else []
+        )
+        self.grid = np.unique(np.concatenate([fine, coarse, [top]]))
+        """Token counts the model is priced at (when tabulating)."""
+        self._points = self.grid.tolist()
+        self.top = float(self.grid[-1]) if tabulate_tokens > 0 else 0.0
         """Largest token count read from the grid (0: no grid)."""
         self._columns: dict[tuple[str, int], tuple[array, array, array]] = {}
         self._strides: dict[int, _Strided] = {}
@@ -171,17 +185,18 @@ class IterationPricer:
         """(time, CPU J, GPU J) at the grid's points (one more repeating the end, so an index + 1 is valid)."""
         columns = self._columns.get((kind, batch))
         if columns is None:
-            grid = 1.0 + self.step * np.arange(self.POINTS + 1, dtype=np.float64)
-            values = self._exact(kind, np.full(grid.size, float(batch)), grid)
+            values = self._exact(kind, np.full(self.grid.size, float(batch)), self.grid)
             columns = tuple(array("d", np.append(v, v[-1]).tobytes()) for v in values)  # type: ignore[assignment]
             self._columns[(kind, batch)] = columns  # type: ignore[assignment]
         return columns  # type: ignore[return-value]
 
     def _at(self, kind: str, batch: int, tokens: float) -> tuple[float, float, float]:
         time, cpu, gpu = self._table(kind, batch)
-        position = (tokens - 1.0) / self.step
-        index = int(position)
-        weight = position - index
+        points = self._points
+        index = max(bisect_right(points, tokens) - 1, 0)
+        if index + 1 >= len(points):
+            return time[index], cpu[index], gpu[index]
+        weight = (tokens - points[index]) / (points[index + 1] - points[index])
         return (
             time[index] + (time[index + 1] - time[index]) * weight,
             cpu[index] + (cpu[index + 1] - cpu[index]) * weight,
@@ -216,9 +231,8 @@ class IterationPricer:
         table = self._strides.get(batch)
         if table is None or table.size < last:
             size = int(min(max(2 * (table.size if table else 0), last, 4096), self.top))
-            grid = 1.0 + self.step * np.arange(self.POINTS + 2, dtype=np.float64)
-            columns = tuple(np.frombuffer(column) for column in self._table("decode", batch))
-            table = self._strides[batch] = _Strided(batch, size, grid, columns)
+            columns = tuple(np.frombuffer(column)[:-1] for column in self._table("decode", batch))
+            table = self._strides[batch] = _Strided(batch, size, self.grid, columns)
         return table
 
 

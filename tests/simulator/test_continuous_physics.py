@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from batching_fakes import AloneCostModel, LinearServing, continuous_pool
 from hybridsim.simulator.engine import simulate
 from hybridsim.simulator.policies import BUILTIN_POLICIES, make_policy
 from hybridsim.simulator.predictors import make_predictor
-from serving_fakes import AloneCostModel, LinearServing, continuous_pool
 from sim_fakes import SLOW, pool, stream
 
 
