@@ -95,9 +95,8 @@ def _pool_configs(scenario: Scenario) -> list[PoolConfig]:
 def check(scenario: Scenario, base_dir: Path | None) -> None:
     """Everything that would fail a run, raised before any run starts (messages name the YAML path)."""
     labels: set[str] = set()
-    cluster = Cluster(
-        [PoolSetup(name, spec.count, 0.0, spec.queue) for name, spec in scenario.cluster.items()]
-    )
+    configs = _pool_configs(scenario)
+    cluster = Cluster([config.setup for config in configs])
     for k, spec in enumerate(scenario.policies):
         if spec.label in labels:
             raise HybridsimError(f"policies.{k}.name: duplicate name {spec.label!r}")
@@ -111,7 +110,6 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
             raise HybridsimError(f"policies.{k}{joint}{error}") from None
     if scenario.cost.reference is not None and scenario.cost.reference not in scenario.cluster:
         raise HybridsimError(f"cost.reference: no pool named {scenario.cost.reference!r}")
-    configs = _pool_configs(scenario)
     arrival = scenario.arrival
     if (
         scenario.workload is not None
