@@ -122,12 +122,7 @@ class ContinuousPool:
     def marginal(self, request: Request, node: ContinuousNode) -> tuple[float, float]:
         """(energy J, latency s) `request` adds joining `node`'s batch as it is now (see `marginal_estimate`)."""
         return marginal_estimate(
-            self.serving.model,
-            len(node.running),
-            node.held,
-            request.input_tokens,
-            request.predicted_output_tokens,
-            self.serving.cap,
+            self.pricer, len(node.running), node.held, request.input_tokens, request.predicted_output_tokens
         )
 
     # -- set-up ----------------------------------------------------------------------------------------

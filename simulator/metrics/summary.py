@@ -101,8 +101,10 @@ def summarise(
             "negative_energy_requests": int(np.count_nonzero(table["energy_j"][here] < 0)),
             "zero_runtime_requests": int(np.count_nonzero(table["service_s"][here] <= 0)),
             "backlog_at_last_arrival": backlog,
+            # a batching node is busy whenever it holds a request, however small its batch: for it only the
+            # backlog says whether it falls behind
             "saturated": bool(
-                utilisation >= SATURATION_UTILISATION
+                (utilisation >= SATURATION_UTILISATION and name not in result.passes)
                 or backlog > max(SATURATION_SHARE * here.sum(), SATURATION_PER_NODE * count)
             ),
         }

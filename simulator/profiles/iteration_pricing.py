@@ -237,12 +237,7 @@ class IterationPricer:
 
 
 def marginal_estimate(
-    model: ServingCostModel,
-    batch: int,
-    context_tokens: int,
-    input_tokens: int,
-    output_tokens: float,
-    cap: PowerCap = NO_CAP,
+    pricer: IterationPricer, batch: int, context_tokens: int, input_tokens: int, output_tokens: float
 ) -> tuple[float, float]:
     """(energy J, latency s) a request adds when it joins a running batch of `batch` holding `context_tokens`.
 
@@ -251,15 +246,14 @@ def marginal_estimate(
     cost is far below its batch-1 cost: the weights are read once per iteration whoever is in it.
     """
     steps = max(output_tokens - 1.0, 0.0)
-    pre_time, pre_energy, _ = IterationPricer(model, cap).prefill(1, input_tokens)
-    grown = context_tokens + input_tokens + 0.5 * steps * (batch + 1)
-    now = context_tokens + 0.5 * steps * max(batch, 1)
-    cost = model.decode(np.array([float(batch + 1), float(max(batch, 1))]), np.array([grown, now]))
-    energy = (
-        cost.cpu_energy_j * cap.runtime_factor + cost.gpu_energy_j * cap.runtime_factor * cap.power_factor
+    pre_time, pre_energy, _ = pricer.prefill(1, max(int(input_tokens), 1))
+    grown = pricer.decode_run(
+        batch + 1, max(int(context_tokens + input_tokens + 0.5 * steps * (batch + 1)), 1), 1
     )
-    extra = float(energy[0] - (energy[1] if batch else 0.0))
-    return pre_energy + steps * max(extra, 0.0), pre_time + steps * float(cost.time_s[0]) * cap.runtime_factor
+    extra = grown.energy(1)
+    if batch:
+        extra -= pricer.decode_run(batch, max(int(context_tokens + 0.5 * steps * batch), 1), 1).energy(1)
+    return pre_energy + steps * max(extra, 0.0), pre_time + steps * grown.end(1)
 
 
 class ServedAlone:
