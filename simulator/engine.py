@@ -203,7 +203,7 @@ def _finish(
     streamed = _streaming_columns(
         cluster, system_code, energy, cpu, gpu, arrival, finish, stream.output_tokens
     )
-    columns = {
+    columns: dict[str, np.ndarray] = {
         "request_id": np.arange(len(node), dtype=np.int64),
         "arrival_s": arrival,
         "start_s": start,
@@ -236,14 +236,16 @@ def _finish(
         costs,
         stream.warmup_s,
         stream.outputs_cut,
-        {
-            name: pool.log.columns()
-            for name, pool in cluster.pools.items()
-            if isinstance(pool, ContinuousPool)
-        },
-        {name: pool.preemptions for name, pool in cluster.pools.items() if isinstance(pool, ContinuousPool)},
-        {name: pool.kv_capacity for name, pool in cluster.pools.items() if isinstance(pool, ContinuousPool)},
+        {name: pool.log.columns() for name, pool in _batching(cluster).items()},
+        {name: pool.preemptions for name, pool in _batching(cluster).items()},
+        {name: pool.kv_capacity for name, pool in _batching(cluster).items()},
     )
+
+
+def _batching(cluster: Cluster) -> dict[str, ContinuousPool]:
+    """The continuously batching pools, by name."""
+    found: dict[str, object] = {name: pool for name, pool in cluster.pools.items()}
+    return {name: pool for name, pool in found.items() if isinstance(pool, ContinuousPool)}
 
 
 def _streaming_columns(

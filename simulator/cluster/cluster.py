@@ -43,16 +43,21 @@ class Cluster:
         """The router's runtime estimate for each admitted request on the pool it was sent to."""
         self.observer: Callable[[int], None] | None = None
         """Called with a request's index when it finishes (learning predictors)."""
-        self.pools: dict[str, Pool | ContinuousPool] = {}
+        self.pools: dict[str, Pool] = {}
         """Pools by system name, in scenario order."""
         self.nodes: list[Node] = []
         """Every node, in pool order; `node.index` is the position here."""
         for setup in setups:
             if setup.name in self.pools:
                 raise ValueError(f"duplicate pool name {setup.name!r}")
-            pool = (ContinuousPool if setup.serving else Pool)(setup, len(self.nodes), self)
+            # a ContinuousPool offers the router the same view as a Pool (least_loaded, soonest, estimate, nodes)
+            pool: Pool = (
+                ContinuousPool(setup, len(self.nodes), self)  # type: ignore[assignment]
+                if setup.serving
+                else Pool(setup, len(self.nodes), self)
+            )
             self.pools[setup.name] = pool
-            self.nodes.extend(pool.nodes)  # type: ignore[arg-type]
+            self.nodes.extend(pool.nodes)
 
     @property
     def now(self) -> float:

@@ -161,7 +161,9 @@ class IterationPricer:
         top = float(max(tabulate_tokens, 2))
         fine = np.arange(1.0, min(top, self.FINE_UNTIL), self.FINE)
         coarse = (
-            np.geomspace(min(top, self.FINE_UNTIL), top, self.COARSE_POINTS) if top > self.FINE_UNTIL else []
+            np.geomspace(min(top, self.FINE_UNTIL), top, self.COARSE_POINTS)
+            if top > self.FINE_UNTIL
+            else np.empty(0)
         )
         self.grid = np.unique(np.concatenate([fine, coarse, [top]]))
         """Token counts the model is priced at (when tabulating)."""
