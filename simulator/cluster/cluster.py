@@ -20,6 +20,7 @@ import simpy
 
 from ..metrics.records import RequestRecords
 from .continuous import ContinuousPool
+from .continuous_chunked import ChunkedPrefillPool
 from .node import Node
 from .pool import Pool, PoolSetup
 
@@ -51,11 +52,11 @@ class Cluster:
             if setup.name in self.pools:
                 raise ValueError(f"duplicate pool name {setup.name!r}")
             # a ContinuousPool offers the router the same view as a Pool (least_loaded, soonest, estimate, nodes)
-            pool: Pool = (
-                ContinuousPool(setup, len(self.nodes), self)  # type: ignore[assignment]
-                if setup.serving
-                else Pool(setup, len(self.nodes), self)
-            )
+            if setup.serving is None:
+                pool = Pool(setup, len(self.nodes), self)
+            else:
+                batching = ChunkedPrefillPool if setup.serving.limits.chunked_prefill else ContinuousPool
+                pool = batching(setup, len(self.nodes), self)  # type: ignore[assignment]
             self.pools[setup.name] = pool
             self.nodes.extend(pool.nodes)
 

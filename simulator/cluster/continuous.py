@@ -11,9 +11,9 @@ A request leaves when it has its answer. When the KV cache would overflow, the m
 request is *preempted*: its KV is dropped, it goes back to the head of the line, and when readmitted its
 prompt and the tokens it already generated are recomputed in a prefill (counted, and paid for).
 
-With `chunked_prefill`, an iteration instead carries every running decode plus as much prefill as the
-remaining token budget allows (a long prompt is read in chunks over several iterations while the batch
-keeps decoding); a request's first token comes at the end of its last chunk.
+With `chunked_prefill` (`continuous_chunked.py`), an iteration instead carries every running decode plus
+as much prefill as the remaining token budget allows (a long prompt is read in chunks over several
+iterations while the batch keeps decoding); a request's first token comes at the end of its last chunk.
 
 Speed: the decode iterations between two changes of the running batch differ only in the KV they read, so
 they are priced together (`profiles/iteration_pricing.py`, vectorised over the steps) and the node schedules
@@ -264,24 +264,28 @@ class ContinuousPool:
     def _prefilled(self, node: ContinuousNode, epoch: int, _event: object) -> None:
         """The prefill pass ended: each admitted request has its next (first, unless recomputed) token."""
         now = self.cluster.env.now
-        records = self.records
         for index, _ in node.prefilling:
-            generated = records.generated[index] + 1
-            if records.preemptions[index] == 0:
-                records.first_token_s[index] = now
-            else:
-                records.tbt_max_s[index] = max(records.tbt_max_s[index], now - records.last_token_s[index])
-            records.generated[index] = generated
-            records.last_token_s[index] = now
-            records.admit_clock[index] = node.clock
-            records.log_start[index] = len(node.gaps)
-            records.share_at_admit[index] = node.share_j
-            records.share_cpu_at_admit[index] = node.share_cpu_j
-            node.running.append(index)
-            node.fresh.append(index)
-            heapq.heappush(node.finishing, (node.clock + self._output[index] - generated, index))
+            self._join(node, index, now)
         node.prefilling = []
         self._boundary(node)
+
+    def _join(self, node: ContinuousNode, index: int, now: float) -> None:
+        """`index`'s prefill ended at `now` with its next token: it joins the running batch."""
+        records = self.records
+        generated = records.generated[index] + 1
+        if records.preemptions[index] == 0:
+            records.first_token_s[index] = now
+        else:
+            records.tbt_max_s[index] = max(records.tbt_max_s[index], now - records.last_token_s[index])
+        records.generated[index] = generated
+        records.last_token_s[index] = now
+        records.admit_clock[index] = node.clock
+        records.log_start[index] = len(node.gaps)
+        records.share_at_admit[index] = node.share_j
+        records.share_cpu_at_admit[index] = node.share_cpu_j
+        node.running.append(index)
+        node.fresh.append(index)
+        heapq.heappush(node.finishing, (node.clock + self._output[index] - generated, index))
 
     def _decode(self, node: ContinuousNode) -> None:
         """Run the decode iterations up to the next change: a finish, or a KV overflow (preempting first)."""

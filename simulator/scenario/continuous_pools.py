@@ -11,7 +11,8 @@
 
 Checked before anything runs, each failure one line naming the YAML path: a profile without serving
 tables, a KV cache too small to hold the largest request (prompt + answer, plus the scheduler's
-watermark), a token budget below the longest prompt (no pass could ever read it).
+watermark), a token budget below the longest prompt (no pass could ever read it) or, with chunked
+prefill, no larger than the running batch (no chunk would fit beside a full batch of decodes).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def check_continuous(configs: Sequence[PoolConfig], stream: RequestStream) -> No
                 f"{where}.{key}: a KV cache of {capacity} tokens cannot hold request {largest} "
                 f"({m[largest]} prompt + {n[largest]} answer tokens, {need} with the scheduler's headroom)"
             )
-        if longest_prompt > serving.limits.max_num_batched_tokens:
+        if not serving.limits.chunked_prefill and longest_prompt > serving.limits.max_num_batched_tokens:
             raise HybridsimError(
                 f"{where}.max_num_batched_tokens: {serving.limits.max_num_batched_tokens} tokens per pass "
                 f"cannot read the longest prompt ({longest_prompt} tokens); no pass could ever admit it"

@@ -41,6 +41,8 @@ class PoolSpec(_Strict):
     max_num_batched_tokens: int = Field(default=8192, ge=1)
     kv_capacity_tokens: int | None = Field(default=None, ge=1)
     """KV-cache tokens per node (default: the serving tables')."""
+    chunked_prefill: bool = False
+    """Mix prompt chunks with the running decodes in every iteration (else a prefill pass pauses them)."""
 
     @model_validator(mode="after")
     def _serving(self) -> PoolSpec:

@@ -71,18 +71,20 @@ def test_at_saturation_throughput_is_the_tables_closed_form(seqs: int, budget: i
     assert simulated == pytest.approx(closed_form, rel=0.02)
 
 
-def small_kv_run(policy: str = "join_shortest_queue", params=None):
+def small_kv_run(policy: str = "join_shortest_queue", params=None, chunked: bool = False):
     serving = LinearServing(kv_capacity_tokens=6000)
     requests = poisson(1500, 6.0, seed=2, prompt=(10, 1200), answer=(1, 600))
+    budget = 512 if chunked else 8192
     pools = [
-        continuous_pool("gpu", 2, serving, idle_w=80.0, max_num_seqs=32),
+        continuous_pool("gpu", 2, serving, 80.0, 32, budget, chunked_prefill=chunked),
         pool("slow", 3, SLOW, idle_w=5.0),
     ]
     return run(pools, requests, policy, params), requests
 
 
-def test_preempted_requests_finish_exactly_once_with_every_token_generated_once() -> None:
-    result, requests = small_kv_run()
+@pytest.mark.parametrize("chunked", [False, True])
+def test_preempted_requests_finish_exactly_once_with_every_token_generated_once(chunked: bool) -> None:
+    result, requests = small_kv_run(chunked=chunked)
     table = result.table
     gpu = table["system_code"] == 0
     assert table["preemptions"][gpu].sum() > 0 and result.preemptions["gpu"] == table["preemptions"].sum()
@@ -96,8 +98,9 @@ def test_preempted_requests_finish_exactly_once_with_every_token_generated_once(
     assert kv.max() <= result.kv_capacity["gpu"]
 
 
-def test_energy_is_conserved_from_passes_to_requests_to_nodes() -> None:
-    result, _ = small_kv_run()
+@pytest.mark.parametrize("chunked", [False, True])
+def test_energy_is_conserved_from_passes_to_requests_to_nodes(chunked: bool) -> None:
+    result, _ = small_kv_run(chunked=chunked)
     table = result.table
     gpu = table["system_code"] == 0
     passes = result.passes["gpu"]
@@ -171,3 +174,37 @@ def test_marginal_energy_keeps_short_requests_on_a_busy_batching_gpu() -> None:
         table = run(pools, requests, "marginal_energy", params, predictor="oracle").table
         frugal[rate] = float(np.mean(table["system_code"][short] == 1))
     assert frugal[0.02] >= 0.75 and frugal[6.0] < frugal[0.02] - 0.3, frugal
+
+
+def test_chunked_prefill_reads_a_lone_prompt_in_budget_sized_chunks() -> None:
+    serving = LinearServing()
+    m, n, budget = 2500, 20, 1000
+    table = run(
+        [continuous_pool("gpu", 1, serving, max_num_batched_tokens=budget, chunked_prefill=True)],
+        stream([0.0], [m], [n]),
+    ).table
+    chunks = [1000, 1000, 500]
+    ttft = sum(serving.prefill(1, chunk).time_s for chunk in chunks)
+    assert table["ttft_s"][0] == pytest.approx(ttft, rel=1e-12)
+    assert table["latency_s"][0] == pytest.approx(
+        ttft + serving.alone_runtime_s(m, n) - serving.prefill(1, m).time_s, rel=1e-12
+    )
+
+
+def test_chunked_prefill_keeps_long_prompts_from_stalling_the_batch() -> None:
+    serving = LinearServing(prefill=(0.02, 0.001, 2e-4))
+    requests = poisson(400, 3.0, seed=8, prompt=(2000, 6000), answer=(50, 300))
+    stalls = {}
+    for chunked in (False, True):
+        pools = [
+            continuous_pool(
+                "gpu",
+                1,
+                serving,
+                max_num_seqs=32,
+                max_num_batched_tokens=8192 if not chunked else 512,
+                chunked_prefill=chunked,
+            )
+        ]
+        stalls[chunked] = float(np.percentile(run(pools, requests).table["tbt_max_s"], 90))
+    assert stalls[True] < 0.5 * stalls[False]

@@ -63,6 +63,7 @@ def test_a_hybrid_cluster_with_a_batching_pool_runs_and_reports_tokens(tmp_path:
         ({"max_num_seqs": 0}, None, "cluster.gpu.max_num_seqs"),
         ({"kv_capacity_tokens": 300}, None, "cluster.gpu.kv_capacity_tokens"),
         ({"max_num_batched_tokens": 16}, None, "cluster.gpu.max_num_batched_tokens"),
+        ({"max_num_batched_tokens": 16, "chunked_prefill": True}, None, "cluster.gpu.max_num_batched_tokens"),
         ({}, "m1-pro/llama2-7b", "cluster.gpu.serving"),
         ({"queue": "shared"}, None, "cluster.gpu"),
     ],
