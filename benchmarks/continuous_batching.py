@@ -7,9 +7,13 @@ batching GPUs, routed by join-shortest-queue, through `hybridsim.simulator.engin
 Beside it, in the same process, on the same requests, the same engine run with *one SimPy event per
 decode iteration*: a `ContinuousPool` whose runs of iterations are one step long (`_run_length` -> 1),
 which is how an iteration-level simulator (Vidur, splitwise-sim) advances. Both must give the same
-answers (the benchmark checks the per-request latencies and energies agree); the targets are >= 20,000
-simulated requests per second and >= 20x the per-iteration version, and a million requests under 2 GB of
-peak memory (the process's maximum resident set).
+answers (the benchmark counts requests whose latency, TTFT, TBT or energy differ). The issue's targets are
+>= 20,000 simulated requests per second and >= 20x the per-iteration version, and a million requests under
+2 GB of peak memory (the process's maximum resident set). Measured on the 2-core development machine
+(shared): ~8,000 req/s at 30 req/s offered (1.7x the per-iteration reference, batch ~22) and ~6,000 req/s at
+8 req/s (2.6x, batch ~5); 1M requests in 940 MB. The reference is this engine with its runs cut to one
+iteration, so it already does O(1) work per iteration (no loop over the batch), which is why the ratio is
+the events saved (about output tokens / batch size per request), not the 20x the issue asked for.
 
 The serving table: the built-in `splitwise-a100/llama2-70b-tp8` when the profile exists, else a synthetic
 one (named in the output).
@@ -81,7 +85,7 @@ def requests(count: int, rate: float, seed: int) -> RequestStream:
 
 
 def run(stream: RequestStream, model: Any, nodes: int, per_iteration: bool) -> tuple[RunResult, float]:
-    limits = ServingLimits(max_num_seqs=128, max_num_batched_tokens=16384)
+    limits = ServingLimits(max_num_seqs=64, max_num_batched_tokens=16384)
     setup = PoolSetup("gpu", nodes, 400.0, serving=ContinuousSetup(model, limits))
     config = PoolConfig(setup, ServedAlone(model), profile="gpu")
     original = cluster_module.ContinuousPool
@@ -99,7 +103,7 @@ def run(stream: RequestStream, model: Any, nodes: int, per_iteration: bool) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000)
-    parser.add_argument("--rate", type=float, default=40.0, help="arrivals per second (all nodes together)")
+    parser.add_argument("--rate", type=float, default=30.0, help="arrivals per second (all nodes together)")
     parser.add_argument("--nodes", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-reference", action="store_true", help="only the batched-run engine")
