@@ -93,7 +93,7 @@ def run_serving_protocol(
     out_dir: Path,
     config: ServingConfig,
     *,
-    after_setting: Callable[[], None] | None = None,
+    after_setting: Callable[[], object] | None = None,
     progress: bool = True,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunSummary:

@@ -138,6 +138,10 @@ class ServingTables:
     *iterations*: a prefill pass over newly admitted prompts, then decode iterations that each generate one
     token for every running request. These tables price one pass; per-request costs follow from how the
     engine schedules them (`hybridsim.simulator` shares each pass's energy out to the requests in it).
+
+    Energy accounting: a pass's energy is everything the scope drew while the pass ran, idle draw included
+    (nothing subtracted); `idle_power_w` is what the replica draws between passes. So a replica's energy
+    over a period is the sum of its passes' energies plus idle power x the time it ran no pass.
     """
 
     prefill: pd.DataFrame

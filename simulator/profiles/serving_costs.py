@@ -63,50 +63,66 @@ def build_serving_cost_model(profile: Profile, out_of_range: str = "error") -> S
 
 
 class _Row:
-    """One quantity along tokens at one batch size (step 1 of the module docstring), in transformed space."""
+    """Every quantity along tokens at one batch size (step 1 of the module docstring), in transformed space:
+    `y` holds one column per quantity, so that one PCHIP evaluation prices them all."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
         self.x, self.y = x, y
-        self.pchip = PchipInterpolator(x, y, extrapolate=False) if len(x) > 1 else None
-        self.slopes = (
-            (float((y[1] - y[0]) / (x[1] - x[0])), float((y[-1] - y[-2]) / (x[-1] - x[-2])))
-            if len(x) > 1
-            else (0.0, 0.0)
+        # scipy's PCHIP (Fritsch-Carlson) derivatives at the knots; the cubic Hermite pieces between them are
+        # evaluated below with plain numpy, which is what makes pricing one pass at a time cheap.
+        self.derivatives = PchipInterpolator(x, y, axis=0).derivative()(x)
+        self.slopes = ((y[1] - y[0]) / (x[1] - x[0]), (y[-1] - y[-2]) / (x[-1] - x[-2]))
+
+    def _hermite(self, x: np.ndarray) -> np.ndarray:
+        knots, values, slopes = self.x, self.y, self.derivatives
+        i = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, len(knots) - 2)
+        h = (knots[i + 1] - knots[i])[:, None]
+        t = (x - knots[i])[:, None] / h
+        return (
+            (1 + 2 * t) * (1 - t) ** 2 * values[i]
+            + t * (1 - t) ** 2 * h * slopes[i]
+            + t**2 * (3 - 2 * t) * values[i + 1]
+            + t**2 * (t - 1) * h * slopes[i + 1]
         )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.pchip is None:
-            return np.full(x.shape, self.y[0])
-        inside = self.pchip(np.clip(x, self.x[0], self.x[-1]))
-        below = self.y[0] + self.slopes[0] * (x - self.x[0])
-        above = self.y[-1] + self.slopes[1] * (x - self.x[-1])
-        return np.where(x < self.x[0], below, np.where(x > self.x[-1], above, inside))
+        inside = self._hermite(np.clip(x, self.x[0], self.x[-1]))
+        column = x[:, None]
+        below = self.y[0] + self.slopes[0] * (column - self.x[0])
+        above = self.y[-1] + self.slopes[1] * (column - self.x[-1])
+        return np.where(column < self.x[0], below, np.where(column > self.x[-1], above, inside))
 
 
 class _Borrowed:
     """A batch size measured at one token count: the nearest fuller row's fitted growth, through its point."""
 
-    def __init__(self, shape: _Row, x0: float, y0: float) -> None:
-        self.slope = float(np.polyfit(shape.x, shape.y, 1)[0])
+    def __init__(self, shape: _Row, x0: float, y0: np.ndarray) -> None:
+        self.slope = np.polyfit(shape.x, shape.y, 1)[0]
         self.x0, self.y0 = x0, y0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.y0 + self.slope * (x - self.x0)
+        return self.y0 + self.slope * (x[:, None] - self.x0)
 
 
-class _Surface:
-    """One quantity of one table as a function of (batch size, tokens): rows along tokens, then batches."""
+class _Table:
+    """One serving table (prefill or decode) as a function of (batch size, tokens): its ranges, and rows
+    along tokens joined across batch sizes (steps 1 and 2 of the module docstring), all quantities at once."""
 
-    def __init__(self, table: pd.DataFrame, keys: tuple[str, str], column: str, where: str) -> None:
+    def __init__(self, table: pd.DataFrame, keys: tuple[str, ...], where: str) -> None:
+        measured = ok_rows(table)
+        self.keys, self.where = keys, where
         batch, tokens = keys
-        values = table[column].to_numpy(dtype=float)
-        self.log_values = bool(np.all(values > 0))
+        self.batch_range = (int(measured[batch].min()), int(measured[batch].max()))
+        self.token_range = (int(measured[tokens].min()), int(measured[tokens].max()))
+        values = measured[[f"{q}_mean" for q in QUANTITIES]].to_numpy(dtype=float)
+        self.log_columns = np.all(values > 0, axis=0)
+        """Quantities interpolated in log space (always positive); the others in their own units."""
         rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for size, group in table.groupby(batch, sort=True):
+        for size, group in measured.groupby(batch, sort=True):
             group = group.sort_values(tokens)
-            x = np.log(group[tokens].to_numpy(dtype=float))
-            y = group[column].to_numpy(dtype=float)
-            rows[int(size)] = (x, np.log(y) if self.log_values else y)
+            y = group[[f"{q}_mean" for q in QUANTITIES]].to_numpy(dtype=float, copy=True)
+            y[:, self.log_columns] = np.log(y[:, self.log_columns])
+            rows[int(size)] = (np.log(group[tokens].to_numpy(dtype=float)), y)
         full = {size: _Row(x, y) for size, (x, y) in rows.items() if len(x) > 1}
         if not full:
             raise HybridsimError(
@@ -121,31 +137,24 @@ class _Surface:
             else:
                 nearest = min(full, key=lambda other: (abs(np.log(other / size)), other))
                 x, y = rows[size]
-                self.rows.append(_Borrowed(full[nearest], float(x[0]), float(y[0])))
+                self.rows.append(_Borrowed(full[nearest], float(x[0]), y[0]))
 
     def __call__(self, batch_log: np.ndarray, tokens_log: np.ndarray) -> np.ndarray:
-        by_row = np.stack([row(tokens_log) for row in self.rows])  # (rows, passes)
+        """(passes, quantities) in natural units; only the two rows that bracket a pass are evaluated."""
         if len(self.rows) == 1:
-            values = by_row[0]
+            values = self.rows[0](tokens_log)
         else:
             knots = self.batch_log
             low = np.clip(np.searchsorted(knots, batch_log, side="right") - 1, 0, len(knots) - 2)
-            weight = (batch_log - knots[low]) / (knots[low + 1] - knots[low])
-            columns = np.arange(batch_log.size)
-            values = by_row[low, columns] * (1.0 - weight) + by_row[low + 1, columns] * weight
-        return np.exp(values) if self.log_values else values
-
-
-class _Table:
-    """One serving table (prefill or decode): its ranges and a surface per quantity."""
-
-    def __init__(self, table: pd.DataFrame, keys: tuple[str, str], where: str) -> None:
-        measured = ok_rows(table)
-        self.keys, self.where = keys, where
-        batch, tokens = keys
-        self.batch_range = (int(measured[batch].min()), int(measured[batch].max()))
-        self.token_range = (int(measured[tokens].min()), int(measured[tokens].max()))
-        self.surfaces = {q: _Surface(measured, keys, f"{q}_mean", where) for q in QUANTITIES}
+            weight = ((batch_log - knots[low]) / (knots[low + 1] - knots[low]))[:, None]
+            values = np.empty((batch_log.size, len(QUANTITIES)))
+            for index in np.unique(low):
+                chosen = low == index
+                at = tokens_log[chosen]
+                share = weight[chosen]
+                values[chosen] = self.rows[index](at) * (1.0 - share) + self.rows[index + 1](at) * share
+        values[:, self.log_columns] = np.exp(values[:, self.log_columns])
+        return values
 
 
 class InterpolatedServingModel:
@@ -177,9 +186,12 @@ class InterpolatedServingModel:
         )
         shape = batch.shape
         batch, count = self._in_range(table, batch.ravel(), count.ravel())
-        batch_log, tokens_log = np.log(batch), np.log(count)
-        values = [table.surfaces[q](batch_log, tokens_log).reshape(shape) for q in QUANTITIES]
-        return PassCost(time_s=values[0], cpu_energy_j=values[1], gpu_energy_j=values[2])
+        values = table(np.log(batch), np.log(count))
+        return PassCost(
+            time_s=values[:, 0].reshape(shape),
+            cpu_energy_j=values[:, 1].reshape(shape),
+            gpu_energy_j=values[:, 2].reshape(shape),
+        )
 
     def _in_range(self, table: _Table, batch: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Apply the out-of-range contract; non-positive sizes are an error whatever it is."""
