@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING
 import simpy
 from simpy.events import Timeout
 
+from ..energy import batch_share
 from .batching import BatchModel
+from .continuous_node import ContinuousSetup
 from .costs import CostEstimator, SystemCosts
 from .node import Node
 
@@ -49,6 +51,8 @@ class PoolSetup:
     discipline: str = "fifo"
     """'fifo': a queue per node; 'shared': one queue per pool."""
     batch: BatchModel = BatchModel()
+    serving: ContinuousSetup | None = None
+    """Set for a continuously batching pool (`serving: continuous`, see `continuous.py`)."""
 
 
 class Pool:
@@ -83,7 +87,7 @@ class Pool:
         self._runtime = array("d")
         """Each request's true service time here (s), as a flat array the event loop indexes (not for routers)."""
         self._energy = array("d")
-        """Each request's true active energy here (J)."""
+        """Each request's active energy here served alone (J): what a batch's share is worked out from."""
         batching = setup.batch.max_batch > 1
         for node in self.nodes:
             node.on_done = partial(self._finish_batch if batching else self._finish, node)
@@ -181,7 +185,6 @@ class Pool:
         node.busy = True
         node.current = index
         node.busy_s += service
-        node.active_j += self._energy[index]
         node.served += 1
         records = cluster.records
         records.start_s[index] = now
@@ -252,11 +255,8 @@ class Pool:
     def _start_batch(self, node: Node, batch: list[int]) -> None:
         cluster = self.cluster
         now = cluster.env.now
-        runtimes = [self._runtime[index] for index in batch]
-        energies = [self._energy[index] for index in batch]
-        service, energy = self.setup.batch.batch_cost(runtimes, energies)
-        alone = sum(energies)
-        scale = energy / alone if alone else 1.0
+        service = self.setup.batch.batch_runtime([self._runtime[index] for index in batch])
+        scale = batch_share([self._energy[index] for index in batch], self.setup.batch.energy_growth)
         records = cluster.records
         for index in batch:
             records.start_s[index] = now
@@ -265,7 +265,6 @@ class Pool:
         node.busy = True
         node.current = batch
         node.busy_s += service
-        node.active_j += energy
         node.served += len(batch)
         if cluster.track:
             self._expect(node, now, max(cluster.est_runtime[index] for index in batch))
