@@ -28,11 +28,14 @@ from hybridsim.core.profile_model import CostModel
 
 from .arrivals import RequestStream
 from .cluster import Cluster, CostEstimator, PoolSetup, SystemCosts, price_requests
-from .energy import NO_CAP, PowerCap, idle_energy, request_energy
-from .metrics.records import NOT_SERVED, RequestTable
-from .policies.base import Policy, Request, bind
+from .cluster.records import NOT_SERVED
+from .energy import NO_CAP, PowerCap, request_energy
+from .metrics.records import RequestTable
+from .metrics.result import RunResult
+from .policies.base import Policy, bind
 from .predictors import Predictor
 from .profiles.cost_models import range_excess
+from .request import Request
 
 
 @dataclass(frozen=True)
@@ -48,36 +51,6 @@ class PoolConfig:
     """True: a request served here outside the profile's measured range is an error (out_of_range: error)."""
     profile: str = ""
     """The profile's name, for messages and the summary."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A finished run: the per-request table, the nodes' own books and what is needed to read them."""
-
-    table: RequestTable
-    systems: tuple[str, ...]
-    node_system: np.ndarray
-    """Pool position of each node."""
-    idle_power_w: np.ndarray
-    """Idle power of each node (W)."""
-    ledger: dict[str, np.ndarray]
-    """Each node's busy_s and served, as kept during the run."""
-    horizon_s: float
-    """End of the run: last finish, or end of the arrival window if later."""
-    costs: dict[str, SystemCosts]
-    """Every request priced on every pool, served there or not (closed-form, no queue)."""
-    warmup_s: float
-    outputs_cut: int = 0
-
-    @property
-    def idle_s(self) -> np.ndarray:
-        """Seconds each node stood idle between t = 0 and the horizon."""
-        return np.maximum(self.horizon_s - self.ledger["busy_s"], 0.0)
-
-    @property
-    def idle_j(self) -> np.ndarray:
-        """Idle energy of each node (J)."""
-        return idle_energy(self.idle_power_w, self.ledger["busy_s"], self.horizon_s)
 
 
 def simulate(

@@ -52,7 +52,7 @@ def show_command(names: tuple[str, ...], plot_path: Path | None) -> None:
     for profile in loaded:
         click.echo(_describe(profile))
     if plot_path is not None:
-        from ..profiles.plots import plot_sweeps
+        from ..report.profile_plots import plot_sweeps
 
         plot_sweeps(loaded, plot_path)
         click.echo(f"wrote {plot_path}")

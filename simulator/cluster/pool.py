@@ -28,12 +28,12 @@ import simpy
 from simpy.events import Timeout
 
 from ..energy import batch_share
+from ..request import Request
 from .batching import BatchModel
 from .costs import CostEstimator, SystemCosts
 from .node import Node
 
 if TYPE_CHECKING:
-    from ..policies.base import Request
     from .cluster import Cluster
 
 DISCIPLINES = ("fifo", "shared")

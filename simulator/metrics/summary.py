@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import RunResult
+from .result import RunResult
 
 JOULES_PER_KWH = 3.6e6
 SATURATION_UTILISATION = 0.95
