@@ -100,9 +100,10 @@ def paper_fit(trials: pd.DataFrame, energy_scope: str, source: str) -> BilinearF
     runtime = fit_bilinear(m, n, warm["runtime_s"].to_numpy(float))
     if energy is None or runtime is None:
         return None
+    (a0, a1, a2), (b0, b1, b2) = energy.coefficients, runtime.coefficients
     return BilinearFit(
-        energy_coefficients=energy.coefficients,
-        runtime_coefficients=runtime.coefficients,
+        energy_coefficients=(a0, a1, a2),
+        runtime_coefficients=(b0, b1, b2),
         energy_scope=energy_scope,
         source=source,
         r2_energy=energy.r2,

@@ -161,7 +161,7 @@ def _finish(
                 "set cost_model.out_of_range to clamp or extrapolate"
             )
     arrival = np.asarray(stream.arrival_s, dtype=np.float64)
-    columns = {
+    columns: dict[str, np.ndarray] = {
         "request_id": np.arange(len(node), dtype=np.int64),
         "arrival_s": arrival,
         "start_s": start,

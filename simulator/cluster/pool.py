@@ -139,11 +139,8 @@ class Pool:
 
     def estimate(self, request: Request) -> tuple[float, float]:
         """(energy J, runtime s) the router expects `request` to cost on this system alone."""
-        return self.estimator.estimate(
-            request.index,
-            request.input_tokens,  # type: ignore[union-attr]
-            request.predicted_output_tokens,
-        )
+        assert self.estimator is not None, "load() attaches the estimator before the run"
+        return self.estimator.estimate(request.index, request.input_tokens, request.predicted_output_tokens)
 
     # -- the event loop ----------------------------------------------------------------------------------
 

@@ -264,7 +264,8 @@ def _bilinear_fit(
         coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
         residual = target - design @ coefficients
         r2 = 1.0 - residual @ residual / (target @ target)  # uncentred: the model has no intercept
-        return tuple(_round(c) for c in coefficients), _round(r2)
+        a, b, c = (_round(value) for value in coefficients)
+        return (a, b, c), _round(r2)
 
     energy_coefficients, r2_energy = fit(energy)
     runtime_coefficients, r2_runtime = fit(runtime)
