@@ -126,7 +126,7 @@ def test_help_does_not_import_torch(tmp_path: Path) -> None:
         (["--arch", "tiny-llama", "--meter", "estimated", "--idle-s", "-3"], "--idle-s: must be >= 0"),
         (
             ["--arch", "tiny-llama", "--meter", "estimated", "--idle-s", "5"],
-            "--idle-s: only --meter rapl or auto",
+            "--idle-s: only --meter rapl or auto or nvidia or powermetrics",
         ),
         (["--arch", "tiny-llama", "--meter", "nvidia", "--tdp-w", "65"], "--tdp-w: only --meter estimated"),
         (
