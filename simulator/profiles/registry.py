@@ -1,7 +1,8 @@
 """Profiles by name: the built-ins shipped with hybridsim (`system/model`) or any profile directory.
 
 A scenario names a profile as `m1-pro/llama2-7b` or as a path to a directory that calibration wrote; both
-resolve here, once per process (a `Profile` is immutable; a directory rewritten while the process runs is
+resolve here, once per process. A relative path is read against the scenario's folder (`base_dir`), like
+every other path in a scenario (a `Profile` is immutable; a directory rewritten while the process runs is
 not re-read).
 """
 
@@ -24,9 +25,14 @@ def list_builtin() -> list[str]:
     )
 
 
-def load_profile(name_or_path: str) -> Profile:
-    """The built-in profile `name_or_path`, or the profile directory at that path."""
-    return _load(str(name_or_path))
+def load_profile(name_or_path: str, base_dir: Path | None = None) -> Profile:
+    """The built-in profile `name_or_path`, or the profile directory at that path (relative: to `base_dir`)."""
+    name = str(name_or_path)
+    if base_dir is not None and name not in list_builtin():
+        path = Path(name).expanduser()
+        if not path.is_absolute():
+            name = str(Path(base_dir) / path)
+    return _load(name)
 
 
 @functools.cache
