@@ -90,9 +90,15 @@ def summarise(
             ),
             "latency_s": _quantiles(table["latency_s"][here & measured]),
             "outside_profile_range": int(np.count_nonzero(table["outside_profile_range"][here])),
-            # only the 'paper' fits produce these: a negative energy is kept (totals stay the fit's), a
-            # negative runtime is served in zero time
-            "negative_energy_requests": int(np.count_nonzero(table["energy_j"][here] < 0)),
+            # only the 'paper' fits produce these: a negative energy (total, CPU or GPU) is kept (totals stay
+            # the fit's), a negative runtime is served in zero time
+            "negative_energy_requests": int(
+                np.count_nonzero(
+                    (table["energy_j"][here] < 0)
+                    | (table["cpu_energy_j"][here] < 0)
+                    | (table["gpu_energy_j"][here] < 0)
+                )
+            ),
             "zero_runtime_requests": int(np.count_nonzero(table["service_s"][here] <= 0)),
             "backlog_at_last_arrival": backlog,
             "saturated": bool(

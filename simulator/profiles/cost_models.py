@@ -14,7 +14,9 @@ combine by the **per-step rule**
 The paper ran without a KV cache, so each of the n generation steps re-reads the whole prompt: the extra
 cost of a prompt longer than m0, measured at n0 steps, recurs n / n0 times. Both sweeps are reproduced
 exactly; the crossing point was measured twice (once per sweep), and there the model returns the two
-measurements' trial-weighted mean, which both curves share as a knot. Energy = CPU + GPU.
+measurements' trial-weighted mean, which both curves share as a knot. Energy = CPU + GPU, each at least
+0 J: where a curve continued past its ends (or a CPU share measured above an assumed idle) would fall
+below zero, the component is taken as 0 J, since no request gives energy back.
 
 Why this rule: predicting every cell of the measured 2-D grids that lies off both sweeps from the grid's
 own row at n0 = 32 and column at m0 (tests/profiles/test_combination_rule.py), its energy error
@@ -219,15 +221,19 @@ class InterpolatedCostModel(_RangedModel):
     def runtime_s(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
         return self._evaluate("runtime_s", *self._tokens(input_tokens, output_tokens))
 
+    def _energy(self, quantity: str, m: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """A component's energy, never below 0 J (see the module docstring)."""
+        return np.maximum(self._evaluate(quantity, m, n), 0.0)
+
     def cpu_energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
-        return self._evaluate("cpu_energy_j", *self._tokens(input_tokens, output_tokens))
+        return self._energy("cpu_energy_j", *self._tokens(input_tokens, output_tokens))
 
     def gpu_energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
-        return self._evaluate("gpu_energy_j", *self._tokens(input_tokens, output_tokens))
+        return self._energy("gpu_energy_j", *self._tokens(input_tokens, output_tokens))
 
     def energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
         m, n = self._tokens(input_tokens, output_tokens)
-        return self._evaluate("cpu_energy_j", m, n) + self._evaluate("gpu_energy_j", m, n)
+        return self._energy("cpu_energy_j", m, n) + self._energy("gpu_energy_j", m, n)
 
 
 def _value_at(rows: pd.DataFrame, axis: str, at: float, column: str) -> tuple[float, float]:
