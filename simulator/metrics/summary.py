@@ -196,20 +196,66 @@ def oracle_gaps(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return gaps
 
 
+SATURATED_MEANS = "a pool busy 95% of the run, or falling behind at the last arrival"
+ORACLE_MEANS = "routed knowing each answer's true length"
+
+
+def _glossary(runs: list[dict[str, Any]], saturated: bool) -> str:
+    """The words of a headline a reader may not know, explained on their own line."""
+    words = []
+    if any(run["predictor"].get("kind") == "oracle" for run in runs):
+        words.append(f"oracle: {ORACLE_MEANS}, where the others predict it")
+    if saturated:
+        words.append(f"saturated: {SATURATED_MEANS}")
+    return ("\n  (" + "; ".join(words) + ")") if words else ""
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    p99 = run["latency_s"]["p99"]
+    return (
+        f"{run['policy']} {run['energy']['total_kwh']:.4g} kWh, p99 {p99:,.0f} s"
+        if p99 >= 100
+        else (f"{run['policy']} {run['energy']['total_kwh']:.4g} kWh, p99 {p99:.3g} s")
+    )
+
+
 def headline(summary: dict[str, Any]) -> str:
-    """One line for the terminal: who is cheapest, who is fastest, where pools saturate."""
+    """A few lines for the terminal: the baselines (every request on one system), who is cheapest, who is
+    fastest, where pools saturate, how many requests fell outside a profile's range, and what the words
+    mean."""
     runs = summary["runs"]
     name = summary.get("scenario") or "simulation"
     if summary.get("sweep") is None:
         cheapest = min(runs, key=lambda run: run["energy"]["total_j"])
         fastest = min(runs, key=lambda run: run["latency_s"]["p99"])
-        line = (
-            f"{name}: lowest energy {cheapest['policy']} {cheapest['energy']['total_kwh']:.3g} kWh "
-            f"(p99 {cheapest['latency_s']['p99']:.3g} s); lowest p99 {fastest['policy']} "
-            f"{fastest['latency_s']['p99']:.3g} s ({fastest['energy']['total_kwh']:.3g} kWh)"
+        baselines = [run for run in runs if run.get("policy_class") == "all_on"]
+        lines = (
+            [
+                f"{name}: baseline{'s' if len(baselines) > 1 else ''} (every request on one system): "
+                + "; ".join(_run_line(run) for run in baselines)
+            ]
+            if baselines
+            else [f"{name}:"]
         )
+        reference = min(baselines, key=lambda run: run["energy"]["total_j"]) if baselines else None
+        versus = (
+            f", {100.0 * (cheapest['energy']['total_j'] / reference['energy']['total_j'] - 1.0):+.1f}% "
+            f"vs {reference['policy']}"
+            if reference is not None and reference is not cheapest
+            else ""
+        )
+        lines.append(f"  lowest energy: {_run_line(cheapest)}{versus}; lowest p99: {_run_line(fastest)}")
         saturated = [f"{run['policy']} ({', '.join(run['saturated'])})" for run in runs if run["saturated"]]
-        return line + (f"; saturated: {'; '.join(saturated)}" if saturated else "")
+        if saturated:
+            lines.append(f"  saturated: {'; '.join(saturated)}")
+        outside = max((run.get("outside_profile_range", 0) for run in runs), default=0)
+        priced = (summary.get("cost_model") or {}).get("outside_profile_range")
+        if outside and priced:
+            lines.append(
+                f"  up to {outside:,} of {runs[0]['requests']:,} requests per run fell outside a profile's "
+                f"measured range: {priced}"
+            )
+        return "\n".join(lines) + _glossary(runs, bool(saturated))
     parameter = summary["sweep"]["parameter"]
     parts = []
     for label in dict.fromkeys(run["policy"] for run in runs):
