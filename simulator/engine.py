@@ -34,7 +34,7 @@ from .metrics.records import RequestTable
 from .metrics.result import RunResult
 from .policies.base import Policy, bind
 from .predictors import Predictor
-from .profiles.cost_models import range_excess
+from .profiles.cost_models import outside_message
 from .request import Request
 
 
@@ -150,15 +150,12 @@ def _finish(
         )
         energy[here], cpu[here], gpu[here] = served.energy_j, served.cpu_j, served.gpu_j
         outside[here] = priced.outside_range[here]
-        strays = priced.outside_range & here
-        if config.strict_range and strays.any():
-            model = config.cost_model
+        if config.strict_range and (priced.outside_range & here).any():
+            why = outside_message(
+                config.cost_model, config.profile, stream.input_tokens[here], stream.output_tokens[here]
+            )
             raise HybridsimError(
-                f"cluster.{config.setup.name}: {int(strays.sum())} requests served outside profile {config.profile}'s "
-                f"measured range (input {model.input_range[0]:g}-{model.input_range[1]:g}, output "
-                f"{model.output_range[0]:g}-{model.output_range[1]:g} tokens): "
-                f"{range_excess(model, stream.input_tokens[strays], stream.output_tokens[strays])}; "
-                "set cost_model.out_of_range to clamp or extrapolate"
+                f"cluster.{config.setup.name}: {why}; set cost_model.out_of_range to clamp or extrapolate"
             )
     arrival = np.asarray(stream.arrival_s, dtype=np.float64)
     columns: dict[str, np.ndarray] = {

@@ -121,6 +121,18 @@ def range_excess(model: CostModel, input_tokens: ArrayLike, output_tokens: Array
     return "; ".join(parts)
 
 
+def outside_message(model: CostModel, profile: str, input_tokens: ArrayLike, output_tokens: ArrayLike) -> str:
+    """Why requests are refused under out_of_range: error: how many of them leave `profile`'s measured range,
+    the range, and where they leave it, per axis and side (the caller adds where and what to set)."""
+    m, n = np.asarray(input_tokens, dtype=np.float64), np.asarray(output_tokens, dtype=np.float64)
+    strays = outside_mask(model, m, n)
+    (m_lo, m_hi), (n_lo, n_hi) = model.input_range, model.output_range
+    return (
+        f"{int(strays.sum()):,} of {m.size:,} requests fall outside profile {profile}'s measured range "
+        f"(input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): {range_excess(model, m[strays], n[strays])}"
+    )
+
+
 class _RangedModel:
     """Shared handling of token counts outside the range a model may be used over."""
 

@@ -46,7 +46,7 @@ from ..analysis.threshold import (
     routing_key,
     sweep,
 )
-from ..profiles.cost_models import range_excess
+from ..profiles.cost_models import outside_message
 from ..profiles.registry import load_profile
 from ..workload.datasets import TokenLengths
 from ..workload.spec import WorkloadSpec, build_workload
@@ -238,11 +238,8 @@ def refuse_out_of_range(
     for group, group_models in zip(profiles, models, strict=True):
         for profile, model in zip(group, group_models, strict=True):
             if outside[profile.name]:
-                (m_lo, m_hi), (n_lo, n_hi) = model.input_range, model.output_range
                 raise ProfileRangeError(
-                    f"out_of_range: {outside[profile.name]:,} of {m.size:,} requests fall outside profile "
-                    f"{profile.name}'s measured range (input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): "
-                    f"{range_excess(model, m, n)}; "
+                    f"out_of_range: {outside_message(model, profile.name, m, n)}; "
                     "set out_of_range: clamp or extrapolate, or filter the workload (max_input_tokens, ...)"
                 )
 

@@ -115,7 +115,9 @@ def test_out_of_range_requests_are_counted_when_clamped(tmp_path: Path) -> None:
     assert summary["out_of_range_requests"]["m1-pro/llama2-7b"] == 2
     assert summary["out_of_range_requests"]["swing-a100/llama2-7b"] == 1
     with pytest.raises(HybridsimError, match="measured range"):
-        run_scenario(per_request_scenario(tmp_path, rows="20,30\n4,8\n"), tmp_path / "refused")
+        run_scenario(
+            per_request_scenario(tmp_path, "out_of_range: error\n", rows="20,30\n4,8\n"), tmp_path / "refused"
+        )
     assert not (tmp_path / "refused").exists()
 
 
@@ -147,11 +149,15 @@ BAD = {
         "rule: ",
     ),
     "out of range": (
-        "kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+        "kind: threshold-sweep\nmethod: per-request\nout_of_range: error\n"
+        + SYSTEMS
+        + "workload: {dataset: alpaca}\n",
         "of 51,941 requests fall outside profile m1-pro/llama2-7b",
     ),
     "out of range, per axis": (
-        "kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+        "kind: threshold-sweep\nmethod: per-request\nout_of_range: error\n"
+        + SYSTEMS
+        + "workload: {dataset: alpaca}\n",
         "630 with input tokens 6-8 below 9;",
     ),
     "stop below start": (
