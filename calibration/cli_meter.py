@@ -87,6 +87,22 @@ def nvml_indices(device: str) -> list[int] | None:
     return [index]
 
 
+def measure_idle_w(meter: Any, seconds: float) -> tuple[float | None, str]:
+    """Power of the idle machine within the meter's scope (gross: nothing subtracted), over an idle window of
+    `seconds` read by the meter itself (`calibrate`, and `calibrate --serving`)."""
+    if seconds <= 0:
+        return None, "not measured (--idle-window-s 0)"
+    meter.begin_window()
+    time.sleep(seconds)
+    measurement = meter.end_window()
+    energy = measurement.gross_energy_j or measurement.energy_j
+    label = "ESTIMATED by the meter's model" if measurement.estimated else "metered"
+    return (
+        float(sum(energy.values())) / max(measurement.elapsed_s, 1e-9),
+        f"{label}: an idle window of {seconds:g} s before the sweep ({measurement.method})",
+    )
+
+
 IDLE_WINDOW_S = 5.0
 """Length of the idle window `calibrate` measures before the sweep when --idle-s does not say (s)."""
 ESTIMATED_IDLE = (
@@ -123,12 +139,6 @@ def idle_power(meter: Any, idle_s: float | None = None) -> tuple[float | None, s
             else (None, "not measured (uProf reads a log of the trials)")
         )
     seconds = IDLE_WINDOW_S if idle_s is None or idle_s <= 0 else idle_s
-    meter.begin_window()
-    time.sleep(seconds)
-    window = meter.end_window()
-    watts = baseline + window.total_energy_j / max(window.elapsed_s, 1e-9)
-    source = (
-        f"measured: a {window.elapsed_s:.3g} s idle window before the sweep, model loaded ({meter.name}; not "
-        "subtracted from the trials)"
-    )
-    return watts, source + (f"; plus the {baseline_note}" if subtracted else "")
+    watts, source = measure_idle_w(meter, seconds)  # gross: any RAPL baseline is inside it
+    note = f"; the trials had the {baseline_note}" if subtracted else "; not subtracted from the trials"
+    return watts, f"{source}, model loaded{note}"

@@ -145,7 +145,7 @@ KNOWN_BACK_EDGES = {
     ("hybridsim.calibration.cli_serving_run", "hybridsim.calibration.cli_serving"),
 }
 """Imports that close a cycle, known and not yet mended (remove each here when it is): `calibrate --serving`
-borrows option helpers (`_pick`, `_token_list`, `_prepare_out_dir`, `measure_idle_w`) from the modules
+borrows option helpers (`_pick`, `_token_list`, `_prepare_out_dir`, `HEADROOM_FRACTION`) from the modules
 that import it, inside functions; those helpers belong in a module of their own below both."""
 
 

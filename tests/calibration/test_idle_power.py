@@ -24,9 +24,16 @@ class IdleMeter(EnergyMeter):
 
 
 class Composite(IdleMeter):
+    """RAPL subtracting its baseline beside NVML: the net reading lacks the baseline, the gross one has it."""
+
     def __init__(self, *meters: IdleMeter) -> None:
         super().__init__("+".join(m.name for m in meters), sum(m.watts for m in meters))
         self.meters = list(meters)
+
+    def end_window(self) -> Measurement:
+        baseline = sum(sum((m.idle_w or {}).values()) for m in self.meters)
+        net = {"gpu:0": 2.0 * self.watts, "cpu:0": 0.0}
+        return Measurement(2.0, net, "fake", gross_energy_j={**net, "cpu:0": 2.0 * baseline})
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +48,8 @@ def test_an_nvml_like_meter_measures_an_idle_window_before_the_sweep(no_sleep: l
     watts, source = idle_power(meter, None)
     assert watts == pytest.approx(61.5) and meter.windows == 1
     assert no_sleep == [cli_meter.IDLE_WINDOW_S]
-    assert source.startswith("measured: a 2 s idle window") and "nvidia" in source
+    assert source.startswith("metered: an idle window of 5 s before the sweep")
+    assert "model loaded; not subtracted from the trials" in source
     idle_power(meter, 12.0)
     assert no_sleep[-1] == 12.0
 
@@ -56,8 +64,8 @@ def test_rapl_with_a_subtracted_baseline_reports_that_baseline(no_sleep: list[fl
 def test_auto_adds_the_gpu_idle_window_to_the_rapl_baseline() -> None:
     meter = Composite(IdleMeter("rapl", 0.0, idle_w={"cpu:0": 30.0}), IdleMeter("nvidia", 55.0))
     watts, source = idle_power(meter, 10.0)
-    assert watts == pytest.approx(85.0)
-    assert "idle window" in source and "RAPL baseline 30 W" in source
+    assert watts == pytest.approx(85.0)  # the gross window: the GPU's 55 W and the CPU's 30 W baseline
+    assert "idle window of 10 s" in source and "RAPL baseline 30 W" in source
 
 
 def test_the_estimated_meter_says_zero_and_why(no_sleep: list[Any]) -> None:
