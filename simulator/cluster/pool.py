@@ -30,6 +30,7 @@ from simpy.events import Timeout
 from ..energy import batch_share
 from ..request import Request
 from .batching import BatchModel
+from .continuous_node import ContinuousSetup
 from .costs import CostEstimator, SystemCosts
 from .node import Node
 
@@ -50,6 +51,8 @@ class PoolSetup:
     discipline: str = "fifo"
     """'fifo': a queue per node; 'shared': one queue per pool."""
     batch: BatchModel = BatchModel()
+    serving: ContinuousSetup | None = None
+    """Set for a continuously batching pool (`serving: continuous`, see `continuous.py`)."""
 
 
 class Pool:

@@ -6,7 +6,7 @@ so that reading a run never needs the machinery that produced it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,12 @@ class RunResult:
     """Every request priced on every pool, served there or not (closed-form, no queue)."""
     warmup_s: float
     outputs_cut: int = 0
+    passes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Continuously batching pools' pass logs (`cluster.serving_records.PassLog.columns`), by pool."""
+    preemptions: dict[str, int] = field(default_factory=dict)
+    """Preemptions per continuously batching pool."""
+    kv_capacity: dict[str, int] = field(default_factory=dict)
+    """KV tokens one node of each continuously batching pool holds."""
 
     @property
     def idle_s(self) -> np.ndarray:

@@ -51,6 +51,7 @@ from ..policies.registry import make_policy
 from ..predictors import make_predictor
 from ..profiles.registry import load_profile
 from ..workload.spec import WorkloadSpec, build_workload
+from .continuous_pools import check_continuous, continuous_config
 from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario
 
 __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
@@ -70,6 +71,9 @@ def _pool_configs(scenario: Scenario, base_dir: Path | None = None) -> list[Pool
     configs = []
     for name, spec in scenario.cluster.items():
         profile = _profile(spec, f"cluster.{name}", base_dir)
+        if spec.serving == "continuous":
+            configs.append(continuous_config(name, spec, profile, scenario.cost_model.out_of_range))
+            continue
         idle = spec.idle_power_w if spec.idle_power_w is not None else profile.metadata.idle_power_w
         if idle is None:
             raise HybridsimError(
@@ -91,9 +95,8 @@ def _pool_configs(scenario: Scenario, base_dir: Path | None = None) -> list[Pool
 def check(scenario: Scenario, base_dir: Path | None) -> None:
     """Everything that would fail a run, raised before any run starts (messages name the YAML path)."""
     labels: set[str] = set()
-    cluster = Cluster(
-        [PoolSetup(name, spec.count, 0.0, spec.queue) for name, spec in scenario.cluster.items()]
-    )
+    configs = _pool_configs(scenario, base_dir)
+    cluster = Cluster([config.setup for config in configs])
     for k, spec in enumerate(scenario.policies):
         if spec.label in labels:
             raise HybridsimError(f"policies.{k}.name: duplicate name {spec.label!r}")
@@ -107,7 +110,6 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
             raise HybridsimError(f"policies.{k}{joint}{error}") from None
     if scenario.cost.reference is not None and scenario.cost.reference not in scenario.cluster:
         raise HybridsimError(f"cost.reference: no pool named {scenario.cost.reference!r}")
-    _pool_configs(scenario, base_dir)
     arrival = scenario.arrival
     if (
         scenario.workload is not None
@@ -116,7 +118,8 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
         and scenario.workload.requests != arrival.requests
     ):
         raise HybridsimError("workload.requests: differs from arrival.requests; give the count in one place")
-    build_stream(scenario, base_dir)
+    stream, _ = build_stream(scenario, base_dir)
+    check_continuous(configs, stream)
 
 
 def _resolve(path: Path | None, base_dir: Path | None) -> Path:
@@ -234,7 +237,16 @@ def run_one(
         "predictor": predictor_spec.model_dump(exclude_defaults=True) or {"kind": "max_tokens"},
         "requests_source": source,
     }
-    return {**entry, **summarise(result, scenario.slo_s, scenario.cost.lam, scenario.cost.reference)}
+    slo = scenario.slo
+    summary = summarise(
+        result,
+        scenario.slo_s,
+        scenario.cost.lam,
+        scenario.cost.reference,
+        slo.targets() if slo else None,
+        slo.attainment if slo else 0.9,
+    )
+    return {**entry, **summary}
 
 
 # -- sweeps, workers and the files of a run -----------------------------------------------------------------
@@ -286,8 +298,22 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
 
 def _profile_facts(spec: PoolSpec, base_dir: Path | None) -> dict[str, Any]:
     """What a reader of the summary must know about a pool's numbers: what was measured, how, and the idle."""
-    meta = load_profile(spec.profile, base_dir).metadata
+    profile = load_profile(spec.profile, base_dir)
+    meta = profile.metadata
     overridden = spec.idle_power_w is not None
+    serving = {}
+    if spec.serving == "continuous" and profile.serving is not None:
+        serving = {
+            "serving_energy_source": profile.serving.energy_source,
+            "serving_energy_modelled": profile.serving.energy_modelled,
+            "kv_capacity_source": profile.serving.kv_capacity_source,
+            "serving_passes_out_of_range": "clamped to the measured batch sizes and token counts",
+        }
+        if not overridden:
+            meta_idle = profile.serving.idle_power_w
+            if meta_idle is not None:
+                serving["idle_power_w_used"] = meta_idle
+                serving["idle_power_source"] = profile.serving.idle_power_source
     return {
         "system": meta.system,
         "model": meta.model,
@@ -298,6 +324,7 @@ def _profile_facts(spec: PoolSpec, base_dir: Path | None) -> dict[str, Any]:
         "batch_size": meta.batch_size,
         "idle_power_w_used": spec.idle_power_w if overridden else meta.idle_power_w,
         "idle_power_source": "set in the scenario" if overridden else meta.idle_power_source,
+        **serving,
     }
 
 
@@ -349,6 +376,7 @@ def _map(
 
 def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) -> dict[str, Any]:
     """Run every policy at every sweep point; write per-request Parquet files and plots; return the summary."""
+    from ..report.serving_plots import power_over_time
     from ..report.simulation_plots import write_plots
 
     source = str(scenario_path) if scenario_path else "scenario"
@@ -402,5 +430,8 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "oracle_gap": oracle_gaps(runs),
     }
     summary["plots"] = write_plots(summary, out_dir)
+    power = power_over_time(summary, out_dir)
+    if power is not None:
+        summary["plots"].append(power)
     summary["headline"] = headline(summary)
     return summary
