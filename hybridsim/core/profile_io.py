@@ -143,6 +143,8 @@ def read_trials(path: Path) -> pd.DataFrame:
     trials_path = Path(path) / TRIALS_FILE
     if not trials_path.exists():
         return pd.DataFrame()
+    if trials_path.stat().st_size:
+        _drop_torn_last_line(trials_path)  # a run killed mid-append: keep every whole trial
     return pd.read_csv(trials_path)
 
 

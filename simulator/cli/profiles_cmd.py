@@ -46,8 +46,13 @@ def list_command() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the paper's Figs 1-2 for these profiles (.png or .pdf).",
 )
-def show_command(names: tuple[str, ...], plot_path: Path | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
+def show_command(names: tuple[str, ...], plot_path: Path | None, overwrite: bool) -> None:
     """Metadata and measured points of each NAME (a built-in name or a profile directory)."""
+    if plot_path is not None:
+        from ..profiles.plots import check_plot_path
+
+        check_plot_path(plot_path, overwrite)
     loaded = [load_profile(name) for name in names]
     for profile in loaded:
         click.echo(_describe(profile))

@@ -31,7 +31,6 @@ import os
 import re
 import sys
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from ..predictors import make_predictor
 from ..profiles.registry import load_profile
 from ..workload.spec import WorkloadSpec, build_workload
 from .simulation_schema import PoolSpec, Scenario
+from .workers import run_in_workers
 
 __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
 
@@ -331,16 +331,10 @@ def _map(
                 results.append(_task(task))
                 progress.update()
         else:
-            pool = ProcessPoolExecutor(max_workers=workers)
-            try:
-                results = []
-                for result in pool.map(_task, tasks):
-                    results.append(result)
-                    progress.update()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown()
+            results = []
+            for result in run_in_workers(_task, tasks, workers):  # workers die with this process
+                results.append(result)
+                progress.update()
     return [entry for entry, _ in results], [message for _, messages in results for message in messages]
 
 
