@@ -18,6 +18,7 @@ import pandas as pd
 
 from hybridsim.core.atomic import dump_json, write_text_atomic
 from hybridsim.core.errors import HybridsimError, shown
+from hybridsim.core.profile_checks import check_fit_numbers, check_points
 from hybridsim.core.profile_model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata
 from hybridsim.core.readers import read_csv_file, read_json_file
 
@@ -33,10 +34,12 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
     document = read_json_file(meta_path, f"{path}: not a profile directory (no {PROFILE_FILE})")
     if not points_path.is_file():
         raise HybridsimError(f"{path}: profile has no {POINTS_FILE}")
+    if not isinstance(document, dict):
+        raise HybridsimError(f"{meta_path}: malformed: not a JSON object")
     points = _read_points(points_path)
     try:
         metadata = _metadata_from_dict(document["metadata"])
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise HybridsimError(f"{meta_path}: metadata: {error}") from None
     idle = metadata.idle_power_w
     if idle is not None and (isinstance(idle, bool) or not isinstance(idle, (int, float)) or not idle >= 0):
@@ -46,16 +49,23 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
     fit = document.get("paper_fit")
     paper_fit = None
     if fit:
-        paper_fit = BilinearFit(
-            energy_coefficients=tuple(fit["energy_coefficients"]),
-            runtime_coefficients=tuple(fit["runtime_coefficients"]),
-            energy_scope=fit["energy_scope"],
-            source=fit["source"],
-            r2_energy=fit.get("r2_energy"),
-            r2_runtime=fit.get("r2_runtime"),
-            input_range=_optional_range(fit.get("input_range")),
-            output_range=_optional_range(fit.get("output_range")),
-        )
+        try:
+            paper_fit = BilinearFit(
+                energy_coefficients=check_fit_numbers(
+                    fit["energy_coefficients"], f"{meta_path}: paper_fit.energy_coefficients"
+                ),  # type: ignore[arg-type]
+                runtime_coefficients=check_fit_numbers(
+                    fit["runtime_coefficients"], f"{meta_path}: paper_fit.runtime_coefficients"
+                ),  # type: ignore[arg-type]
+                energy_scope=fit["energy_scope"],
+                source=fit["source"],
+                r2_energy=fit.get("r2_energy"),
+                r2_runtime=fit.get("r2_runtime"),
+                input_range=_optional_range(fit.get("input_range")),
+                output_range=_optional_range(fit.get("output_range")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise HybridsimError(f"{meta_path}: paper_fit: malformed ({error})") from None
     return Profile(
         name=name or document.get("name") or path.name, metadata=metadata, points=points, paper_fit=paper_fit
     )
@@ -75,6 +85,7 @@ def _read_points(path: Path) -> pd.DataFrame:
             raise HybridsimError(
                 f"{path}: row {row + 2}: {column} must be a number, got {shown(points[column].iloc[row])}"
             )
+    check_points(points, path)
     return points
 
 

@@ -48,7 +48,7 @@ class TooLarge(yaml.YAMLError):
     """A document whose aliases expand beyond `MAX_EXPANDED_NODES`."""
 
     def __init__(self, size: int) -> None:
-        super().__init__(f"aliases expand to more than {MAX_EXPANDED_NODES:,} values ({size:,} or more)")
+        super().__init__(f"anchors and aliases expand to more than {MAX_EXPANDED_NODES:,} values")
         self.problem = str(self)
         self.problem_mark = None
 
