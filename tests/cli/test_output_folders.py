@@ -171,7 +171,9 @@ def test_a_full_disk_half_way_leaves_nothing_and_is_one_line(
 
 
 def test_what_a_killed_run_left_is_cleaned_and_a_lost_result_restored(tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     pid = int(dead.stdout)  # a process that has exited
     stale = tmp_path / f".run.staging-{pid}-abc"
     stale.mkdir()

@@ -49,7 +49,9 @@ def alive(pid: int) -> bool:
     ("sig", "exit_code", "last_line"),
     [(signal.SIGKILL, -9, None), (signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "aborted")],
 )
-def test_workers_die_with_their_parent(tmp_path: Path, sig: int, exit_code: int, last_line: str | None) -> None:
+def test_workers_die_with_their_parent(
+    tmp_path: Path, sig: int, exit_code: int, last_line: str | None
+) -> None:
     (tmp_path / "slow.yaml").write_text(SLOW)
     parent = subprocess.Popen(
         [sys.executable, "-c", "from hybridsim.cli import main; main()", "run", "slow.yaml", "--out", "out"],
