@@ -17,3 +17,6 @@ MAX_NODES = 1_000_000
 """Most nodes one pool may hold."""
 MAX_WEIGHT = 10**12
 """Largest `count` of one row of a workload histogram (sums stay exact in int64)."""
+MAX_SECONDS = 1e12
+"""Latest arrival one run may simulate (about 31,700 years): beyond it float64 seconds lose whole
+milliseconds, and a rate that small is a typo."""

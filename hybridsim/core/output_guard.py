@@ -52,6 +52,7 @@ def check_output_path(target: Path, option: str = "--out", *, directory: bool = 
     for place, name in protected.items():
         if absolute == place:
             raise HybridsimError(f"{where}: is {name}; name a new {kind} for the results")
+    for place, name in protected.items():
         if directory and place.is_relative_to(absolute):
             raise HybridsimError(f"{where}: holds {name}; name a new folder for the results")
     for root in SYSTEM_ROOTS:

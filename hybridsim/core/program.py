@@ -37,6 +37,10 @@ def run_main(command: click.Command, prog_name: str) -> None:
         command.main(prog_name=prog_name, standalone_mode=False)
     except Terminated:
         _fail("terminated", 143)
+    except ValueError as error:
+        if "null byte" not in str(error):
+            raise
+        _fail("a path or option contains a NUL byte (\\0)", 2)
     except OSError as error:
         if error.errno not in USER_ERRNOS:
             raise

@@ -58,6 +58,8 @@ def comparison_table(run_dirs: list[Path]) -> pd.DataFrame:
 def _rows(name: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     parameter = (summary.get("sweep") or {}).get("parameter")
+    if not isinstance(summary["runs"], list) or not summary["runs"]:
+        raise ValueError("runs: no run recorded")
     for run in summary["runs"]:
         energy = run["energy"]
         row: dict[str, Any] = {

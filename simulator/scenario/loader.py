@@ -58,7 +58,7 @@ def check_numbers(data: dict[str, Any], source: str) -> None:
 
 
 def kind_module(kind: Any, source: str) -> Any:
-    if kind not in SCENARIO_KINDS:
+    if not isinstance(kind, str) or kind not in SCENARIO_KINDS:
         known = ", ".join(sorted(SCENARIO_KINDS))
         raise HybridsimError(f"{source}: kind: unknown scenario kind {kind!r} (known: {known})")
     return importlib.import_module(SCENARIO_KINDS[kind])
@@ -104,5 +104,11 @@ def run_scenario(
             yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )
         summary = module.run(scenario, staging, scenario_path=path)
+        overflow = first_unusable_number(summary)
+        if overflow is not None:  # e.g. an idle power of 1e308 W: the energy sums overflow to inf
+            raise HybridsimError(
+                f"{path}: the results overflow ({overflow[0]} is {overflow[1]!r}); the scenario's numbers "
+                "are out of scale (powers, rates, growth factors)"
+            )
         (staging / "summary.json").write_text(dump_json(summary), encoding="utf-8")
     return summary

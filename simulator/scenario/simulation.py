@@ -40,6 +40,7 @@ from hybridsim.simulator.profiles.cost_models import build_cost_model
 from tqdm import tqdm
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.limits import MAX_SECONDS
 
 from ..arrivals import RequestStream, arrival_times, read_trace
 from ..cluster import BatchModel, Cluster, PoolSetup, PowerCap
@@ -180,6 +181,12 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
         source = f"{arrival.process} arrivals"
     if times.size == 0:
         raise HybridsimError("arrival: no request arrives within duration_s")
+    if not (np.isfinite(times).all() and times.max() <= MAX_SECONDS):
+        last = float(np.max(times)) if not np.isnan(times).any() else float("nan")
+        raise HybridsimError(
+            f"arrival: arrival times reach {last:.3g} s, beyond the {MAX_SECONDS:.0e} s one run may span "
+            "(rate, cv or time_scale out of scale)"
+        )
     if tokens is None:
         spec = _workload(scenario).model_copy(update={"requests": int(times.size)})
         lengths = build_workload(spec, tokens_seed, base_dir)
