@@ -58,7 +58,7 @@ def staged_directory(
         raise HybridsimError(
             f"{option} {target}: output directory exists and may not be replaced (--no-overwrite)"
         )
-    if existing.state in ("foreign", "other") and not overwrite:
+    if existing.state in ("foreign", "other", "legacy") and not overwrite:
         refuse_foreign(target, existing, kind, option)
     clean_stale(target)
     try:
@@ -94,7 +94,8 @@ def _commit(staging: Path, target: Path, existing: ExistingOutput, files: list[s
         shutil.rmtree(old, ignore_errors=True)
         return
     # A folder that also holds the user's files: ours are moved in one by one, theirs never touched.
-    clashes = sorted((present - existing.own_files) & set(files))
+    own = existing.own_files | (present & set(files) if existing.state == "legacy" else set())
+    clashes = sorted((present - own) & set(files))
     if clashes:
         raise HybridsimError(
             f"{option} {target}: your file {clashes[0]} has the name of one hybridsim writes; "
@@ -126,7 +127,7 @@ def clean_stale(target: Path) -> list[Path]:
     deleted. Folders of a live process (another run going on now) are left alone. Returns what was removed.
     """
     target = Path(target)
-    parent, removed = target.parent, []
+    parent, removed = target.parent, list[Path]()
     if not parent.is_dir():
         return removed
     for entry in sorted(parent.iterdir()):

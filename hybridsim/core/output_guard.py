@@ -20,6 +20,9 @@ from hybridsim.core.errors import HybridsimError
 
 MARKER = ".hybridsim-run.json"
 """The file in every output directory that says which kind of output it is and which files are hybridsim's."""
+LEGACY_RUN_FILES = ("summary.json", "scenario.resolved.yaml")
+"""A run folder written before the marker existed holds both; with --overwrite its files of the same names
+as the new run's are replaced (hybridsim wrote them), every other file is kept."""
 SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 """Directories no result may be written under."""
 
@@ -29,7 +32,8 @@ class ExistingOutput:
     """What an output path holds now."""
 
     state: str
-    """'absent', 'empty', 'same' (a previous output of this kind), 'other' (of another kind) or 'foreign'."""
+    """'absent', 'empty', 'same' (a previous output of this kind), 'other' (of another kind), 'legacy' (a run
+    written before outputs carried a marker) or 'foreign'."""
     own_files: frozenset[str] = frozenset()
     """Files (relative POSIX paths) a previous hybridsim output listed in its marker."""
     kind: str | None = None
@@ -88,6 +92,8 @@ def existing_output(target: Path, kind: str) -> ExistingOutput:
         if next(entries, None) is None:
             return ExistingOutput("empty")
     marker = read_marker(target)
+    if marker is None and kind == "run" and all((target / name).is_file() for name in LEGACY_RUN_FILES):
+        return ExistingOutput("legacy", kind="run")
     if marker is None:
         return ExistingOutput("foreign")
     marked_kind, files = marker
@@ -139,11 +145,10 @@ def refuse_foreign(target: Path, existing: ExistingOutput, kind: str, option: st
     with os.scandir(target) as entries:
         names = sorted(entry.name for entry in entries)
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    what = (
-        f"a hybridsim {existing.kind} output, not a {kind} output"
-        if existing.state == "other"
-        else "files hybridsim did not write"
-    )
+    what = {
+        "other": f"a hybridsim {existing.kind} output, not a {kind} output",
+        "legacy": "a run written before hybridsim marked its folders",
+    }.get(existing.state, "files hybridsim did not write")
     raise HybridsimError(
         f"{option} {target}: holds {what} ({shown}); name a new folder, or pass --overwrite to write "
         "hybridsim's files beside them (yours are never deleted)"

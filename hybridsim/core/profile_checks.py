@@ -63,13 +63,13 @@ def _first_bad(points: pd.DataFrame, column: str, path: Path, bad: np.ndarray, r
         raise HybridsimError(f"{path}: row {row + 2}: {column} {rule}, got {shown(points[column].iloc[row])}")
 
 
-def check_fit_numbers(values: Any, where: str, count: int = 3) -> tuple[float, ...]:
-    """`count` finite numbers (a fit's coefficients or a range), or a one-line error naming `where`."""
-    if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != count:
-        raise HybridsimError(f"{where}: expected {count} numbers, got {shown(values)}")
+def check_fit_numbers(values: Any, where: str) -> tuple[float, float, float]:
+    """Three finite numbers (a fit's coefficients), or a one-line error naming `where`."""
+    if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != 3:
+        raise HybridsimError(f"{where}: expected 3 numbers, got {shown(values)}")
     numbers = []
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise HybridsimError(f"{where}: {shown(value)} is not a finite number")
         numbers.append(float(value))
-    return tuple(numbers)
+    return numbers[0], numbers[1], numbers[2]

@@ -53,10 +53,10 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
             paper_fit = BilinearFit(
                 energy_coefficients=check_fit_numbers(
                     fit["energy_coefficients"], f"{meta_path}: paper_fit.energy_coefficients"
-                ),  # type: ignore[arg-type]
+                ),
                 runtime_coefficients=check_fit_numbers(
                     fit["runtime_coefficients"], f"{meta_path}: paper_fit.runtime_coefficients"
-                ),  # type: ignore[arg-type]
+                ),
                 energy_scope=fit["energy_scope"],
                 source=fit["source"],
                 r2_energy=fit.get("r2_energy"),

@@ -28,7 +28,7 @@ class StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
             except TypeError:
@@ -41,7 +41,8 @@ class StrictLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-untyped-call,no-any-return]
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 class TooLarge(yaml.YAMLError):
@@ -55,17 +56,17 @@ class TooLarge(yaml.YAMLError):
 
 def load_yaml_text(text: str) -> Any:
     """Parse one YAML document with `StrictLoader`, refusing alias expansions beyond the limit."""
-    loader = StrictLoader(text)
+    loader: Any = StrictLoader(text)
     try:
-        node = loader.get_single_node()  # type: ignore[no-untyped-call]
+        node = loader.get_single_node()
         if node is None:
             return None
         size = _expanded_size(node, {})
         if size > MAX_EXPANDED_NODES:
             raise TooLarge(size)
-        return loader.construct_document(node)  # type: ignore[no-untyped-call]
+        return loader.construct_document(node)
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
 
 
 def _expanded_size(node: Node, sizes: dict[int, int]) -> int:

@@ -198,3 +198,22 @@ def test_a_marker_cannot_make_hybridsim_delete_outside_its_folder(tmp_path: Path
     with pytest.raises(HybridsimError, match="did not write"), staged_directory(folder):
         pass
     assert (tmp_path / "precious.txt").read_text() == "keep"
+
+
+def test_a_run_folder_from_before_the_marker_is_replaced_only_with_overwrite(tmp_path: Path) -> None:
+    legacy = tmp_path / "run"
+    legacy.mkdir()
+    (legacy / "summary.json").write_text("{}")
+    (legacy / "scenario.resolved.yaml").write_text("kind: simulation\n")
+    (legacy / "notes.md").write_text("mine")
+    with (
+        pytest.raises(HybridsimError, match="written before hybridsim marked its folders"),
+        staged_directory(legacy),
+    ):
+        pass
+    with staged_directory(legacy, overwrite=True) as staging:
+        (staging / "summary.json").write_text('{"new": 1}')
+        (staging / "scenario.resolved.yaml").write_text("kind: simulation\n")
+    assert (legacy / "summary.json").read_text() == '{"new": 1}' and (
+        legacy / "notes.md"
+    ).read_text() == "mine"
