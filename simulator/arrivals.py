@@ -214,9 +214,11 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)[order]
         bad = ~np.isfinite(values) | (values != np.round(values)) | (values < lowest) | (values > TOKENS_MAX)
         if bad.any():
-            row = int(order[int(np.argmax(bad))])
+            first = int(np.argmax(bad))
+            row = int(order[first])
+            limit = f" and <= {TOKENS_MAX:,}" if values[first] > TOKENS_MAX else ""
             raise HybridsimError(
-                f"{where}: {path}: row {row + 2}: {column} must be an integer >= {lowest} and <= {TOKENS_MAX:,}, "
+                f"{where}: {path}: row {row + 2}: {column} must be an integer >= {lowest}{limit}, "
                 f"got {shown(frame[column].iloc[row])}"
             )
         return values.astype(np.int64)

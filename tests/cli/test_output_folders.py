@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import warnings
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -43,6 +47,28 @@ def hybridsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def in_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The same command run in this process (no interpreter start-up): what `hybridsim` would print."""
+    from hybridsim.cli import cli
+    from hybridsim.core.program import run_main
+
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    saved = (sys.argv, os.getcwd(), signal.getsignal(signal.SIGTERM))
+    os.chdir(cwd)
+    sys.argv = ["hybridsim", *args]
+    try:
+        with warnings.catch_warnings(), redirect_stdout(stdout), redirect_stderr(stderr):
+            try:
+                run_main(cli, "hybridsim")
+            except SystemExit as exit_:
+                code = int(exit_.code or 0)
+    finally:
+        sys.argv = saved[0]
+        os.chdir(saved[1])
+        signal.signal(signal.SIGTERM, saved[2])
+    return subprocess.CompletedProcess(list(args), code, stdout.getvalue(), stderr.getvalue())
+
+
 def snapshot(root: Path) -> dict[str, str]:
     """Every file under `root` (relative path -> sha256 of its bytes)."""
     return {
@@ -62,7 +88,8 @@ def user_files(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # for the commands run in this process
     (tmp_path / "home").mkdir()
     (tmp_path / "s.yaml").write_text(SCENARIO)
     return tmp_path
@@ -80,7 +107,7 @@ def test_run_into_a_folder_of_user_files_is_refused_and_deletes_nothing(workspac
 
 def test_overwrite_writes_beside_user_files_and_never_over_them(workspace: Path) -> None:
     before = user_files(workspace / "papers")
-    done = hybridsim("run", "s.yaml", "--out", "papers", "--overwrite", cwd=workspace)
+    done = in_process("run", "s.yaml", "--out", "papers", "--overwrite", cwd=workspace)
     assert done.returncode == 0, done.stderr
     after = snapshot(workspace / "papers")
     assert {name: after[name] for name in before} == before  # every user file, byte for byte
@@ -88,7 +115,7 @@ def test_overwrite_writes_beside_user_files_and_never_over_them(workspace: Path)
     assert kind == "run" and "summary.json" in files and "paper.tex" not in files
     assert set(after) == set(before) | set(files) | {MARKER}
     # A second run replaces only its own files (now the folder is a run output), the user's stay.
-    done = hybridsim("run", "s.yaml", "--out", "papers", "--seed", "4", cwd=workspace)
+    done = in_process("run", "s.yaml", "--out", "papers", "--seed", "4", cwd=workspace)
     assert done.returncode == 0, done.stderr
     again = snapshot(workspace / "papers")
     assert {name: again[name] for name in before} == before
@@ -99,7 +126,7 @@ def test_overwrite_refuses_a_user_file_with_the_name_of_one_hybridsim_writes(wor
     before = user_files(workspace / "papers")
     (workspace / "papers" / "summary.json").write_text("my own summary")
     before["summary.json"] = snapshot(workspace / "papers")["summary.json"]
-    done = hybridsim("run", "s.yaml", "--out", "papers", "--overwrite", cwd=workspace)
+    done = in_process("run", "s.yaml", "--out", "papers", "--overwrite", cwd=workspace)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "your file summary.json" in done.stderr
     assert snapshot(workspace / "papers") == before
@@ -108,7 +135,7 @@ def test_overwrite_refuses_a_user_file_with_the_name_of_one_hybridsim_writes(wor
 @pytest.mark.parametrize("out", [".", "", "home", "/", "/proc/hybridsim", "s.yaml/inside", "s.yaml", ".."])
 def test_places_no_output_may_take_are_refused_and_nothing_changes(workspace: Path, out: str) -> None:
     before = snapshot(workspace)
-    done = hybridsim("run", "s.yaml", "--out", out, cwd=workspace)
+    done = in_process("run", "s.yaml", "--out", out, cwd=workspace)
     assert done.returncode == 2, done.stdout
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: --out")
     assert snapshot(workspace) == before
@@ -119,32 +146,35 @@ def test_the_working_directory_full_of_user_files_survives_byte_for_byte(workspa
     user_files(workspace / "work")
     (workspace / "work" / "s.yaml").write_text(SCENARIO)
     before = snapshot(workspace / "work")
-    for args in (["--out", "."], ["--out", str(workspace / "work")], ["--out", ".", "--overwrite"]):
-        done = hybridsim("run", "s.yaml", *args, cwd=workspace / "work")
+    for k, args in enumerate(
+        (["--out", "."], ["--out", str(workspace / "work")], ["--out", ".", "--overwrite"])
+    ):
+        command = hybridsim if k == 0 else in_process  # once as a real program, then in this process
+        done = command("run", "s.yaml", *args, cwd=workspace / "work")
         assert done.returncode == 2 and "working directory" in done.stderr, done.stderr
         assert snapshot(workspace / "work") == before
 
 
 def test_compare_out_follows_the_same_rule(workspace: Path) -> None:
-    assert hybridsim("run", "s.yaml", "--out", "r1", cwd=workspace).returncode == 0
+    assert in_process("run", "s.yaml", "--out", "r1", cwd=workspace).returncode == 0
     before = user_files(workspace / "papers")
-    refused = hybridsim("compare", "r1", "--out", "papers", cwd=workspace)
+    refused = in_process("compare", "r1", "--out", "papers", cwd=workspace)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert snapshot(workspace / "papers") == before
-    into_run = hybridsim("compare", "r1", "--out", "r1", cwd=workspace)  # a run folder is not a compare one
+    into_run = in_process("compare", "r1", "--out", "r1", cwd=workspace)  # a run folder is not a compare one
     assert into_run.returncode == 2 and "a hybridsim run output" in into_run.stderr
-    done = hybridsim("compare", "r1", "--out", "cmp", cwd=workspace)
+    done = in_process("compare", "r1", "--out", "cmp", cwd=workspace)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (workspace / "cmp").iterdir()) == [MARKER, "compare.csv", "compare.png"]
-    assert hybridsim("compare", "r1", "--out", "cmp", cwd=workspace).returncode == 0  # its own: replaced
+    assert in_process("compare", "r1", "--out", "cmp", cwd=workspace).returncode == 0  # its own: replaced
 
 
 def test_a_plot_never_replaces_an_existing_file_without_overwrite(workspace: Path) -> None:
     (workspace / "fig.png").write_bytes(b"my figure")
-    done = hybridsim("profiles", "show", "m1-pro/llama2-7b", "--plot", "fig.png", cwd=workspace)
+    done = in_process("profiles", "show", "m1-pro/llama2-7b", "--plot", "fig.png", cwd=workspace)
     assert done.returncode == 2 and "--overwrite" in done.stderr
     assert (workspace / "fig.png").read_bytes() == b"my figure"
-    done = hybridsim("workload", "show", "alpaca", "--plot", "fig.png", cwd=workspace)
+    done = in_process("workload", "show", "alpaca", "--plot", "fig.png", cwd=workspace)
     assert done.returncode == 2 and (workspace / "fig.png").read_bytes() == b"my figure"
 
 
