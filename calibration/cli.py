@@ -33,7 +33,16 @@ from typing import Any
 
 import click
 
-from hybridsim.core.errors import HybridsimError
+from hybridsim.core.atomic import write_text_atomic
+from hybridsim.core.cli_types import TOKENS_MAX, FiniteFloat, bounded_int
+from hybridsim.core.errors import HybridsimError, Interrupted
+from hybridsim.core.output_guard import (
+    MARKER,
+    check_output_path,
+    existing_output,
+    marker_text,
+    refuse_foreign,
+)
 
 from .cli_serving import calibrate_serving, refuse_serving_options, serving_options
 
@@ -56,6 +65,9 @@ OWN_FILES = (
     "serving_prefill.csv",
     "serving_decode.csv",
 )
+"""The files a calibration writes in --out; with --overwrite only these are removed, never others there."""
+KIND = "calibration"
+"""The kind of output a calibration directory's marker names."""
 
 
 class _OneLineErrors(click.Command):
@@ -91,6 +103,8 @@ def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
         ) from None
     if not values or values[0] < 1:
         raise HybridsimError(f"{option}: token counts must be positive integers, got {text!r}")
+    if values[-1] > TOKENS_MAX:
+        raise HybridsimError(f"{option}: {values[-1]} tokens is beyond the limit of {TOKENS_MAX:,}")
     return values
 
 
@@ -116,7 +130,7 @@ def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
 @click.option(
     "--batch-size",
-    type=int,
+    type=bounded_int(1, 4096),
     default=1,
     show_default=True,
     help="Rows of the same length per trial; energy and runtime are then per batch.",
@@ -135,17 +149,20 @@ def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
     help="auto, nvidia, rapl, powermetrics, uprof or estimated (auto says which it picked).",
 )
 @click.option(
-    "--tdp-w", type=float, default=None, help="CPU power for --meter estimated (W) [4 W per logical CPU]."
+    "--tdp-w",
+    type=FiniteFloat(0.0, strictly_above=True),
+    default=None,
+    help="CPU power for --meter estimated (W) [4 W per logical CPU].",
 )
 @click.option(
     "--accelerator-w",
-    type=float,
+    type=FiniteFloat(0.0),
     default=None,
     help="Constant accelerator power for --meter estimated (W); without it the estimate has no GPU term.",
 )
 @click.option(
     "--idle-s",
-    type=float,
+    type=FiniteFloat(0.0),
     default=None,
     help="RAPL (--meter rapl or auto): measure the idle baseline this long before the run and subtract it "
     "(the paper's eq. 7). NVML, powermetrics: the length of the idle window measured before the sweep "
@@ -161,27 +178,50 @@ def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
 @click.option("--system", default=None, help="Name of this machine in the profile, e.g. 'H100-SXM'.")
 @click.option("--input-tokens", default=None, help="Input sweep lengths, e.g. 8,16,32 (default 8 ... 2048).")
 @click.option("--output-tokens", default=None, help="Output sweep lengths (default 8 ... 4096).")
-@click.option("--max-input", type=int, default=None, help="Drop input lengths above this.")
-@click.option("--max-output", type=int, default=None, help="Drop output lengths above this.")
-@click.option("--fixed-output", type=int, default=None, help="Output tokens of the input sweep [32].")
-@click.option("--fixed-input", type=int, default=None, help="Input tokens of the output sweep [32].")
+@click.option("--max-input", type=bounded_int(1), default=None, help="Drop input lengths above this.")
+@click.option("--max-output", type=bounded_int(1), default=None, help="Drop output lengths above this.")
+@click.option(
+    "--fixed-output",
+    type=bounded_int(1, TOKENS_MAX),
+    default=None,
+    help="Output tokens of the input sweep [32].",
+)
+@click.option(
+    "--fixed-input",
+    type=bounded_int(1, TOKENS_MAX),
+    default=None,
+    help="Input tokens of the output sweep [32].",
+)
 @click.option("--grid", is_flag=True, help="Also measure every input x output pair (for the bilinear fit).")
 @click.option(
     "--ci-halfwidth",
-    type=float,
+    type=FiniteFloat(0.0, strictly_above=True),
     default=0.5,
     show_default=True,
     help="Stop repeating a setting when the runtime's 95% CI half-width is at most this (s).",
 )
-@click.option("--min-trials", type=int, default=None, help="Warm trials at least per setting [3].")
-@click.option("--max-trials", type=int, default=None, help="Warm trials at most per setting [25].")
-@click.option("--warmup", type=int, default=None, help="Warm-up trials per setting, recorded, excluded [1].")
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Order of settings and prompt token ids."
+    "--min-trials", type=bounded_int(1, 10_000), default=None, help="Warm trials at least per setting [3]."
+)
+@click.option(
+    "--max-trials", type=bounded_int(1, 10_000), default=None, help="Warm trials at most per setting [25]."
+)
+@click.option(
+    "--warmup",
+    type=bounded_int(0, 10_000),
+    default=None,
+    help="Warm-up trials per setting, recorded, excluded [1].",
+)
+@click.option(
+    "--seed",
+    type=bounded_int(0),
+    default=0,
+    show_default=True,
+    help="Order of settings and prompt token ids.",
 )
 @click.option(
     "--time-budget-s",
-    type=float,
+    type=FiniteFloat(0.0, strictly_above=True),
     default=None,
     help="Stop cleanly before this many seconds (from the start of the command); --resume continues.",
 )
@@ -404,7 +444,13 @@ def _run(
         ),
     )
     if previous is not None:
-        context = replace(context, command=f"{previous.command}; resumed: {context.command}")
+        from .profile_writer import extended_run
+
+        context = replace(
+            context,
+            command=f"{previous.command}; resumed: {context.command}",
+            run=extended_run(previous, run),
+        )
     if protocol.time_budget_s is not None:
         protocol_budget_s = protocol.time_budget_s
         spent = time.monotonic() - command_started
@@ -431,11 +477,9 @@ def _run(
         )
     except KeyboardInterrupt:
         write_profile(out_dir, context)
-        click.echo(
-            f"\ninterrupted: every finished trial is in {out_dir / 'trials.csv'}; continue with --resume",
-            err=True,
-        )
-        raise
+        raise Interrupted(
+            f"interrupted: every finished trial is in {out_dir / 'trials.csv'}; continue with --resume"
+        ) from None
     finally:
         runner.close()
     profile = write_profile(out_dir, context)
@@ -487,9 +531,15 @@ def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool, apply: bool) 
     """Check (`apply=False`, before anything slow) and then make ready the output directory."""
     if resume and overwrite:
         raise HybridsimError("calibrate: --resume and --overwrite contradict each other")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HybridsimError(f"--out {out_dir}: exists and is not a directory")
+    check_output_path(out_dir)
     present = [name for name in OWN_FILES if (out_dir / name).exists()]
+    existing = existing_output(out_dir, KIND)
+    if existing.state == "other":
+        raise HybridsimError(
+            f"--out {out_dir}: holds a hybridsim {existing.kind} output, not a calibration; name another folder"
+        )
+    if existing.state == "foreign" and not present and not overwrite:
+        refuse_foreign(out_dir, existing, KIND, "--out")
     if present and not (resume or overwrite):
         raise HybridsimError(
             f"--out {out_dir}: holds a calibration already ({', '.join(present)}); "
@@ -499,6 +549,7 @@ def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool, apply: bool) 
         for name in present if overwrite else ():
             (out_dir / name).unlink()
         out_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out_dir / MARKER, marker_text(KIND, list(OWN_FILES)))
 
 
 def _command_line() -> str:

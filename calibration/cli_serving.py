@@ -12,12 +12,14 @@ serving sweep would silently ignore (--batch-size, --no-kv-cache, --input-tokens
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from hybridsim.core.cli_types import FiniteFloat
 from hybridsim.core.errors import HybridsimError
 
 QUICK_SERVING = {
@@ -69,21 +71,21 @@ def serving_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--ci-relative",
-            type=float,
+            type=FiniteFloat(-math.inf),  # NaN and infinities refused; ranges checked below
             default=None,
             help="--serving: stop repeating a setting "
             "when the 95% CI half-width of its pass time is at most this fraction of the mean [0.05].",
         ),
         click.option(
             "--min-window-s",
-            type=float,
+            type=FiniteFloat(-math.inf),  # NaN and infinities refused; ranges checked below
             default=None,
             help="--serving: repeat a pass inside one "
             "meter window for at least this long, report per pass [0.5].",
         ),
         click.option(
             "--idle-window-s",
-            type=float,
+            type=FiniteFloat(-math.inf),  # NaN and infinities refused; ranges checked below
             default=None,
             help="--serving: meter the idle machine "
             "this long before the sweep for the profile's idle power; 0 skips it [10].",

@@ -36,8 +36,14 @@ from .stopping import ci_halfwidth
 
 CALIBRATION_FILE = "calibration.json"
 QUANTITIES = ("runtime_s", "cpu_energy_j", "gpu_energy_j", "energy_j")
-RESUME_KEYS = ("model", "arch", "dtype", "device", "batch_size", "kv_cache", "meter")
+RESUME_KEYS = ("model", "arch", "dtype", "device", "batch_size", "kv_cache", "meter", "seed")
 """Settings that must match for `--resume` to add trials to the same profile."""
+FIXED_PROTOCOL_KEYS = ("fixed_input", "fixed_output")
+"""Protocol settings that define what a sweep's trials mean: they must match too."""
+EXTENSIBLE_PROTOCOL_KEYS = ("input_tokens", "output_tokens", "grid")
+"""Protocol settings a resume may extend: new lengths (or the grid) are measured, finished ones kept.
+The stopping rule (--ci-halfwidth, --min-trials, --max-trials, --warmup) may change too: it applies to
+the settings not finished yet, and a finished setting is never re-opened."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,28 @@ def check_resumable(previous: CalibrationContext, run: Mapping[str, Any], out_di
         for key in RESUME_KEYS
         if previous.run.get(key) != run.get(key)
     ]
+    before, now = previous.run.get("protocol") or {}, run.get("protocol") or {}
+    differ += [
+        f"{key} {before.get(key)!r} -> {now.get(key)!r}"
+        for key in FIXED_PROTOCOL_KEYS
+        if key in before and before.get(key) != now.get(key)
+    ]
     if differ:
         raise HybridsimError(
-            f"{out_dir}: --resume with different settings ({'; '.join(differ)}); use another --out"
+            f"{out_dir}: --resume with different settings ({'; '.join(differ)}); "
+            "the trials would not be comparable; use another --out"
         )
+
+
+def extended_run(previous: CalibrationContext, run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run record after a compatible resume: the sweeps are the union of both runs' lengths."""
+    before, now = previous.run.get("protocol") or {}, dict(run.get("protocol") or {})
+    for key in ("input_tokens", "output_tokens"):
+        if key in before and key in now:
+            now[key] = sorted({*before[key], *now[key]})
+    if "grid" in before:
+        now["grid"] = bool(before["grid"]) or bool(now.get("grid"))
+    return {**run, "protocol": now}
 
 
 def resumable_context(out_dir: Path, run: Mapping[str, Any]) -> CalibrationContext | None:

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from hybridsim.core.errors import HybridsimError, shown
+from hybridsim.core.limits import MAX_REQUESTS, TOKENS_MAX
 from hybridsim.core.readers import read_csv_file
 
 PROCESSES = ("poisson", "renewal", "diurnal", "trace")
@@ -194,6 +195,10 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
         raise HybridsimError(f"{where}: {path}: missing column {missing}: give both token columns or neither")
     if frame.empty:
         raise HybridsimError(f"{where}: {path}: the trace has no rows")
+    if len(frame) > MAX_REQUESTS:
+        raise HybridsimError(
+            f"{where}: {path}: {len(frame):,} rows; at most {MAX_REQUESTS:,} requests per run"
+        )
     seconds = _seconds(frame[time_column], f"{where}: {path}: {time_column}")
     order = np.argsort(seconds, kind="stable")
     unsorted = int(np.count_nonzero(np.diff(seconds) < 0))
@@ -210,11 +215,13 @@ def read_trace(path: Path, where: str = "arrival.trace") -> Trace:
         if column is None:
             return None
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)[order]
-        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < lowest)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < lowest) | (values > TOKENS_MAX)
         if bad.any():
-            row = int(order[int(np.argmax(bad))])
+            first = int(np.argmax(bad))
+            row = int(order[first])
+            limit = f" and <= {TOKENS_MAX:,}" if values[first] > TOKENS_MAX else ""
             raise HybridsimError(
-                f"{where}: {path}: row {row + 2}: {column} must be an integer >= {lowest}, "
+                f"{where}: {path}: row {row + 2}: {column} must be an integer >= {lowest}{limit}, "
                 f"got {shown(frame[column].iloc[row])}"
             )
         return values.astype(np.int64)
@@ -235,6 +242,11 @@ def _seconds(values: pd.Series, where: str) -> np.ndarray:
             row = int(np.argmax(~np.isfinite(seconds)))
             raise HybridsimError(
                 f"{where}: row {row + 2}: {shown(values.iloc[row])} is not a finite number of seconds"
+            )
+        if (seconds < 0).any():
+            row = int(np.argmax(seconds < 0))
+            raise HybridsimError(
+                f"{where}: row {row + 2}: {shown(values.iloc[row])} is negative; times are seconds >= 0"
             )
         return seconds
     try:

@@ -2,45 +2,169 @@
 
 Writers fill a hidden staging directory beside the target and rename it into place at the end, so a
 crash, an interrupt or a validation error half-way leaves nothing a reader could mistake for a result.
+Which folders may be filled at all, and which files in them are hybridsim's to replace, is decided by
+`output_guard` (a marker file in every output directory). A staging folder carries the id of the process
+that made it, so the next run into the same place removes what a killed run (SIGKILL, power loss) left.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.output_guard import (
+    MARKER,
+    ExistingOutput,
+    check_output_path,
+    existing_output,
+    files_under,
+    marker_text,
+    refuse_foreign,
+)
+
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+"""Write failures that are the place's fault, not the program's: reported as one line."""
 
 
 @contextlib.contextmanager
-def staged_directory(target: Path, overwrite: bool = True) -> Iterator[Path]:
-    """Yield an empty staging directory; on success it replaces `target`, on failure it vanishes."""
+def staged_directory(
+    target: Path,
+    kind: str = "run",
+    *,
+    replace: bool = True,
+    overwrite: bool = False,
+    option: str = "--out",
+) -> Iterator[Path]:
+    """Yield an empty staging directory; on success its files become `target`'s, on failure it vanishes.
+
+    `kind` names the output (`run`, `compare`, ...). A previous output of the same kind is replaced whole
+    (unless `replace` is False: `--no-overwrite`); an empty or missing folder is filled; a folder holding
+    anything else is refused unless `overwrite` (`--overwrite`), and then only hybridsim's files are
+    written or removed there.
+    """
     target = Path(target)
-    if target.exists() and not overwrite:
-        raise HybridsimError(f"{target}: output directory exists and may not be replaced (--no-overwrite)")
-    if target.exists() and not target.is_dir():
-        raise HybridsimError(f"{target}: exists and is not a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    check_output_path(target, option)
+    existing = existing_output(target, kind)
+    if existing.state == "same" and not replace and not overwrite:
+        raise HybridsimError(
+            f"{option} {target}: output directory exists and may not be replaced (--no-overwrite)"
+        )
+    if existing.state in ("foreign", "other", "legacy") and not overwrite:
+        refuse_foreign(target, existing, kind, option)
+    clean_stale(target)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-{os.getpid()}-", dir=target.parent))
         os.chmod(staging, 0o777 & ~_current_umask())  # mkdtemp makes 0700; give the run ordinary permissions
+    except OSError as error:
+        raise HybridsimError(f"{option} {target}: cannot write here: {error.strerror}") from None
+    try:
         yield staging
-    except BaseException:
+        files = files_under(staging)
+        (staging / MARKER).write_text(marker_text(kind, files), encoding="utf-8")
+        _commit(staging, target, existing, files, option)
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
+            raise HybridsimError(
+                f"{option} {target}: cannot write the results: {error.strerror}; nothing was changed"
+            ) from None
         raise
-    old = None
-    if target.exists():
+
+
+def _commit(staging: Path, target: Path, existing: ExistingOutput, files: list[str], option: str) -> None:
+    """Put the staged files in place: one rename where the folder holds only hybridsim's files."""
+    if existing.state in ("absent", "empty"):
+        os.replace(staging, target)  # rename onto an empty directory is allowed
+        return
+    present = set(files_under(target))
+    if existing.state == "same" and present <= existing.own_files:
         old = target.parent / f".{target.name}.old-{os.getpid()}"
         os.replace(target, old)
-    os.replace(staging, target)
-    if old is not None:
+        os.replace(staging, target)
         shutil.rmtree(old, ignore_errors=True)
+        return
+    # A folder that also holds the user's files: ours are moved in one by one, theirs never touched.
+    own = existing.own_files | (present & set(files) if existing.state == "legacy" else set())
+    clashes = sorted((present - own) & set(files))
+    if clashes:
+        raise HybridsimError(
+            f"{option} {target}: your file {clashes[0]} has the name of one hybridsim writes; "
+            "move it or name another folder (nothing was changed)"
+        )
+    for name in files:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target / name)
+    for name in sorted(existing.own_files - set(files)):
+        with contextlib.suppress(FileNotFoundError):
+            (target / name).unlink()
+        _prune_empty_parents(target, target / name)
+    os.replace(staging / MARKER, target / MARKER)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _prune_empty_parents(root: Path, path: Path) -> None:
+    folder = path.parent
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def clean_stale(target: Path) -> list[Path]:
+    """Remove what runs into `target` that were killed left beside it; restore a result lost mid-swap.
+
+    `.NAME.staging-PID-*` folders of a dead process are deleted; a `.NAME.old-PID` folder of a dead process
+    is the previous result caught between two renames: it is put back when `target` is missing, else
+    deleted. Folders of a live process (another run going on now) are left alone. Returns what was removed.
+    """
+    target = Path(target)
+    parent, removed = target.parent, list[Path]()
+    if not parent.is_dir():
+        return removed
+    for entry in sorted(parent.iterdir()):
+        for tag in ("staging", "old"):
+            prefix = f".{target.name}.{tag}-"
+            if not entry.name.startswith(prefix) or not entry.is_dir():
+                continue
+            pid = entry.name[len(prefix) :].split("-")[0]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            if tag == "old" and not target.exists():
+                os.replace(entry, target)
+                warnings.warn(
+                    f"{target}: restored the previous results a killed run had moved aside", stacklevel=3
+                )
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    if removed:
+        warnings.warn(
+            f"{parent}: removed {len(removed)} unfinished folder(s) left by a killed run "
+            f"({removed[0].name}{', ...' if len(removed) > 1 else ''})",
+            stacklevel=3,
+        )
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -12,6 +12,12 @@ class HybridsimError(Exception):
     exit_code = 2
 
 
+class Interrupted(HybridsimError):
+    """Ctrl-C with something to say (where the finished work is): one line, exit code 130."""
+
+    exit_code = 130
+
+
 class ProfileRangeError(HybridsimError):
     """Token counts outside the range a profile was measured over."""
 

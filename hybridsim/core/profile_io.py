@@ -18,6 +18,7 @@ import pandas as pd
 
 from hybridsim.core.atomic import dump_json, write_text_atomic
 from hybridsim.core.errors import HybridsimError, shown
+from hybridsim.core.profile_checks import check_fit_numbers, check_points
 from hybridsim.core.profile_model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata, ServingTables
 from hybridsim.core.readers import read_csv_file, read_json_file
 from hybridsim.core.serving_io import load_serving, save_serving, serving_block
@@ -45,7 +46,7 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
         raise HybridsimError(f"{path}: profile has no {POINTS_FILE} (and no serving tables)")
     try:
         metadata = _metadata_from_dict(document["metadata"])
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise HybridsimError(f"{meta_path}: metadata: {error}") from None
     idle = metadata.idle_power_w
     if idle is not None and (isinstance(idle, bool) or not isinstance(idle, (int, float)) or not idle >= 0):
@@ -55,16 +56,23 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
     fit = document.get("paper_fit")
     paper_fit = None
     if fit:
-        paper_fit = BilinearFit(
-            energy_coefficients=tuple(fit["energy_coefficients"]),
-            runtime_coefficients=tuple(fit["runtime_coefficients"]),
-            energy_scope=fit["energy_scope"],
-            source=fit["source"],
-            r2_energy=fit.get("r2_energy"),
-            r2_runtime=fit.get("r2_runtime"),
-            input_range=_optional_range(fit.get("input_range")),
-            output_range=_optional_range(fit.get("output_range")),
-        )
+        try:
+            paper_fit = BilinearFit(
+                energy_coefficients=check_fit_numbers(
+                    fit["energy_coefficients"], f"{meta_path}: paper_fit.energy_coefficients"
+                ),
+                runtime_coefficients=check_fit_numbers(
+                    fit["runtime_coefficients"], f"{meta_path}: paper_fit.runtime_coefficients"
+                ),
+                energy_scope=fit["energy_scope"],
+                source=fit["source"],
+                r2_energy=fit.get("r2_energy"),
+                r2_runtime=fit.get("r2_runtime"),
+                input_range=_optional_range(fit.get("input_range")),
+                output_range=_optional_range(fit.get("output_range")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise HybridsimError(f"{meta_path}: paper_fit: malformed ({error})") from None
     return Profile(
         name=name or document.get("name") or path.name,
         metadata=metadata,
@@ -88,6 +96,7 @@ def _read_points(path: Path) -> pd.DataFrame:
             raise HybridsimError(
                 f"{path}: row {row + 2}: {column} must be a number, got {shown(points[column].iloc[row])}"
             )
+    check_points(points, path)
     return points
 
 
@@ -171,6 +180,8 @@ def read_trials(path: Path, filename: str = TRIALS_FILE) -> pd.DataFrame:
     trials_path = Path(path) / filename
     if not trials_path.exists():
         return pd.DataFrame()
+    if trials_path.stat().st_size:
+        _drop_torn_last_line(trials_path)  # a run killed mid-append: keep every whole trial
     return pd.read_csv(trials_path)
 
 

@@ -6,20 +6,49 @@ warning format and the exit codes are the same whichever way a command is starte
 
 from __future__ import annotations
 
+import errno
+import signal
 import sys
 import warnings
+from types import FrameType
 from typing import TextIO
 
 import click
 
-from .errors import HybridsimError
+from .errors import HybridsimError, Interrupted
+
+USER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+"""Operating-system errors that are the place's fault (full disk, read-only, no permission): one line."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that every `finally` and staging cleanup runs."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
 
 
 def run_main(command: click.Command, prog_name: str) -> None:
     """Run a click command as a program: every user error is one line on stderr and a non-zero exit."""
     warnings.showwarning = _show_warning
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         command.main(prog_name=prog_name, standalone_mode=False)
+    except Terminated:
+        _fail("terminated", 143)
+    except ValueError as error:
+        if "null byte" not in str(error):
+            raise
+        _fail("a path or option contains a NUL byte (\\0)", 2)
+    except OSError as error:
+        if error.errno not in USER_ERRNOS:
+            raise
+        place = f"{error.filename}: " if error.filename else ""
+        _fail(f"{place}{error.strerror}", 2)
+    except Interrupted as error:
+        click.echo(str(error), err=True)
+        sys.exit(error.exit_code)
     except HybridsimError as error:
         _fail(str(error), error.exit_code)
     except click.UsageError as error:
@@ -44,5 +73,5 @@ def _show_warning(
 
 
 def _fail(message: str, exit_code: int) -> None:
-    click.echo(message if message == "aborted" else f"error: {message}", err=True)
+    click.echo(message if message in ("aborted", "terminated") else f"error: {message}", err=True)
     sys.exit(exit_code)

@@ -8,6 +8,7 @@ import click
 import pandas as pd
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.output_guard import check_output_file
 from hybridsim.core.profile_model import Profile
 
 from ..profiles.registry import BUILTIN_DIR, list_builtin, load_profile
@@ -48,8 +49,13 @@ def list_command() -> None:
     help="Also write the paper's Figs 1-2 for these profiles (.png or .pdf); for profiles with serving "
     "tables, iteration time and energy per token against batch size (to PLOT, or PLOT-serving when both).",
 )
-def show_command(names: tuple[str, ...], plot_path: Path | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
+def show_command(names: tuple[str, ...], plot_path: Path | None, overwrite: bool) -> None:
     """Metadata, measured points and serving tables of each NAME (a built-in name or a profile directory)."""
+    if plot_path is not None:
+        from ..report.profile_plots import check_plot_path
+
+        check_plot_path(plot_path, overwrite)
     loaded = [load_profile(name) for name in names]
     for profile in loaded:
         click.echo(_describe(profile))
@@ -65,15 +71,15 @@ def show_command(names: tuple[str, ...], plot_path: Path | None) -> None:
             raise HybridsimError(f"--plot {plot_path}: the plot must be a {' or '.join(PLOT_SUFFIXES)} file")
         per_request = [profile for profile in loaded if not profile.points.empty]
         serving = [profile for profile in loaded if profile.serving is not None]
+        serving_path = (
+            plot_path.with_name(f"{plot_path.stem}-serving{plot_path.suffix}") if per_request else plot_path
+        )
+        if serving and per_request:
+            check_output_file(serving_path, "--plot", overwrite)  # before either plot is written
         if per_request:
             plot_sweeps(per_request, plot_path)
             click.echo(f"wrote {plot_path}")
         if serving:
-            serving_path = (
-                plot_path.with_name(f"{plot_path.stem}-serving{plot_path.suffix}")
-                if per_request
-                else plot_path
-            )
             plot_serving(serving, serving_path)
             click.echo(f"wrote {serving_path}")
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from hybridsim.core.cli_types import bounded_int
+
 from ..scenario.loader import run_scenario
 
 
@@ -18,12 +20,17 @@ from ..scenario.loader import run_scenario
     default=None,
     help="Output directory (default: results/<scenario file name>).",
 )
-@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
-@click.option("--no-overwrite", is_flag=True, help="Refuse to replace an existing output directory.")
-def run(scenario: Path, out_dir: Path | None, seed: int | None, no_overwrite: bool) -> None:
+@click.option("--seed", type=bounded_int(0), default=None, help="Override the scenario's seed (>= 0).")
+@click.option("--no-overwrite", is_flag=True, help="Refuse to replace a previous run in --out.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Write into an --out folder that holds other files (only hybridsim's own files are replaced).",
+)
+def run(scenario: Path, out_dir: Path | None, seed: int | None, no_overwrite: bool, overwrite: bool) -> None:
     """Run a scenario YAML and write summary.json, tables and plots into --out, atomically."""
-    out_dir = out_dir or Path("results") / scenario.stem
-    summary = run_scenario(scenario, out_dir, overwrite=not no_overwrite, seed=seed)
+    out_dir = Path("results") / scenario.stem if out_dir is None else out_dir
+    summary = run_scenario(scenario, out_dir, replace=not no_overwrite, overwrite=overwrite, seed=seed)
     click.echo(summary.get("headline", f"wrote {out_dir}"))
     click.echo(f"results: {out_dir}/summary.json")
 
@@ -37,9 +44,14 @@ def run(scenario: Path, out_dir: Path | None, seed: int | None, no_overwrite: bo
     default=None,
     help="Write the comparison table and plots here as well as printing the table.",
 )
-def compare(run_dirs: tuple[Path, ...], out_dir: Path | None) -> None:
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Write into an --out folder that holds other files (only hybridsim's own files are replaced).",
+)
+def compare(run_dirs: tuple[Path, ...], out_dir: Path | None, overwrite: bool) -> None:
     """Tabulate and plot finished runs side by side."""
     from ..report.compare import compare_runs
 
-    table = compare_runs(list(run_dirs), out_dir)
+    table = compare_runs(list(run_dirs), out_dir, overwrite=overwrite)
     click.echo(table)

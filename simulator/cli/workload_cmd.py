@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.output_guard import check_output_file
 
 from ..workload.datasets import BUILTIN_WORKLOADS, DATA_DIR, load_builtin, read_histogram_csv, summarise
 
@@ -32,8 +33,13 @@ def list_workloads() -> None:
     default=None,
     help="Write input/output histograms (the paper's Fig. 3) here; .png or .pdf.",
 )
-def show(name: str, plot_path: Path | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
+def show(name: str, plot_path: Path | None, overwrite: bool) -> None:
     """Summary statistics of a built-in workload NAME, or of a CSV of token lengths."""
+    if plot_path is not None:
+        if plot_path.suffix.lower() not in (".png", ".pdf"):
+            raise HybridsimError(f"--plot {plot_path}: the plot must be a .png or .pdf file")
+        check_output_file(plot_path, "--plot", overwrite)
     if name in BUILTIN_WORKLOADS:
         table = load_builtin(name)
     elif name.endswith(".csv"):

@@ -71,6 +71,10 @@ def make_policy(name: str, params: dict[str, Any]) -> Policy:
     except TypeError as error:
         accepted = ", ".join(signature.parameters) or "none"
         raise HybridsimError(f"params: {error} (accepted by {name}: {accepted})") from None
+    if name not in BUILTIN_POLICIES:  # a user's class: its exceptions are the user's, in one line
+        from .user_policy import UserPolicy, construct
+
+        return UserPolicy(construct(cls, name, params), name)
     try:
         return cls(**params)
     except (TypeError, ValueError) as error:  # a parameter of the wrong type ('abc' for a number, ...)

@@ -11,13 +11,15 @@ run, one colour per policy, and a legend that lists each once).
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from hybridsim.core.atomic import write_bytes_atomic, write_text_atomic
+from hybridsim.core.atomic import staged_directory, write_bytes_atomic, write_text_atomic
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.output_guard import check_output_path
 from hybridsim.core.readers import read_json_file
 
 TERMINAL_WIDTH = 119
@@ -42,11 +44,17 @@ def _read_summary(run_dir: Path) -> dict[str, Any]:
     summary = read_json_file(
         Path(run_dir) / "summary.json", f"{run_dir}: no summary.json (not a finished run directory)"
     )
+    if not isinstance(summary, dict):
+        raise HybridsimError(f"{Path(run_dir) / 'summary.json'}: malformed: not a JSON object")
     if summary.get("kind") != "simulation":
         raise HybridsimError(
             f"{run_dir}: a {summary.get('kind', 'unknown')!r} run; compare reads simulation runs"
         )
     return summary
+
+
+NUMBERS = ("requests", "energy_kwh", "idle_pct", "j_per_request", "latency_p50_s", "latency_p99_s")
+"""Columns every row must hold as finite numbers (a damaged summary.json is refused, not plotted)."""
 
 
 def comparison_table(run_dirs: list[Path]) -> pd.DataFrame:
@@ -57,28 +65,46 @@ def comparison_table(run_dirs: list[Path]) -> pd.DataFrame:
         names = [str(run_dir) for run_dir in run_dirs]
     for name, run_dir in zip(names, run_dirs, strict=True):
         summary = _read_summary(Path(run_dir))
-        parameter = (summary.get("sweep") or {}).get("parameter")
-        for run in summary["runs"]:
-            energy = run["energy"]
-            row: dict[str, Any] = {
-                "run": name,
-                "policy": run["policy"],
-                "sweep": f"{parameter}={run['sweep_value']}" if parameter else "",
-                "requests": run["requests"],
-                "energy_kwh": energy["total_kwh"],
-                "idle_pct": 100.0 * energy["idle_j"] / energy["total_j"] if energy["total_j"] else 0.0,
-                "j_per_request": run["energy_per_request_j"],
-                "latency_p50_s": run["latency_s"]["p50"],
-                "latency_p99_s": run["latency_s"]["p99"],
-                "wait_p99_s": run["wait_s"]["p99"],
-                "throughput_rps": run["throughput_rps"],
-            }
-            for system, values in run["systems"].items():
-                row[f"util_{system}"] = values["utilisation"]
-            row["slo_attainment"] = run["slo"]["attainment"] if run.get("slo") else None
-            row["cost_u"] = run["cost_u"]["value"]
-            rows.append(row)
+        try:
+            rows.extend(_rows(name, summary))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            what = f"missing {error}" if isinstance(error, KeyError) else str(error).splitlines()[0]
+            raise HybridsimError(f"{Path(run_dir) / 'summary.json'}: malformed: {what}") from None
     return pd.DataFrame(rows)
+
+
+def _rows(name: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    parameter = (summary.get("sweep") or {}).get("parameter")
+    if not isinstance(summary["runs"], list) or not summary["runs"]:
+        raise ValueError("runs: no run recorded")
+    for run in summary["runs"]:
+        energy = run["energy"]
+        row: dict[str, Any] = {
+            "run": name,
+            "policy": str(run["policy"]),
+            "sweep": f"{parameter}={run['sweep_value']}" if parameter else "",
+            "requests": run["requests"],
+            "energy_kwh": energy["total_kwh"],
+            "idle_pct": 100.0 * energy["idle_j"] / energy["total_j"] if energy["total_j"] else 0.0,
+            "j_per_request": run["energy_per_request_j"],
+            "latency_p50_s": run["latency_s"]["p50"],
+            "latency_p99_s": run["latency_s"]["p99"],
+            "wait_p99_s": run["wait_s"]["p99"],
+            "throughput_rps": run["throughput_rps"],
+        }
+        for system, values in run["systems"].items():
+            row[f"util_{system}"] = values["utilisation"]
+        row["slo_attainment"] = run["slo"]["attainment"] if run.get("slo") else None
+        row["cost_u"] = run["cost_u"]["value"]
+        for column in NUMBERS:
+            value = row[column]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(
+                    f"runs: {column} of policy {row['policy']!r}: {value!r} is not a finite number"
+                )
+        rows.append(row)
+    return rows
 
 
 def _plot(table: pd.DataFrame, path: Path) -> None:
@@ -134,18 +160,21 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
     write_bytes_atomic(path, png.getvalue())
 
 
-def compare_runs(run_dirs: list[Path], out_dir: Path | None) -> str:
-    """The comparison as a text table; with `out_dir`, also `compare.csv` and `compare.png` there."""
+def compare_runs(run_dirs: list[Path], out_dir: Path | None, overwrite: bool = False) -> str:
+    """The comparison as a text table; with `out_dir`, also `compare.csv` and `compare.png` there.
+
+    `out_dir` follows the rules of every output folder (`staged_directory`, kind `compare`)."""
     if not run_dirs:
         raise HybridsimError("compare: name at least one run directory")
+    if out_dir is not None:
+        check_output_path(Path(out_dir))  # a bad --out is refused before any run is read
     table = comparison_table([Path(run_dir) for run_dir in run_dirs])
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(
-            out_dir / "compare.csv", table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
-        )
-        _plot(table, out_dir / "compare.png")
+        with staged_directory(Path(out_dir), "compare", overwrite=overwrite) as staging:
+            write_text_atomic(
+                staging / "compare.csv", table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+            )
+            _plot(table, staging / "compare.png")
     return text_table(table)
 
 

@@ -8,11 +8,14 @@ the systems compare on equal terms.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from hybridsim.core.atomic import write_bytes_atomic
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.output_guard import check_output_file
 from hybridsim.core.profile_model import Profile
 
 PLOT_SUFFIXES = (".png", ".pdf")
@@ -29,6 +32,13 @@ def _describe(profile: Profile) -> str:
     kv = "KV cache ?" if meta.kv_cache is None else ("KV cache" if meta.kv_cache else "no KV cache")
     estimated = ", ESTIMATED" if meta.estimated else ""
     return f"{profile.name} [{kv}, batch {meta.batch_size}{estimated}]"
+
+
+def check_plot_path(path: Path, overwrite: bool) -> None:
+    """Refuse a --plot file before anything is computed: wrong suffix, or a place no output may take."""
+    if Path(path).suffix.lower() not in PLOT_SUFFIXES:
+        raise HybridsimError(f"--plot {path}: the plot must be a {' or '.join(PLOT_SUFFIXES)} file")
+    check_output_file(Path(path), "--plot", overwrite)
 
 
 def plot_sweeps(profiles: list[Profile], path: Path) -> None:
@@ -69,5 +79,6 @@ def plot_sweeps(profiles: list[Profile], path: Path) -> None:
             axis.grid(True, which="both", alpha=0.3)
         axes[row, 0].legend(fontsize=7)
     figure.suptitle("Cost per request as measured; energy scopes differ per system (see `profiles show`)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix.lower().lstrip("."), dpi=120)
+    write_bytes_atomic(path, buffer.getvalue())

@@ -7,9 +7,12 @@ below the threshold under discussion.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+
+from hybridsim.core.atomic import write_bytes_atomic
 
 from ..workload.datasets import TokenLengths
 from .figures import PDF_METADATA, plt
@@ -40,8 +43,11 @@ def plot_length_histograms(lengths: TokenLengths, path: Path) -> Path:
     figure.suptitle(f"{lengths.name}: {len(lengths):,} requests", fontsize=10)
     figure.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = PDF_METADATA if path.suffix.lower() == ".pdf" else None
-    figure.savefig(path, dpi=150, metadata=metadata)
-    plt.close(figure)
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format=path.suffix.lower().lstrip(".") or "png", dpi=150, metadata=metadata)
+    finally:
+        plt.close(figure)
+    write_bytes_atomic(path, buffer.getvalue())
     return path

@@ -16,6 +16,8 @@ import yaml
 
 from hybridsim.core.atomic import dump_json, staged_directory
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.limits import INT64_MAX
+from hybridsim.core.yaml_safe import first_unusable_number, load_yaml_text
 
 SCENARIO_KINDS: dict[str, str] = {
     "threshold-sweep": "hybridsim.simulator.scenario.threshold_sweep",
@@ -28,7 +30,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise HybridsimError(f"{path}: scenario file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise HybridsimError(f"{path}: not a UTF-8 text file (a scenario is YAML text)") from None
+    except RecursionError:
+        raise HybridsimError(f"{path}: malformed YAML: nested too deeply") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -36,11 +42,23 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise HybridsimError(f"{path}{where}: malformed YAML: {problem}") from None
     if not isinstance(data, dict):
         raise HybridsimError(f"{path}: a scenario must be a YAML mapping with a 'kind' key")
+    check_numbers(data, str(path))
     return data
 
 
+def check_numbers(data: dict[str, Any], source: str) -> None:
+    """Refuse NaN, infinities and integers beyond int64 anywhere in a scenario: none can be simulated."""
+    found = first_unusable_number(data)
+    if found is not None:
+        where, value = found
+        what = (
+            "is not a finite number" if isinstance(value, float) else f"is beyond int64 (limit {INT64_MAX:,})"
+        )
+        raise HybridsimError(f"{source}: {where}: {value!r} {what}")
+
+
 def kind_module(kind: Any, source: str) -> Any:
-    if kind not in SCENARIO_KINDS:
+    if not isinstance(kind, str) or kind not in SCENARIO_KINDS:
         known = ", ".join(sorted(SCENARIO_KINDS))
         raise HybridsimError(f"{source}: kind: unknown scenario kind {kind!r} (known: {known})")
     return importlib.import_module(SCENARIO_KINDS[kind])
@@ -73,17 +91,26 @@ def load_scenario(path: Path) -> tuple[Any, Any]:
     return module, validate(module.Scenario, data, str(path))
 
 
-def run_scenario(path: Path, out_dir: Path, overwrite: bool = True, **overrides: Any) -> dict[str, Any]:
-    """Validate, run and write a scenario's results atomically into `out_dir`."""
+def run_scenario(
+    path: Path, out_dir: Path, replace: bool = True, overwrite: bool = False, **overrides: Any
+) -> dict[str, Any]:
+    """Validate, run and write a scenario's results atomically into `out_dir` (rules: `staged_directory`)."""
     path = Path(path)
     data = read_yaml(path)
     data.update({key: value for key, value in overrides.items() if value is not None})
+    check_numbers(data, str(path))
     module = kind_module(data.get("kind"), str(path))
     scenario = validate(module.Scenario, data, str(path))
-    with staged_directory(Path(out_dir), overwrite=overwrite) as staging:
+    with staged_directory(Path(out_dir), "run", replace=replace, overwrite=overwrite) as staging:
         (staging / "scenario.resolved.yaml").write_text(
             yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )
         summary = module.run(scenario, staging, scenario_path=path)
+        overflow = first_unusable_number(summary)
+        if overflow is not None:  # e.g. an idle power of 1e308 W: the energy sums overflow to inf
+            raise HybridsimError(
+                f"{path}: the results overflow ({overflow[0]} is {overflow[1]!r}); the scenario's numbers "
+                "are out of scale (powers, rates, growth factors)"
+            )
         (staging / "summary.json").write_text(dump_json(summary), encoding="utf-8")
     return summary

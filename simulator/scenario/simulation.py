@@ -31,7 +31,6 @@ import os
 import re
 import sys
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from hybridsim.simulator.profiles.cost_models import build_cost_model
 from tqdm import tqdm
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.limits import MAX_SECONDS
 
 from ..arrivals import RequestStream, arrival_times, read_trace
 from ..cluster import BatchModel, Cluster, PoolSetup, PowerCap
@@ -53,6 +53,7 @@ from ..profiles.registry import load_profile
 from ..workload.spec import WorkloadSpec, build_workload
 from .continuous_pools import check_continuous, continuous_config
 from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario
+from .workers import run_in_workers
 
 __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
 
@@ -186,6 +187,12 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
         source = f"{arrival.process} arrivals"
     if times.size == 0:
         raise HybridsimError("arrival: no request arrives within duration_s")
+    if not (np.isfinite(times).all() and times.max() <= MAX_SECONDS):
+        last = float(np.max(times)) if not np.isnan(times).any() else float("nan")
+        raise HybridsimError(
+            f"arrival: arrival times reach {last:.3g} s, beyond the {MAX_SECONDS:.0e} s one run may span "
+            "(rate, cv or time_scale out of scale)"
+        )
     if tokens is None:
         spec = _workload(scenario).model_copy(update={"requests": int(times.size)})
         lengths = build_workload(spec, tokens_seed, base_dir)
@@ -361,16 +368,10 @@ def _map(
                 results.append(_task(task))
                 progress.update()
         else:
-            pool = ProcessPoolExecutor(max_workers=workers)
-            try:
-                results = []
-                for result in pool.map(_task, tasks):
-                    results.append(result)
-                    progress.update()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown()
+            results = []
+            for result in run_in_workers(_task, tasks, workers):  # workers die with this process
+                results.append(result)
+                progress.update()
     return [entry for entry, _ in results], [message for _, messages in results for message in messages]
 
 

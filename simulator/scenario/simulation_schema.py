@@ -12,12 +12,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from hybridsim.core.limits import INT64_MAX, MAX_NODES, MAX_REQUESTS, TOKENS_MAX
+
 from ..policies.registry import BUILTIN_POLICIES, is_policy_reference
 from ..workload.spec import WorkloadSpec
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf cannot be simulated
 
 
 class PowerCapSpec(_Strict):
@@ -27,10 +29,10 @@ class PowerCapSpec(_Strict):
 
 class PoolSpec(_Strict):
     profile: str
-    count: int = Field(ge=0)
+    count: int = Field(ge=0, le=MAX_NODES)
     idle_power_w: float | None = Field(default=None, ge=0)
     queue: Literal["fifo", "shared"] = "fifo"
-    max_batch: int = Field(default=1, ge=1)
+    max_batch: int = Field(default=1, ge=1, le=TOKENS_MAX)
     batch_runtime_growth: float = Field(default=0.1, ge=0)
     batch_energy_growth: float = Field(default=0.1, ge=0)
     power_cap: PowerCapSpec | None = None
@@ -81,7 +83,7 @@ class ArrivalSpec(_Strict):
     phase_s: float = 0.0
     trace: Path | None = None
     time_scale: float = Field(default=1.0, gt=0)
-    requests: int | None = Field(default=None, ge=1)
+    requests: int | None = Field(default=None, ge=1, le=MAX_REQUESTS)
     duration_s: float | None = Field(default=None, gt=0)
     warmup_s: float = Field(default=0.0, ge=0)
 
@@ -99,6 +101,13 @@ class ArrivalSpec(_Strict):
             raise PydanticCustomError("arrival", "process 'renewal' needs cv (coefficient of variation)")
         if self.requests is not None and self.duration_s is not None:
             raise PydanticCustomError("arrival", "give requests or duration_s, not both")
+        if self.rate is not None and self.duration_s is not None:
+            expected = self.rate * (1.0 + self.amplitude) * self.duration_s
+            if not expected <= MAX_REQUESTS:
+                raise PydanticCustomError(
+                    "arrival",
+                    f"rate x duration_s asks for about {expected:.3g} requests; at most {MAX_REQUESTS:,} per run",
+                )
         return self
 
 
@@ -160,11 +169,11 @@ class Scenario(_Strict):
     kind: Literal["simulation"]
     name: str | None = None
     description: str | None = None
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=INT64_MAX)
     cluster: dict[str, PoolSpec] = Field(min_length=1)
     cost_model: CostModelSpec = Field(default_factory=CostModelSpec)
     workload: WorkloadSpec | None = None
-    max_tokens: int = Field(default=512, ge=1)
+    max_tokens: int = Field(default=512, ge=1, le=TOKENS_MAX)
     arrival: ArrivalSpec
     predictor: PredictorSpec = Field(default_factory=PredictorSpec)
     policies: list[PolicySpec] = Field(min_length=1)

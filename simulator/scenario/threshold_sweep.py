@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from hybridsim.core.errors import HybridsimError, ProfileRangeError
+from hybridsim.core.limits import INT64_MAX
 
 from ..analysis.threshold import (
     JOULES_PER_KWH,
@@ -88,8 +89,8 @@ class ThresholdRange(BaseModel):
     """Thresholds start..stop (inclusive) every `step`, or the powers of two within [start, stop]."""
 
     model_config = ConfigDict(extra="forbid")
-    start: int = Field(ge=0)
-    stop: int = Field(ge=0)
+    start: int = Field(ge=0, le=INT64_MAX)
+    stop: int = Field(ge=0, le=INT64_MAX)
     step: int = Field(default=1, ge=1)
     scale: Literal["linear", "powers-of-two"] = "linear"
 
@@ -115,11 +116,11 @@ class ThresholdRange(BaseModel):
 class Scenario(BaseModel):
     """A static threshold sweep between two systems over one workload."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["threshold-sweep"]
     name: str | None = None
     description: str | None = None
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=INT64_MAX)
     systems: dict[str, SystemSpec]
     workload: WorkloadSpec
     method: Literal["paper", "per-request"] = "paper"

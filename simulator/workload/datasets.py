@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hybridsim.core.errors import HybridsimError, shown
+from hybridsim.core.limits import MAX_WEIGHT, TOKENS_MAX
 from hybridsim.core.readers import read_csv_file
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "workloads"
@@ -121,13 +122,13 @@ def validate_lengths(frame: pd.DataFrame, source: str, with_count: bool) -> pd.D
     out = {}
     for column in columns:
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-        lowest = 0 if column == "count" else 1
-        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < lowest)
+        lowest, highest = (0, MAX_WEIGHT) if column == "count" else (1, TOKENS_MAX)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < lowest) | (values > highest)
         if bad.any():
             row = int(np.argmax(bad))
             raise HybridsimError(
-                f"{source}: row {row + 2}: {column} must be an integer >= {lowest}, "
-                f"got {shown(frame[column].iloc[row])}"
+                f"{source}: row {row + 2}: {column} must be an integer >= {lowest}"
+                f"{f' and <= {highest:,}' if values[row] > highest else ''}, got {shown(frame[column].iloc[row])}"
             )
         out[column] = values.astype(np.int64)
     return pd.DataFrame(out)

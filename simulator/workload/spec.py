@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.limits import MAX_REQUESTS, TOKENS_MAX
 
 from .datasets import BUILTIN_WORKLOADS, JointHistogram, TokenLengths, load_builtin, read_histogram_csv
 from .user_data import read_jsonl_workload
@@ -33,15 +34,15 @@ Seed = int | np.random.SeedSequence
 class WorkloadSpec(BaseModel):
     """Where request lengths come from, how many requests, and which lengths to keep."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dataset: str | None = None
     csv: Path | None = None
     jsonl: Path | None = None
     tokenizer: Path | None = None
-    requests: int | None = Field(default=None, ge=1)
-    max_input_tokens: int | None = Field(default=None, ge=1)
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    requests: int | None = Field(default=None, ge=1, le=MAX_REQUESTS)
+    max_input_tokens: int | None = Field(default=None, ge=1, le=TOKENS_MAX)
+    max_output_tokens: int | None = Field(default=None, ge=1, le=TOKENS_MAX)
 
     @field_validator("dataset")
     @classmethod
@@ -113,6 +114,11 @@ def sample(table: JointHistogram, requests: int | None, seed: Seed) -> TokenLeng
     """Every record once in a seeded shuffled order (requests=None), or N seeded draws from the table."""
     rng = np.random.default_rng(seed)
     if requests is None:
+        if table.total > MAX_REQUESTS:
+            raise HybridsimError(
+                f"workload: {table.name!r} holds {table.total:,} records, more than the {MAX_REQUESTS:,} "
+                "one run may simulate; give workload.requests to draw fewer"
+            )
         everything = table.expand()
         order = rng.permutation(len(everything))
         return TokenLengths(

@@ -11,6 +11,7 @@ from conftest import CliRun
 
 from hybridsim.core.atomic import staged_directory, write_text_atomic
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.output_guard import MARKER
 
 
 def test_staged_directory_leaves_nothing_on_failure(tmp_path: Path) -> None:
@@ -28,15 +29,16 @@ def test_staged_directory_replaces_previous_result_whole(tmp_path: Path) -> None
         (staging / "old.txt").write_text("old")
     with staged_directory(target) as staging:
         (staging / "new.txt").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [MARKER, "new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_staged_directory_refuses_to_overwrite_when_asked(tmp_path: Path) -> None:
-    (tmp_path / "run").mkdir()
+    with staged_directory(tmp_path / "run") as staging:
+        (staging / "old.txt").write_text("old")
     with (
         pytest.raises(HybridsimError, match=r"exists and may not be replaced \(--no-overwrite\)"),
-        staged_directory(tmp_path / "run", overwrite=False),
+        staged_directory(tmp_path / "run", replace=False),
     ):
         pass
 

@@ -33,6 +33,7 @@ def test_paper_input_scenario_end_to_end(hybridsim: CliRun, repo_root: Path, tmp
     assert "best T = 32" in done.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [
+            ".hybridsim-run.json",  # the marker that makes this folder hybridsim's to replace
             "summary.json",
             "scenario.resolved.yaml",
             "sweep.csv",

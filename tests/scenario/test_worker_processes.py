@@ -1,0 +1,82 @@
+"""A sweep's worker processes die with the run: SIGKILL, SIGTERM or Ctrl-C of the parent leaves no orphan
+computing or writing, and the interrupted run says so in one line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+SLOW = """\
+kind: simulation
+seed: 1
+workers: 2
+cluster:
+  m1: {profile: m1-pro/llama2-7b, count: 4}
+  a100: {profile: swing-a100/llama2-7b, count: 1, queue: shared}
+cost_model: {method: interpolated, out_of_range: clamp}
+workload: {dataset: alpaca}
+arrival: {process: poisson, rate: 0.5, requests: 2000000}
+policies:
+  - {name: all-a100, policy: all_on, params: {system: a100}}
+  - {name: in-32, policy: input_threshold, params: {threshold: 32, below: m1, above: a100}}
+"""
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(part) for part in task.read_text().split()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize(
+    ("sig", "exit_code", "last_line"),
+    [(signal.SIGKILL, -9, None), (signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "aborted")],
+)
+def test_workers_die_with_their_parent(
+    tmp_path: Path, sig: int, exit_code: int, last_line: str | None
+) -> None:
+    (tmp_path / "slow.yaml").write_text(SLOW)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "from hybridsim.cli import main; main()", "run", "slow.yaml", "--out", "out"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(workers := children(parent.pid)) < 2:
+        assert parent.poll() is None and time.monotonic() < deadline, parent.communicate()
+        time.sleep(0.1)
+    time.sleep(0.5)  # the workers are computing now
+    parent.send_signal(sig)
+    _, stderr = parent.communicate(timeout=60)
+    assert parent.returncode == exit_code, stderr
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphans = [pid for pid in workers if alive(pid)]
+    for pid in orphans:  # do not leave them running even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, f"workers {orphans} outlived their parent"
+    assert not (tmp_path / "out").exists()
+    if last_line is not None:
+        # one line, no traceback from any worker (click ends the terminal's "^C" line with a newline first)
+        assert [line for line in stderr.splitlines() if line] == [last_line]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.yaml"]  # its staging folder is gone
