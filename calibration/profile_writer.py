@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybridsim.core.atomic import dump_json, write_text_atomic
+from hybridsim.core.atomic import write_text_atomic
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.jsonstyle import dump_json
 from hybridsim.core.profile_io import TRIALS_FILE, read_trials, save_profile_dir
 from hybridsim.core.profile_model import Profile, ProfileMetadata
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from hybridsim.core.errors import HybridsimError
 from hybridsim.core.output_guard import (
@@ -194,22 +192,3 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def dump_json(data: Any) -> str:
-    """The one JSON style of every file hybridsim writes: sorted keys, two-space indent, newline at end."""
-    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False, default=_jsonable) + "\n"
-
-
-def _jsonable(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

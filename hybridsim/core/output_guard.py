@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.jsonstyle import dump_json
 
 MARKER = ".hybridsim-run.json"
 """The file in every output directory that says which kind of output it is and which files are hybridsim's."""
@@ -124,8 +125,6 @@ def _safe_relative(name: str) -> bool:
 
 def marker_text(kind: str, files: list[str]) -> str:
     """The marker's content: deterministic (no dates), so that two identical runs are byte-identical."""
-    from hybridsim.core.atomic import dump_json
-
     return dump_json({"kind": kind, "files": sorted(files), "written_by": "hybridsim"})
 
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from hybridsim.core.atomic import dump_json, write_text_atomic
+from hybridsim.core.atomic import write_text_atomic
 from hybridsim.core.errors import HybridsimError, shown
+from hybridsim.core.jsonstyle import dump_json
 from hybridsim.core.profile_checks import check_fit_numbers, check_points
 from hybridsim.core.profile_model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata, ServingTables
 from hybridsim.core.readers import read_csv_file, read_json_file

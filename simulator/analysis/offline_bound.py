@@ -55,19 +55,14 @@ router. It assumes the same nodes stay powered all day (the simulator never powe
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
 from hybridsim.core.errors import HybridsimError
-
-if TYPE_CHECKING:
-    from ..cluster import PoolSetup, SystemCosts
-    from ..engine import RunResult
 
 
 @dataclass(frozen=True)
@@ -396,47 +391,4 @@ def _solve(
         resolution=resolution,
         deadlines=deadlines,
         notes=notes,
-    )
-
-
-def unsupported(setups: Sequence[PoolSetup]) -> str | None:
-    """Why the bound cannot be computed for these pools (None: it can).
-
-    A continuously batching pool (`serving: continuous`) prices a request by the iterations it shares
-    with others, not by its cost alone; the relaxations above do not cover it, so no bound is claimed.
-    """
-    for setup in setups:
-        if getattr(setup, "serving", None) is not None:
-            return (
-                f"pool {setup.name} batches continuously; the bound covers one-at-a-time and padded batches"
-            )
-    return None
-
-
-def bound_pools(setups: Sequence[PoolSetup], costs: Mapping[str, SystemCosts]) -> list[BoundPool]:
-    """The pools of a run as the bound needs them: the operator's set-up and every request priced there."""
-    reason = unsupported(setups)
-    if reason is not None:
-        raise HybridsimError(f"offline bound: {reason}")
-    return [
-        BoundPool(
-            setup.name,
-            setup.count,
-            setup.idle_power_w,
-            costs[setup.name].energy_j,
-            costs[setup.name].runtime_s,
-            setup.batch.max_batch,
-            setup.batch.runtime_growth,
-            setup.batch.energy_growth,
-        )
-        for setup in setups
-    ]
-
-
-def run_bound(
-    result: RunResult, setups: Sequence[PoolSetup], min_horizon_s: float = 0.0, **options: Any
-) -> BoundResult:
-    """The offline bound for a finished run's requests on its pools (`min_horizon_s`: the arrival window's end)."""
-    return offline_energy_bound(
-        result.table["arrival_s"], bound_pools(setups, result.costs), min_horizon_s, **options
     )

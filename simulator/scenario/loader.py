@@ -14,8 +14,9 @@ from typing import Any
 import pydantic
 import yaml
 
-from hybridsim.core.atomic import dump_json, staged_directory
+from hybridsim.core.atomic import staged_directory
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.jsonstyle import dump_json
 from hybridsim.core.limits import INT64_MAX
 from hybridsim.core.yaml_safe import first_unusable_number, load_yaml_text
 

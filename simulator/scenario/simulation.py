@@ -52,6 +52,7 @@ from ..predictors import make_predictor
 from ..profiles.registry import load_profile
 from ..workload.spec import WorkloadSpec, build_workload
 from .continuous_pools import check_continuous, continuous_config
+from .offline_bounds import attach_offline_bounds, point_bound
 from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario
 from .workers import run_in_workers
 
@@ -379,7 +380,6 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
     """Run every policy at every sweep point; write per-request Parquet files and plots; return the summary."""
     from ..report.serving_plots import power_over_time
     from ..report.simulation_plots import write_plots
-    from .offline_bounds import attach_offline_bounds
 
     source = str(scenario_path) if scenario_path else "scenario"
     base_dir = Path(scenario_path).resolve().parent if scenario_path else None
@@ -414,7 +414,15 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         entry["point"] = k // per_point
         entry["sweep_value"] = points[k // per_point][0]
         entry["requests_file"] = file.as_posix() if (file := files[k]) else None
-    attach_offline_bounds(runs, points, base_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore"
+        )  # the runs have already reported what pricing these requests warns about
+        bounds = [
+            point_bound(_pool_configs(point, base_dir), build_stream(point, base_dir)[0])
+            for _, point in points
+        ]
+    attach_offline_bounds(runs, bounds)
     summary: dict[str, Any] = {
         "kind": "simulation",
         "scenario": scenario.name or (Path(scenario_path).stem if scenario_path else None),

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hybridsim.simulator.analysis.offline_bound import BoundPool, offline_energy_bound, run_bound
+from hybridsim.simulator.analysis.offline_bound import BoundPool, offline_energy_bound
 from hybridsim.simulator.arrivals import RequestStream
 from hybridsim.simulator.cluster import Cluster, Node, PowerCap
 from hybridsim.simulator.engine import PoolConfig, RunResult, simulate
 from hybridsim.simulator.policies import make_policy
 from hybridsim.simulator.policies.base import Request, RoutingPolicy
 from hybridsim.simulator.predictors import make_predictor
+from hybridsim.simulator.scenario.offline_bounds import run_bound
 
 from hybridsim.core.errors import HybridsimError
 
@@ -246,7 +247,7 @@ def test_every_policy_of_a_scenario_reports_its_distance_to_the_bound(tmp_path: 
 def test_no_bound_is_claimed_for_a_continuously_batching_pool() -> None:
     from types import SimpleNamespace
 
-    from hybridsim.simulator.analysis.offline_bound import bound_pools, unsupported
+    from hybridsim.simulator.scenario.offline_bounds import bound_pools, unsupported
 
     plain = pool("slow", 2, SLOW).setup
     continuous = SimpleNamespace(name="gpu", serving=object())
