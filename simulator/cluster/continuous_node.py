@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from simpy.events import Event
+
 from hybridsim.core.profile_model import ServingCostModel
 
 from ..energy import NO_CAP, PowerCap
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
     from .continuous import ContinuousPool
 
 IDLE, PREFILL, DECODE = 0, 1, 2
+_NEVER = Event.__new__(Event)
+_NEVER.callbacks = None
+"""Placeholder for `ContinuousNode.wake` before the node's first run (an event with nothing to call)."""
 KV_WATERMARK = 0.01
 """Share of the KV cache an admission must leave free (vLLM's watermark), so an admitted request can grow."""
 
@@ -64,7 +69,7 @@ class ContinuousNode:
     __slots__ = (
         "index", "local", "pool", "queue", "running", "finishing", "phase", "epoch", "clock", "held",
         "waiting_tokens", "share_j", "share_cpu_j", "gaps", "last_decode_s", "fresh", "run", "run_start",
-        "run_steps", "prefilling", "busy_s", "served", "load", "pred_end", "on_done",
+        "run_steps", "prefilling", "busy_s", "served", "load", "pred_end", "on_done", "wake",
     )  # fmt: skip
 
     def __init__(self, index: int, local: int, pool: ContinuousPool) -> None:
@@ -100,6 +105,8 @@ class ContinuousNode:
         self.run: DecodeRun | None = None
         self.run_start = 0.0
         self.run_steps = 0
+        self.wake: Event = _NEVER
+        """The SimPy event at the scheduled end of the decode iterations in flight."""
         self.prefilling: list[tuple[int, int]] = []
         """The pass in flight's prompts: (request id, tokens it prefills in this pass)."""
         self.busy_s = 0.0
