@@ -18,8 +18,8 @@ iterations while the batch keeps decoding); a request's first token comes at the
 Speed: the decode iterations between two changes of the running batch differ only in the KV they read, so
 they are priced together (`profiles/iteration_pricing.py`, vectorised over the steps) and the node schedules
 one SimPy event at the next change: the next finish, the next KV overflow, or the next iteration boundary
-after a newcomer arrives that could be admitted. Events grow with requests, not with tokens. An event made
-stale by such a cut carries an old epoch number and is ignored.
+after a newcomer arrives that could be admitted. Events grow with requests, not with tokens. The end made
+stale by such a cut is emptied of its callback (it still leaves SimPy's queue, calling nothing).
 
 What a router sees (as a real load balancer polls it): waiting and running requests per node, free KV
 tokens and the KV load (held tokens + waiting prompts) as of the last iteration boundary, and predicted
@@ -72,6 +72,9 @@ class ContinuousPool:
         )
         """What this pool's passes cost (exact, or read from a grid: `ContinuousSetup.tabulate`)."""
         self.nodes = [ContinuousNode(first_index + k, k, self) for k in range(setup.count)]
+        for node in self.nodes:
+            node.prefilled = partial(self._prefilled, node)
+            node.decoded = partial(self._decoded, node)
         self.queue: deque[int] = deque()  # no pool-wide line; kept for the Pool interface
         self.idle: list[ContinuousNode] = []
         self.estimator: CostEstimator | None = None
@@ -171,14 +174,13 @@ class ContinuousPool:
         batch = len(node.running)
         if not self._fits(node, node.held + batch * steps, batch, self._input[index], 0):
             return
-        node.epoch += 1
         node.run_steps = steps
         end = node.run_start + run.end(steps)
         stale = node.wake.callbacks
         if stale:
             stale.clear()  # the old end still pops from SimPy's queue, but calls nothing
         node.wake = Timeout(self.cluster.env, max(end - now, 0.0))
-        node.wake.callbacks.append(partial(self._decoded, node, node.epoch))
+        node.wake.callbacks.append(node.decoded)
 
     def _fits(self, node: ContinuousNode, held: int, batch: int, need: int, tokens: int) -> bool:
         """Can a request needing `need` prefill tokens join a batch of `batch` holding `held` KV tokens, with
@@ -192,7 +194,9 @@ class ContinuousPool:
 
     def _boundary(self, node: ContinuousNode) -> None:
         """Between two iterations: finish, admit, preempt, and start the next pass or run of iterations."""
-        self._finish_due(node)
+        finishing = node.finishing
+        if finishing and finishing[0][0] <= node.clock:
+            self._finish_due(node)
         if node.queue and self._admit(node):
             return
         if not node.running:
@@ -272,10 +276,9 @@ class ContinuousPool:
         node.busy_s += time
         node.prefilling = admitted
         node.phase = PREFILL
-        node.epoch += 1
-        Timeout(env, time).callbacks.append(partial(self._prefilled, node, node.epoch))
+        Timeout(env, time).callbacks.append(node.prefilled)
 
-    def _prefilled(self, node: ContinuousNode, epoch: int, _event: object) -> None:
+    def _prefilled(self, node: ContinuousNode, _event: object) -> None:
         """The prefill pass ended: each admitted request has its next (first, unless recomputed) token."""
         now = self.cluster.env.now
         for index, _ in node.prefilling:
@@ -318,9 +321,8 @@ class ContinuousPool:
         self._first_gaps(node, now, run.end(1))
         node.run, node.run_start, node.run_steps = run, now, steps
         node.phase = DECODE
-        node.epoch += 1
         node.wake = Timeout(env, run.end(steps))
-        node.wake.callbacks.append(partial(self._decoded, node, node.epoch))
+        node.wake.callbacks.append(node.decoded)
 
     def _run_length(self, steps: int) -> int:
         """How many of the next `steps` unchanged iterations one event covers: all of them (a per-iteration
@@ -344,10 +346,10 @@ class ContinuousPool:
             log_start[index] = start
         fresh.clear()
 
-    def _decoded(self, node: ContinuousNode, epoch: int, _event: object) -> None:
+    def _decoded(self, node: ContinuousNode, event: object) -> None:
         """The run of decode iterations reached its (possibly cut) end: book it, then the next boundary."""
-        if epoch != node.epoch:
-            return
+        if event is not node.wake:
+            return  # an end moved earlier by `_cut` (its callbacks are cleared; kept as a guard)
         run, steps = node.run, node.run_steps
         assert run is not None
         batch = len(node.running)

@@ -241,7 +241,10 @@ class IterationPricer:
         """
         last = context_tokens + batch * (steps - 1)
         if last <= self.top:
-            return PrefixRun(self._strided(batch, last), batch, context_tokens, steps)
+            table = self._strides.get(batch)
+            if table is None or table.size < last:
+                table = self._strided(batch, last)
+            return PrefixRun(table, batch, context_tokens, steps)
         context = context_tokens + batch * np.arange(steps, dtype=np.float64)
         time, cpu, gpu = self._exact("decode", np.full(steps, float(batch)), context)
         cpu_sum = np.cumsum(cpu)
