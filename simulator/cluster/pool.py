@@ -14,6 +14,9 @@ service is all the model needs, which keeps a million-request day fast.
 
 For routers that want to know how long a newcomer would wait (cost-aware policies), the pool also keeps a
 running *estimate* of each node's backlog from the router's own predictions (never the true lengths).
+"Which node has the fewest requests" and "which frees up first" are answered from heaps over those per-node
+figures (`min_index.py`), built the first time a router asks: O(log n) per request on a row of ten
+thousand machines, with the same answers and ties as a scan of every node.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ import simpy
 from simpy.events import Timeout
 
 from ..energy import batch_share
+from ..request import Request
 from .batching import BatchModel
 from .continuous_node import ContinuousSetup
 from .costs import CostEstimator, SystemCosts
+from .min_index import CountIndex, MinIndex
 from .node import Node
 
 if TYPE_CHECKING:
-    from ..policies.base import Request
     from .cluster import Cluster
 
 DISCIPLINES = ("fifo", "shared")
@@ -71,8 +75,9 @@ class Pool:
         self.nodes = [
             Node(first_index + k, k, self, self.queue if self.shared else deque()) for k in range(setup.count)
         ]
-        self.idle: list[Node] = list(reversed(self.nodes))
-        """Idle nodes of a shared pool (a stack: the node freed last on top; at the start, the lowest-numbered)."""
+        self.idle: dict[Node, None] = dict.fromkeys(reversed(self.nodes))
+        """Idle nodes of a shared pool, as a stack: the node freed last on top (last in the dict's order); at the
+        start, the lowest-numbered. A dict, so that a router naming any idle node takes it out in O(1)."""
         self.loads = [0] * setup.count
         """Requests waiting at or served by each node (per-node FIFO)."""
         self.free_at = [0.0] * setup.count
@@ -82,6 +87,10 @@ class Pool:
         """Estimated work waiting in the shared queue (s)."""
         self.pred_end_sum = 0.0
         """Sum over busy nodes of their requests' expected end (shared pools, estimates)."""
+        self._fewest: CountIndex | None = None
+        """Watches `loads` once a router has asked for the least-loaded node (O(log n) per question)."""
+        self._first_free: MinIndex | None = None
+        """Watches `free_at` once a router has asked for the soonest-free node."""
         self.estimator: CostEstimator | None = None
         """What the router believes requests cost here (set before the run)."""
         self._runtime = array("d")
@@ -115,38 +124,39 @@ class Pool:
         """(requests ahead of a newcomer per server, the node it should join): the join-shortest-queue view."""
         if self.shared:
             if self.idle:
-                return 0.0, self.idle[-1]
+                return 0.0, next(reversed(self.idle))
             return (len(self.queue) + 1) / len(self.nodes), self.nodes[0]
-        loads = self.loads
-        fewest = min(loads)
-        return float(fewest), self.nodes[loads.index(fewest)]
+        if self._fewest is None:
+            self._fewest = CountIndex(self.loads)
+        local = self._fewest.smallest()
+        return float(self.loads[local]), self.nodes[local]
 
     def soonest(self) -> tuple[float, Node]:
         """(expected wait in s, node) of the node the router expects to start a newcomer soonest."""
         now = self.cluster.env.now
         if self.shared:
             if self.idle:
-                return 0.0, self.idle[-1]
+                return 0.0, next(reversed(self.idle))
             backlog = self.queued_est + self.pred_end_sum - len(self.nodes) * now
             return max(backlog, 0.0) / len(self.nodes), self.nodes[0]
         free_at = self.free_at
+        if self._first_free is None:
+            self._first_free = MinIndex(free_at)
         while True:
-            first = min(free_at)
-            node = self.nodes[free_at.index(first)]
+            local = self._first_free.smallest()
+            first, node = free_at[local], self.nodes[local]
             if first > now or not node.busy:
                 return max(first - now, 0.0), node
             # Busy past its predicted end: the router notices and expects it to overrun as much again.
             pushed = now + max(now - node.pred_end, 1e-6)
-            free_at[node.local] += pushed - node.pred_end
+            free_at[local] += pushed - node.pred_end
             node.pred_end = pushed
+            self._first_free.changed(local)
 
     def estimate(self, request: Request) -> tuple[float, float]:
         """(energy J, runtime s) the router expects `request` to cost on this system alone."""
-        return self.estimator.estimate(
-            request.index,
-            request.input_tokens,  # type: ignore[union-attr]
-            request.predicted_output_tokens,
-        )
+        assert self.estimator is not None, "load() attaches the estimator before the run"
+        return self.estimator.estimate(request.index, request.input_tokens, request.predicted_output_tokens)
 
     # -- the event loop ----------------------------------------------------------------------------------
 
@@ -157,10 +167,15 @@ class Pool:
         self._energy = array("d", costs.energy_j.tobytes())
 
     def _submit_fifo(self, node: Node, index: int) -> None:
-        self.loads[node.local] += 1
+        local = node.local
+        self.loads[local] += 1
+        if self._fewest is not None:
+            self._fewest.changed(local)
         if self.cluster.track:
-            now, ahead = self.cluster.env.now, self.free_at[node.local]
-            self.free_at[node.local] = (ahead if ahead > now else now) + self.cluster.est_runtime[index]
+            now, ahead = self.cluster.env.now, self.free_at[local]
+            self.free_at[local] = (ahead if ahead > now else now) + self.cluster.est_runtime[index]
+            if self._first_free is not None:
+                self._first_free.changed(local)
         if node.busy:
             node.queue.append(index)
         else:
@@ -168,10 +183,10 @@ class Pool:
 
     def _submit_shared(self, node: Node, index: int) -> None:
         if not node.busy:
-            self.idle.remove(node)
+            del self.idle[node]
             self._start(node, index)
         elif self.idle:
-            self._start(self.idle.pop(), index)
+            self._start(self.idle.popitem()[0], index)
         else:
             self.queue.append(index)
             if self.cluster.track:
@@ -203,6 +218,8 @@ class Pool:
             self._unexpect(node)
         if not self.shared:
             self.loads[node.local] -= 1
+            if self._fewest is not None:
+                self._fewest.changed(node.local)
         queue = node.queue
         if queue:
             following = queue.popleft()
@@ -212,7 +229,7 @@ class Pool:
         else:
             node.busy = False
             if self.shared:
-                self.idle.append(node)
+                self.idle[node] = None
 
     def _expect(self, node: Node, now: float, estimate: float) -> None:
         node.pred_end = now + estimate
@@ -226,6 +243,8 @@ class Pool:
         else:
             # The router learns the request is done: shift the node's backlog by the prediction's error.
             self.free_at[node.local] = self.free_at[node.local] + now - node.pred_end if node.queue else 0.0
+            if self._first_free is not None:
+                self._first_free.changed(node.local)
 
     # -- batching ----------------------------------------------------------------------------------------
 
@@ -241,11 +260,13 @@ class Pool:
             self._unexpect(node)
         if not self.shared:
             self.loads[node.local] -= len(members)
+            if self._fewest is not None:
+                self._fewest.changed(node.local)
         queue = node.queue
         if not queue:
             node.busy = False
             if self.shared:
-                self.idle.append(node)
+                self.idle[node] = None
             return
         batch = [queue.popleft() for _ in range(min(self.setup.batch.max_batch, len(queue)))]
         if self.shared and cluster.track:
