@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 IDLE, PREFILL, DECODE = 0, 1, 2
 _NEVER = Event.__new__(Event)
-_NEVER.callbacks = None
+_NEVER.callbacks = []
 """Placeholder for `ContinuousNode.wake` before the node's first run (an event with nothing to call)."""
 KV_WATERMARK = 0.01
 """Share of the KV cache an admission must leave free (vLLM's watermark), so an admitted request can grow."""
