@@ -4,21 +4,39 @@
 2023 conversation trace shipped in `scenarios/traces/`, Poisson arrivals) on a pool of continuously
 batching GPUs, routed by join-shortest-queue, through `hybridsim.simulator.engine.simulate` end to end.
 
-Beside it, in the same process, on the same requests, the same engine run with *one SimPy event per
-decode iteration*: a `ContinuousPool` whose runs of iterations are one step long (`_run_length` -> 1),
-which is how an iteration-level simulator (Vidur, splitwise-sim) advances. Both must give the same
-answers (the benchmark counts requests whose latency, TTFT, TBT or energy differ). The issue's targets are
->= 20,000 simulated requests per second and >= 20x the per-iteration version, and a million requests under
-2 GB of peak memory (the process's maximum resident set). Measured on the 2-core development machine
-(shared): ~8,000 req/s at 30 req/s offered (1.7x the per-iteration reference, batch ~22) and ~6,000 req/s at
-8 req/s (2.6x, batch ~5); 1M requests in 940 MB. The reference is this engine with its runs cut to one
-iteration, so it already does O(1) work per iteration (no loop over the batch), which is why the ratio is
-the events saved (about output tokens / batch size per request), not the 20x the issue asked for.
+Beside it, in the same process, on the same requests, two references:
+
+* `PerIterationPool`, a stand-in for an iteration-level simulator (Vidur, splitwise-sim): the same
+  scheduler, but one SimPy event per decode iteration (its runs cut to one step), and every pass (each
+  prefill, each decode iteration) priced as it happens by the serving cost model itself (one call of
+  `ServingCostModel.prefill` / `.decode` on its scalar path, capped through `energy.iteration_energy`), as
+  such a simulator asks its performance model once per batch. It does not loop over the batch per
+  iteration (its per-request bookkeeping is this engine's, O(1) per iteration), so if anything it is
+  faster than those simulators. It reads the model where the engine reads its grid, so single requests
+  part ways (a pass a hair longer moves a boundary across an arrival); the means are compared.
+* `PerIterationGridPool`, the earlier reference: one event per iteration, priced from the engine's grid;
+  it must answer every request exactly as the engine does (counted).
+
+Times are CPU seconds of this process (the fastest of `--repeat` runs), which is what a run costs on a
+machine of its own; wall seconds are printed too (on a shared machine they count other processes' turns).
+The issue's targets: >= 20,000 simulated requests per second at 100k requests, >= 20x the per-iteration
+version, and a million requests under 2 GB of peak memory (the process's maximum resident set).
+
+Measured on the 2-core development machine while shared (load average ~8), `--requests 100000 --repeat 2`:
+19,000-30,000 req/s in CPU time over several runs (9,300 per wall second), 2.5 passes per request at a
+mean batch of 22; the per-iteration reference 2,800-4,000 req/s, i.e. 5.7-6.9x; the grid-priced
+per-iteration engine 1.3-1.4x (it saves only the events: the trace's answers take 6.4 decode iterations
+per request at that batch, against ~4 events per request here: one arrival, one prefill, 1.6 runs of
+iterations and 0.75 runs cut short by a newcomer). Means agree with the model-priced reference within
+0.06% (latency), 0.14% (TTFT), 0.01% (energy). 1M requests (`--skip-reference`): 28,000 req/s CPU,
+960 MB peak. The 20x is out of reach by construction: the engine already spends ~35 us per request, about
+8 us per SimPy event of Python (SimPy's own dispatch ~2.5 us of it); 20x the reference would leave ~12 us
+per request, less than its four events cost.
 
 The serving table: the built-in `splitwise-a100/llama2-70b-tp8` when the profile exists, else a synthetic
 one (named in the output).
 
-    python benchmarks/continuous_batching.py                       # 100k requests, both engines
+    python benchmarks/continuous_batching.py --repeat 2                  # 100k requests, both references
     python benchmarks/continuous_batching.py --requests 1000000 --skip-reference
 """
 
@@ -37,10 +55,11 @@ from hybridsim.simulator.cluster import PoolSetup
 from hybridsim.simulator.cluster import cluster as cluster_module
 from hybridsim.simulator.cluster.continuous import ContinuousPool
 from hybridsim.simulator.cluster.continuous_node import ContinuousSetup, ServingLimits
+from hybridsim.simulator.energy import iteration_energy
 from hybridsim.simulator.engine import PoolConfig, RunResult, simulate
 from hybridsim.simulator.policies import make_policy
 from hybridsim.simulator.predictors import make_predictor
-from hybridsim.simulator.profiles.iteration_pricing import ServedAlone
+from hybridsim.simulator.profiles.iteration_pricing import DecodeRun, IterationPricer, ServedAlone
 from hybridsim.simulator.profiles.registry import load_profile
 from hybridsim.simulator.profiles.serving_costs import build_serving_cost_model
 
@@ -50,8 +69,59 @@ TRACE = Path(__file__).resolve().parent.parent / "scenarios" / "traces" / "azure
 PROFILE = "splitwise-a100/llama2-70b-tp8"
 
 
+class OnePass:
+    """One decode iteration priced on its own (what `DecodeRun` asks, for a run of one step)."""
+
+    __slots__ = ("steps", "_time", "_energy", "_cpu")
+
+    def __init__(self, time: float, energy: float, cpu: float) -> None:
+        self.steps, self._time, self._energy, self._cpu = 1, time, energy, cpu
+
+    def end(self, j: int) -> float:
+        return self._time
+
+    def energy(self, j: int) -> float:
+        return self._energy
+
+    def cpu(self, j: int) -> float:
+        return self._cpu
+
+    def totals(self, j: int) -> tuple[float, float, float]:
+        return self._time, self._energy, self._cpu
+
+    def longest_step(self, first: int, last: int) -> float:
+        return 0.0
+
+
+class PassByPass(IterationPricer):
+    """Every pass priced by the serving cost model itself, one call per pass (its scalar path), capped
+    through `energy.iteration_energy`: as an iteration-level simulator asks its performance model."""
+
+    def prefill(self, batch: int, prompt_tokens: int) -> tuple[float, float, float]:
+        time, cpu, gpu = iteration_energy(self.model.prefill(float(batch), float(prompt_tokens)), self.cap)
+        return float(time), float(cpu + gpu), float(cpu)
+
+    def decode_run(self, batch: int, context_tokens: int, steps: int) -> DecodeRun:
+        if steps != 1:
+            return super().decode_run(batch, context_tokens, steps)
+        time, cpu, gpu = iteration_energy(self.model.decode(float(batch), float(context_tokens)), self.cap)
+        return OnePass(float(time), float(cpu + gpu), float(cpu))
+
+
 class PerIterationPool(ContinuousPool):
-    """The reference: the same scheduler, advancing one decode iteration per SimPy event."""
+    """The reference: the same scheduler, one SimPy event per decode iteration, every pass priced by the
+    serving cost model as it happens (no grid, no runs)."""
+
+    def __init__(self, setup: PoolSetup, first_index: int, cluster: Any) -> None:
+        super().__init__(setup, first_index, cluster)
+        self.pricer = PassByPass(self.serving.model, self.serving.cap)
+
+    def _run_length(self, steps: int) -> int:
+        return 1
+
+
+class PerIterationGridPool(ContinuousPool):
+    """The earlier, lighter reference: one event per decode iteration, but priced from this engine's grid."""
 
     def _run_length(self, steps: int) -> int:
         return 1
@@ -84,20 +154,32 @@ def requests(count: int, rate: float, seed: int) -> RequestStream:
     return RequestStream(arrival, m, n, np.full(count, 4096, np.int64))
 
 
-def run(stream: RequestStream, model: Any, nodes: int, per_iteration: bool) -> tuple[RunResult, float]:
+def run(
+    stream: RequestStream, model: Any, nodes: int, engine: type[ContinuousPool] = ContinuousPool
+) -> tuple[RunResult, float, float]:
+    """One run of `engine` on the pool: (result, CPU seconds, wall seconds). CPU time is what the run costs
+    on a machine of its own; on a shared machine the wall time also counts the other processes' turns."""
     limits = ServingLimits(max_num_seqs=64, max_num_batched_tokens=16384)
     setup = PoolSetup("gpu", nodes, 400.0, serving=ContinuousSetup(model, limits))
     config = PoolConfig(setup, ServedAlone(model), profile="gpu")
     original = cluster_module.ContinuousPool
-    cluster_module.ContinuousPool = PerIterationPool if per_iteration else original  # type: ignore[misc]
+    cluster_module.ContinuousPool = engine  # type: ignore[misc]
     try:
-        start = time.perf_counter()
+        start, wall = time.process_time(), time.perf_counter()
         result = simulate(
             [config], stream, make_policy("join_shortest_queue", {}), make_predictor("max_tokens")
         )
-        return result, time.perf_counter() - start
+        return result, time.process_time() - start, time.perf_counter() - wall
     finally:
         cluster_module.ContinuousPool = original  # type: ignore[misc]
+
+
+def best_of(
+    repeat: int, stream: RequestStream, model: Any, nodes: int, engine: type
+) -> tuple[RunResult, float, float]:
+    """The fastest of `repeat` runs, CPU and wall time (the least disturbed on a shared machine)."""
+    runs = [run(stream, model, nodes, engine) for _ in range(repeat)]
+    return runs[0][0], min(cpu for _, cpu, _ in runs), min(wall for _, _, wall in runs)
 
 
 def main() -> None:
@@ -106,42 +188,60 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="arrivals per second (all nodes together)")
     parser.add_argument("--nodes", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each engine; the fastest counts")
     parser.add_argument("--skip-reference", action="store_true", help="only the batched-run engine")
     args = parser.parse_args()
-    raw, name = serving_model()
-    model = raw
+    model, name = serving_model()
     stream = requests(args.requests, args.rate, args.seed)
-    result, seconds = run(stream, model, args.nodes, per_iteration=False)
+    result, seconds, wall = best_of(args.repeat, stream, model, args.nodes, ContinuousPool)
     passes = result.passes["gpu"]
     report: dict[str, Any] = {
         "serving_table": name,
         "requests": args.requests,
         "nodes": args.nodes,
         "offered_rps": args.rate,
-        "seconds": round(seconds, 2),
+        "cpu_seconds": round(seconds, 2),
         "simulated_requests_per_s": round(args.requests / seconds),
-        "events_per_request": round(passes["batch"].size / args.requests, 2),
+        "wall_seconds": round(wall, 2),
+        "simulated_requests_per_wall_s": round(args.requests / wall),
+        "passes_per_request": round(passes["batch"].size / args.requests, 2),
         "mean_batch": round(float(np.average(passes["batch"], weights=passes["duration_s"])), 1),
         "mean_latency_s": round(float(result.table["latency_s"].mean()), 2),
         "preemptions": int(result.preemptions["gpu"]),
     }
     if not args.skip_reference:
-        reference, ref_seconds = run(stream, model, args.nodes, per_iteration=True)
+        reference, ref_seconds, ref_wall = best_of(args.repeat, stream, model, args.nodes, PerIterationPool)
+        grid, grid_seconds, _ = best_of(args.repeat, stream, model, args.nodes, PerIterationGridPool)
         differ = np.zeros(args.requests, dtype=bool)
         for column in ("latency_s", "ttft_s", "energy_j", "tbt_max_s"):
-            differ |= ~np.isclose(result.table[column], reference.table[column], rtol=1e-9, atol=1e-9)
+            differ |= ~np.isclose(result.table[column], grid.table[column], rtol=1e-9, atol=1e-9)
+
+        def gap(column: str) -> float:
+            """Difference of a per-request column's mean, model-priced reference vs engine (%)."""
+            return round(100 * (reference.table[column].mean() / result.table[column].mean() - 1), 4)
+
         report.update(
             {
-                "per_iteration_seconds": round(ref_seconds, 2),
+                "per_iteration_cpu_seconds": round(ref_seconds, 2),
                 "per_iteration_requests_per_s": round(args.requests / ref_seconds),
                 "speedup": round(ref_seconds / seconds, 1),
+                "speedup_wall": round(ref_wall / wall, 1),
+                "iterations_per_request": round(
+                    float(reference.passes["gpu"]["prefill"].__invert__().sum()) / args.requests, 1
+                ),
+                # the engine reads pass costs off a grid, the reference asks the model: each pass agrees
+                # within the grid's interpolation error (`tests/profiles/test_iteration_pricing.py`), but a
+                # pass a hair longer or shorter can move a boundary across an arrival, and from there the
+                # two schedules part request by request; their means agree
+                "mean_latency_difference_pct": gap("latency_s"),
+                "mean_ttft_difference_pct": gap("ttft_s"),
+                "mean_energy_difference_pct": gap("energy_j"),
+                "per_iteration_grid_cpu_seconds": round(grid_seconds, 2),
+                "per_iteration_grid_requests_per_s": round(args.requests / grid_seconds),
+                "speedup_vs_grid_reference": round(grid_seconds / seconds, 1),
                 # runs of iterations and single iterations add the same costs in a different order; where
                 # that rounding moves a boundary across an arrival, the schedules part (a tie, not a bug)
-                "requests_answered_differently": int(differ.sum()),
-                "per_iteration_mean_latency_s": round(float(reference.table["latency_s"].mean()), 2),
-                "energy_difference_pct": round(
-                    100 * (reference.table["energy_j"].sum() / result.table["energy_j"].sum() - 1), 6
-                ),
+                "requests_answered_differently_vs_grid": int(differ.sum()),
             }
         )
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -4,7 +4,7 @@ The engine wires the parts together for one run, in the order the data flows:
 
 1. price every request on every system up front (vectorised cost models, power caps);
 2. let the predictor guess every answer length it can guess before the day starts;
-3. start a SimPy environment with one arrival process: at each arrival time the router is shown the
+3. start a SimPy environment with the door (`_Door`): at each arrival time the router is shown the
    request and the floor, names a node, and the node's pool starts it or queues it;
 4. run until every queue is empty (every request is served exactly once, however long that takes);
 5. turn the ledger into per-request columns and the nodes' books into energy, through the one energy path
@@ -16,11 +16,10 @@ The engine wires the parts together for one run, in the order the data flows:
 from __future__ import annotations
 
 from array import array
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import simpy
 from simpy.events import Timeout
 
 from hybridsim.core.errors import HybridsimError
@@ -87,42 +86,73 @@ def simulate(
     guessed = array("d", bytes(8 * requests)) if predictions is None else None
     if predictor.learns:
         cluster.observer = predictor.observe
-    cluster.env.process(_arrivals(cluster, stream, policy, predictions, predictor, guessed))
+    _Door(cluster, stream, policy, predictions, predictor, guessed).open()
     cluster.env.run()
     if predictions is None:
         predictions = np.frombuffer(guessed, dtype=np.float64)  # type: ignore[arg-type]
     return _finish(cluster, pools, stream, costs, predictions)
 
 
-def _arrivals(
-    cluster: Cluster,
-    stream: RequestStream,
-    policy: Policy,
-    predictions: np.ndarray | None,
-    predictor: Predictor,
-    guessed: array | None,
-) -> Generator[simpy.Event, None, None]:
-    """The door: one SimPy process that releases each request at its arrival time to the router."""
-    env = cluster.env
-    arrival = array("d", np.ascontiguousarray(stream.arrival_s, dtype=np.float64).tobytes())
-    inputs = array("q", np.ascontiguousarray(stream.input_tokens, dtype=np.int64).tobytes())
-    limits = array("q", np.ascontiguousarray(stream.max_tokens, dtype=np.int64).tobytes())
-    fixed = array("d", predictions.tobytes()) if predictions is not None else None
-    request = Request()
-    route, admit, predict = policy.route, cluster.admit, predictor.predict
-    for index in range(len(arrival)):
-        when = arrival[index]
-        if when > env.now:
-            yield Timeout(env, when - env.now)
-        request.index = index
-        request.arrival_s = when
-        request.input_tokens = inputs[index]
-        request.max_tokens = limits[index]
-        if fixed is not None:
-            request.predicted_output_tokens = fixed[index]
-        else:
-            request.predicted_output_tokens = guessed[index] = predict(index)  # type: ignore[index]
-        admit(route(request, cluster), request)
+class _Door:
+    """The door: releases each request at its arrival time to the router.
+
+    One SimPy event per arrival time, whose callback routes every request arriving then and schedules the
+    next (a callback rather than a SimPy process: the same events in the same order, without resuming a
+    generator per request).
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        stream: RequestStream,
+        policy: Policy,
+        predictions: np.ndarray | None,
+        predictor: Predictor,
+        guessed: array | None,
+    ) -> None:
+        self.cluster, self.env = cluster, cluster.env
+        self.arrival = array("d", np.ascontiguousarray(stream.arrival_s, dtype=np.float64).tobytes())
+        self.inputs = array("q", np.ascontiguousarray(stream.input_tokens, dtype=np.int64).tobytes())
+        self.limits = array("q", np.ascontiguousarray(stream.max_tokens, dtype=np.int64).tobytes())
+        self.fixed = array("d", predictions.tobytes()) if predictions is not None else None
+        self.guessed = guessed
+        self.request = Request()
+        self.route, self.admit, self.predict = policy.route, cluster.admit, predictor.predict
+        self.next = 0
+        """The next request to arrive."""
+
+    def open(self) -> None:
+        """Schedule the first arrival."""
+        self._wait()
+
+    def _wait(self) -> None:
+        if self.next < len(self.arrival):
+            Timeout(self.env, max(self.arrival[self.next] - self.env.now, 0.0)).callbacks.append(
+                self._release
+            )
+
+    def _release(self, _event: object) -> None:
+        """Route every request arriving now, then wait for the next."""
+        env, arrival, request, cluster = self.env, self.arrival, self.request, self.cluster
+        inputs, limits, fixed, guessed = self.inputs, self.limits, self.fixed, self.guessed
+        route, admit, predict = self.route, self.admit, self.predict
+        index, count = self.next, len(arrival)
+        while index < count:
+            when = arrival[index]
+            if when > env.now:
+                break
+            request.index = index
+            request.arrival_s = when
+            request.input_tokens = inputs[index]
+            request.max_tokens = limits[index]
+            if fixed is not None:
+                request.predicted_output_tokens = fixed[index]
+            else:
+                request.predicted_output_tokens = guessed[index] = predict(index)  # type: ignore[index]
+            admit(route(request, cluster), request)
+            index += 1
+        self.next = index
+        self._wait()
 
 
 def _finish(

@@ -18,8 +18,8 @@ iterations while the batch keeps decoding); a request's first token comes at the
 Speed: the decode iterations between two changes of the running batch differ only in the KV they read, so
 they are priced together (`profiles/iteration_pricing.py`, vectorised over the steps) and the node schedules
 one SimPy event at the next change: the next finish, the next KV overflow, or the next iteration boundary
-after a newcomer arrives that could be admitted. Events grow with requests, not with tokens. An event made
-stale by such a cut carries an old epoch number and is ignored.
+after a newcomer arrives that could be admitted. Events grow with requests, not with tokens. The end made
+stale by such a cut is emptied of its callback (it still leaves SimPy's queue, calling nothing).
 
 What a router sees (as a real load balancer polls it): waiting and running requests per node, free KV
 tokens and the KV load (held tokens + waiting prompts) as of the last iteration boundary, and predicted
@@ -32,6 +32,7 @@ import heapq
 from array import array
 from collections import deque
 from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
     from ..request import Request
     from .cluster import Cluster
     from .pool import PoolSetup
+
+
+_LOAD = attrgetter("load")
 
 
 class ContinuousPool:
@@ -68,6 +72,9 @@ class ContinuousPool:
         )
         """What this pool's passes cost (exact, or read from a grid: `ContinuousSetup.tabulate`)."""
         self.nodes = [ContinuousNode(first_index + k, k, self) for k in range(setup.count)]
+        for node in self.nodes:
+            node.prefilled = partial(self._prefilled, node)
+            node.decoded = partial(self._decoded, node)
         self.queue: deque[int] = deque()  # no pool-wide line; kept for the Pool interface
         self.idle: list[ContinuousNode] = []
         self.estimator: CostEstimator | None = None
@@ -79,6 +86,11 @@ class ContinuousPool:
         """Sum of finished requests' service times (for the router's wait estimate)."""
         self._input = array("q")
         self._output = array("q")
+        self._max_seqs = self.limits.max_num_seqs
+        self._max_tokens = self.limits.max_num_batched_tokens
+        self._chunked = self.limits.chunked_prefill
+        self._kv_room = self.kv_capacity - self.limits.watermark(self.kv_capacity)
+        """KV tokens an admission may fill (the capacity less vLLM's watermark)."""
 
     # -- what a router may look at ---------------------------------------------------------------------
 
@@ -96,7 +108,7 @@ class ContinuousPool:
 
     def least_loaded(self) -> tuple[float, ContinuousNode]:
         """(requests waiting or running per free slot's worth, node): fewest requests first."""
-        best = min(self.nodes, key=lambda node: node.load)
+        best = min(self.nodes, key=_LOAD)
         return float(max(best.load - self.limits.max_num_seqs + 1, 0)), best
 
     def least_kv_load(self) -> tuple[int, ContinuousNode]:
@@ -162,28 +174,29 @@ class ContinuousPool:
         batch = len(node.running)
         if not self._fits(node, node.held + batch * steps, batch, self._input[index], 0):
             return
-        node.epoch += 1
         node.run_steps = steps
         end = node.run_start + run.end(steps)
-        Timeout(self.cluster.env, max(end - now, 0.0)).callbacks.append(
-            partial(self._decoded, node, node.epoch)
-        )
+        stale = node.wake.callbacks
+        if stale:
+            stale.clear()  # the old end still pops from SimPy's queue, but calls nothing
+        node.wake = Timeout(self.cluster.env, max(end - now, 0.0))
+        node.wake.callbacks.append(node.decoded)
 
     def _fits(self, node: ContinuousNode, held: int, batch: int, need: int, tokens: int) -> bool:
         """Can a request needing `need` prefill tokens join a batch of `batch` holding `held` KV tokens, with
         `tokens` already in this pass? (A pass always takes its first prompt: a recomputed one may exceed the
         token budget, as the scenario's checks allow no prompt alone to.)"""
-        limits = self.limits
-        capacity = self.kv_capacity
         return (
-            batch + 1 <= limits.max_num_seqs
-            and (limits.chunked_prefill or tokens == 0 or tokens + need <= limits.max_num_batched_tokens)
-            and held + need + 1 + (batch + 1) + limits.watermark(capacity) <= capacity
+            batch < self._max_seqs
+            and (tokens == 0 or self._chunked or tokens + need <= self._max_tokens)
+            and held + need + batch + 2 <= self._kv_room
         )
 
     def _boundary(self, node: ContinuousNode) -> None:
         """Between two iterations: finish, admit, preempt, and start the next pass or run of iterations."""
-        self._finish_due(node)
+        finishing = node.finishing
+        if finishing and finishing[0][0] <= node.clock:
+            self._finish_due(node)
         if node.queue and self._admit(node):
             return
         if not node.running:
@@ -195,29 +208,33 @@ class ContinuousPool:
         heap, clock = node.finishing, node.clock
         if not heap or heap[0][0] > clock:
             return
-        now = self.cluster.env.now
+        cluster = self.cluster
+        now = cluster.env.now
+        finish_s, start_s, observer = cluster.records.finish_s, cluster.records.start_s, cluster.observer
+        inputs, outputs, running, fresh = self._input, self._output, node.running, node.fresh
+        pop = heapq.heappop
         while heap and heap[0][0] <= clock:
-            index = heapq.heappop(heap)[1]
-            node.running.remove(index)
-            if index in node.fresh:
-                node.fresh.remove(index)
+            index = pop(heap)[1]
+            running.remove(index)
+            if fresh and index in fresh:
+                fresh.remove(index)
             self._leave(node, index, now)
-            node.held -= self._input[index] + self._output[index]
+            node.held -= inputs[index] + outputs[index]
             node.load -= 1
             node.served += 1
-            self.cluster.records.finish_s[index] = now
-            self.served_s += now - self.cluster.records.start_s[index]
-            if self.cluster.observer is not None:
-                self.cluster.observer(index)
+            finish_s[index] = now
+            self.served_s += now - start_s[index]
+            if observer is not None:
+                observer(index)
 
     def _leave(self, node: ContinuousNode, index: int, now: float) -> None:
         """Settle what a request leaving the running batch (finished or preempted) got while in it."""
         records = self.records
         records.decode_j[index] += node.share_j - records.share_at_admit[index]
         records.decode_cpu_j[index] += node.share_cpu_j - records.share_cpu_at_admit[index]
-        start = records.log_start[index]
-        if start < len(node.gaps):
-            gap = max(node.gaps[start:])
+        start, gaps = records.log_start[index], node.gaps
+        if start < len(gaps):
+            gap = max(gaps[start:]) if start + 1 < len(gaps) else gaps[start]
             if gap > records.tbt_max_s[index]:
                 records.tbt_max_s[index] = gap
 
@@ -245,23 +262,23 @@ class ContinuousPool:
         env = self.cluster.env
         now = env.now
         starts = self.cluster.records.start_s
-        for index, _ in admitted:
-            if self.records.preemptions[index] == 0:
-                starts[index] = now
+        records = self.records
+        preemptions, prefill_j, prefill_cpu_j = records.preemptions, records.prefill_j, records.prefill_cpu_j
         time, energy, cpu = self.pricer.prefill(len(admitted), tokens)
         for index, need in admitted:
-            self.records.prefill_j[index] += energy * need / tokens
-            self.records.prefill_cpu_j[index] += cpu * need / tokens
+            if preemptions[index] == 0:
+                starts[index] = now
+            prefill_j[index] += energy * need / tokens
+            prefill_cpu_j[index] += cpu * need / tokens
         self.log.add(
             node.index, now, time, len(admitted), node.held - tokens - len(admitted), energy, len(admitted), 1
         )
         node.busy_s += time
         node.prefilling = admitted
         node.phase = PREFILL
-        node.epoch += 1
-        Timeout(env, time).callbacks.append(partial(self._prefilled, node, node.epoch))
+        Timeout(env, time).callbacks.append(node.prefilled)
 
-    def _prefilled(self, node: ContinuousNode, epoch: int, _event: object) -> None:
+    def _prefilled(self, node: ContinuousNode, _event: object) -> None:
         """The prefill pass ended: each admitted request has its next (first, unless recomputed) token."""
         now = self.cluster.env.now
         for index, _ in node.prefilling:
@@ -298,13 +315,14 @@ class ContinuousPool:
             self._boundary(node)
             return
         steps = self._run_length(min(node.finishing[0][0] - node.clock, (capacity - node.held) // batch))
-        now = self.cluster.env.now
+        env = self.cluster.env
+        now = env.now
         run = self.pricer.decode_run(batch, node.held, steps)
         self._first_gaps(node, now, run.end(1))
         node.run, node.run_start, node.run_steps = run, now, steps
         node.phase = DECODE
-        node.epoch += 1
-        Timeout(self.cluster.env, run.end(steps)).callbacks.append(partial(self._decoded, node, node.epoch))
+        node.wake = Timeout(env, run.end(steps))
+        node.wake.callbacks.append(node.decoded)
 
     def _run_length(self, steps: int) -> int:
         """How many of the next `steps` unchanged iterations one event covers: all of them (a per-iteration
@@ -314,30 +332,33 @@ class ContinuousPool:
     def _first_gaps(self, node: ContinuousNode, now: float, first_step: float) -> None:
         """The first iteration's gap: since the batch's last decode for the old hands (a prefill may have
         paused them), since their own prefill for the fresh ones; later gaps go to the node's log."""
-        records = self.records
         end = now + first_step
-        if len(node.fresh) < len(node.running):
+        fresh = node.fresh
+        if len(fresh) < len(node.running):
             node.gaps.append(end - node.last_decode_s)
-        start = len(node.gaps)
-        for index in node.fresh:
-            records.tbt_max_s[index] = max(records.tbt_max_s[index], end - records.last_token_s[index])
-            records.log_start[index] = start
-        node.fresh.clear()
-
-    def _decoded(self, node: ContinuousNode, epoch: int, _event: object) -> None:
-        """The run of decode iterations reached its (possibly cut) end: book it, then the next boundary."""
-        if epoch != node.epoch:
+        if not fresh:
             return
+        records = self.records
+        tbt_max_s, last_token_s, log_start = records.tbt_max_s, records.last_token_s, records.log_start
+        start = len(node.gaps)
+        for index in fresh:
+            tbt_max_s[index] = max(tbt_max_s[index], end - last_token_s[index])
+            log_start[index] = start
+        fresh.clear()
+
+    def _decoded(self, node: ContinuousNode, event: object) -> None:
+        """The run of decode iterations reached its (possibly cut) end: book it, then the next boundary."""
+        if event is not node.wake:
+            return  # an end moved earlier by `_cut` (its callbacks are cleared; kept as a guard)
         run, steps = node.run, node.run_steps
         assert run is not None
         batch = len(node.running)
-        energy = run.energy(steps)
-        duration = run.end(steps)
+        duration, energy, cpu = run.totals(steps)
         self.log.add(node.index, node.run_start, duration, batch, node.held, energy, batch * steps, 0)
         if steps > 1:
             node.gaps.append(run.longest_step(1, steps))
         node.share_j += energy / batch
-        node.share_cpu_j += run.cpu(steps) / batch
+        node.share_cpu_j += cpu / batch
         node.busy_s += duration
         node.clock += steps
         node.held += batch * steps

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from simpy.events import Event
 
 from hybridsim.core.profile_model import ServingCostModel
 
@@ -21,8 +24,15 @@ if TYPE_CHECKING:
     from .continuous import ContinuousPool
 
 IDLE, PREFILL, DECODE = 0, 1, 2
+_NEVER = Event.__new__(Event)
+_NEVER.callbacks = []
+"""Placeholder for `ContinuousNode.wake` before the node's first run (an event with nothing to call)."""
 KV_WATERMARK = 0.01
 """Share of the KV cache an admission must leave free (vLLM's watermark), so an admitted request can grow."""
+
+
+def _ignore(_event: Event) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,8 @@ class ContinuousNode:
     __slots__ = (
         "index", "local", "pool", "queue", "running", "finishing", "phase", "epoch", "clock", "held",
         "waiting_tokens", "share_j", "share_cpu_j", "gaps", "last_decode_s", "fresh", "run", "run_start",
-        "run_steps", "prefilling", "busy_s", "served", "load", "pred_end", "on_done",
+        "run_steps", "prefilling", "busy_s", "served", "load", "pred_end", "on_done", "wake",
+        "prefilled", "decoded",
     )  # fmt: skip
 
     def __init__(self, index: int, local: int, pool: ContinuousPool) -> None:
@@ -100,6 +111,11 @@ class ContinuousNode:
         self.run: DecodeRun | None = None
         self.run_start = 0.0
         self.run_steps = 0
+        self.wake: Event = _NEVER
+        """The SimPy event at the scheduled end of the decode iterations in flight."""
+        self.prefilled: Callable[[Event], None] = _ignore
+        self.decoded: Callable[[Event], None] = _ignore
+        """The pool's callbacks for the end of this node's prefill pass and decode run (set by the pool)."""
         self.prefilling: list[tuple[int, int]] = []
         """The pass in flight's prompts: (request id, tokens it prefills in this pass)."""
         self.busy_s = 0.0

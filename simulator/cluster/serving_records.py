@@ -52,22 +52,19 @@ class ServingRecords:
 
 
 class PassLog:
-    """One row per pass or run of decode iterations on a pool: when, how long, how big, how full, what energy."""
+    """One row per pass or run of decode iterations on a pool: when, how long, how big, how full, what energy.
+
+    Rows go into one flat array of floats (a pass is logged with one call; counts are exact as floats up to
+    2**53) and become typed columns at the end of the run.
+    """
+
+    FIELDS = ("node", "start_s", "duration_s", "batch", "kv_tokens", "energy_j", "tokens", "prefill")
+    """node: global index of the node that ran the pass; batch: requests in the pass (running batch for
+    decodes, admitted prompts for a prefill); kv_tokens: KV tokens held at its start; tokens: output tokens
+    it generated; prefill: 1 for a prefill (or chunked, mixed) pass, 0 for decode iterations."""
 
     def __init__(self) -> None:
-        self.node = array("q")
-        """Global index of the node that ran the pass."""
-        self.start_s = array("d")
-        self.duration_s = array("d")
-        self.batch = array("q")
-        """Requests in the pass (running batch for decodes, admitted prompts for a prefill)."""
-        self.kv_tokens = array("d")
-        """KV tokens held at the start of the pass."""
-        self.energy_j = array("d")
-        self.tokens = array("q")
-        """Output tokens the pass generated."""
-        self.prefill = array("b")
-        """1 for a prefill (or chunked, mixed) pass, 0 for decode iterations."""
+        self.rows = array("d")
 
     def add(
         self,
@@ -80,24 +77,12 @@ class PassLog:
         tokens: int,
         prefill: int,
     ) -> None:
-        self.node.append(node)
-        self.start_s.append(start)
-        self.duration_s.append(duration)
-        self.batch.append(batch)
-        self.kv_tokens.append(kv)
-        self.energy_j.append(energy)
-        self.tokens.append(tokens)
-        self.prefill.append(prefill)
+        self.rows.extend((node, start, duration, batch, kv, energy, tokens, prefill))
 
     def columns(self) -> dict[str, np.ndarray]:
         """The log as numpy columns."""
-        return {
-            "node": np.frombuffer(self.node, dtype=np.int64).copy(),
-            "start_s": np.frombuffer(self.start_s, dtype=np.float64).copy(),
-            "duration_s": np.frombuffer(self.duration_s, dtype=np.float64).copy(),
-            "batch": np.frombuffer(self.batch, dtype=np.int64).copy(),
-            "kv_tokens": np.frombuffer(self.kv_tokens, dtype=np.float64).copy(),
-            "energy_j": np.frombuffer(self.energy_j, dtype=np.float64).copy(),
-            "tokens": np.frombuffer(self.tokens, dtype=np.int64).copy(),
-            "prefill": np.frombuffer(self.prefill, dtype=np.int8).astype(bool),
-        }
+        rows = np.frombuffer(self.rows, dtype=np.float64).reshape(-1, len(self.FIELDS))
+        kinds = {"node": np.int64, "batch": np.int64, "tokens": np.int64}
+        columns = {name: rows[:, k].astype(kinds.get(name, np.float64)) for k, name in enumerate(self.FIELDS)}
+        columns["prefill"] = rows[:, 7] != 0.0
+        return columns

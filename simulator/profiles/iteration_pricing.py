@@ -46,6 +46,10 @@ class DecodeRun(Protocol):
         """Longest of iterations first + 1 .. last (s): a gap between two tokens of every request in the batch."""
         ...
 
+    def totals(self, j: int) -> tuple[float, float, float]:
+        """(end, energy, cpu) of the first j iterations at once (the event loop's one call per run)."""
+        ...
+
 
 class ArrayRun:
     """A run priced iteration by iteration (cumulative arrays)."""
@@ -67,6 +71,9 @@ class ArrayRun:
     def longest_step(self, first: int, last: int) -> float:
         return float(self._steps[first:last].max()) if last > first else 0.0
 
+    def totals(self, j: int) -> tuple[float, float, float]:
+        return float(self._end[j - 1]), float(self._energy[j - 1]), float(self._cpu[j - 1])
+
 
 class _Strided:
     """Decode costs of one batch size at every context token count 0..size, and their sums along the stride.
@@ -86,8 +93,8 @@ class _Strided:
             padded[: size + 1] = dense
             sums.append(array("d", padded.reshape(rows, batch).cumsum(axis=0).ravel()[: size + 1].tobytes()))
             if not sums[1:]:
-                self.time = dense
-                """Decode time at each context (s)."""
+                self.time = array("d", dense.tobytes())
+                """Decode time at each context (s); a flat array, so a run's strided slice is read without numpy."""
         self.time_sum, self.cpu_sum, self.gpu_sum = sums
 
 
@@ -117,23 +124,35 @@ class PrefixRun:
     def cpu(self, j: int) -> float:
         return self._table.cpu_sum[self._first + self._stride * (j - 1)] - self._base[1]
 
+    def totals(self, j: int) -> tuple[float, float, float]:
+        at = self._first + self._stride * (j - 1)
+        table, base = self._table, self._base
+        cpu = table.cpu_sum[at] - base[1]
+        return table.time_sum[at] - base[0], cpu + table.gpu_sum[at] - base[2], cpu
+
     def longest_step(self, first: int, last: int) -> float:
         if last <= first:
             return 0.0
         start = self._first + self._stride * first
-        return float(self._table.time[start : self._first + self._stride * last : self._stride].max())
+        return max(self._table.time[start : self._first + self._stride * last : self._stride])
 
 
 def first_boundary(run: DecodeRun, elapsed: float, limit: int) -> int:
-    """The first iteration (1..limit) that ends at or after `elapsed` s into the run."""
-    low, high = 1, limit
-    while low < high:
-        middle = (low + high) // 2
-        if run.end(middle) < elapsed:
-            low = middle + 1
-        else:
-            high = middle
-    return low
+    """The first iteration (1..limit) that ends at or after `elapsed` s into the run.
+
+    Iterations of one batch differ little in length, so the guess from the run's mean iteration is the
+    answer or next to it: walk from there (two or three reads of `end` where a bisection takes ~log2 steps).
+    """
+    end = run.end
+    total = end(limit)
+    if elapsed > total:
+        return limit
+    j = min(max(int(elapsed * limit / total) + 1, 1), limit) if total > 0 else 1
+    while j > 1 and end(j - 1) >= elapsed:
+        j -= 1
+    while end(j) < elapsed:
+        j += 1
+    return j
 
 
 class IterationPricer:
@@ -222,7 +241,10 @@ class IterationPricer:
         """
         last = context_tokens + batch * (steps - 1)
         if last <= self.top:
-            return PrefixRun(self._strided(batch, last), batch, context_tokens, steps)
+            table = self._strides.get(batch)
+            if table is None or table.size < last:
+                table = self._strided(batch, last)
+            return PrefixRun(table, batch, context_tokens, steps)
         context = context_tokens + batch * np.arange(steps, dtype=np.float64)
         time, cpu, gpu = self._exact("decode", np.full(steps, float(batch)), context)
         cpu_sum = np.cumsum(cpu)
