@@ -20,6 +20,7 @@ from hybridsim.core.errors import HybridsimError
 SCENARIO_KINDS: dict[str, str] = {
     "threshold-sweep": "hybridsim.simulator.scenario.threshold_sweep",
     "simulation": "hybridsim.simulator.scenario.simulation",
+    "plan": "hybridsim.simulator.scenario.plan",
 }
 
 
@@ -75,8 +76,14 @@ def run_scenario(path: Path, out_dir: Path, overwrite: bool = True, **overrides:
     """Validate, run and write a scenario's results atomically into `out_dir`."""
     path = Path(path)
     data = read_yaml(path)
+    execution = overrides.pop("execution", None) or {}
     data.update({key: value for key, value in overrides.items() if value is not None})
     module = kind_module(data.get("kind"), str(path))
+    if execution:
+        if data.get("kind") != "plan":
+            option = "--" + next(iter(execution))
+            raise HybridsimError(f"{option}: only a 'plan' scenario runs on a backend; {path} is not one")
+        data["execution"] = {**(data.get("execution") or {}), **execution}
     scenario = validate(module.Scenario, data, str(path))
     with staged_directory(Path(out_dir), overwrite=overwrite) as staging:
         (staging / "scenario.resolved.yaml").write_text(

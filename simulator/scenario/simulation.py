@@ -45,6 +45,7 @@ from hybridsim.core.errors import HybridsimError
 from ..arrivals import RequestStream, arrival_times, read_trace
 from ..cluster import BatchModel, Cluster, PoolSetup, PowerCap
 from ..engine import PoolConfig, simulate
+from ..metrics.carbon import emissions, intensity_from_spec
 from ..metrics.summary import headline, oracle_gaps, summarise
 from ..policies.base import bind
 from ..policies.registry import make_policy
@@ -108,6 +109,8 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
     if scenario.cost.reference is not None and scenario.cost.reference not in scenario.cluster:
         raise HybridsimError(f"cost.reference: no pool named {scenario.cost.reference!r}")
     _pool_configs(scenario)
+    if scenario.carbon is not None:
+        intensity_from_spec(scenario.carbon, base_dir)
     arrival = scenario.arrival
     if (
         scenario.workload is not None
@@ -231,7 +234,10 @@ def run_one(
         "predictor": predictor_spec.model_dump(exclude_defaults=True) or {"kind": "max_tokens"},
         "requests_source": source,
     }
-    return {**entry, **summarise(result, scenario.slo_s, scenario.cost.lam, scenario.cost.reference)}
+    summary = summarise(result, scenario.slo_s, scenario.cost.lam, scenario.cost.reference)
+    if scenario.carbon is not None:
+        summary["carbon"] = emissions(result, intensity_from_spec(scenario.carbon, base_dir))
+    return {**entry, **summary}
 
 
 # -- sweeps, workers and the files of a run -----------------------------------------------------------------
