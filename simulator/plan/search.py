@@ -95,9 +95,7 @@ def optuna_search(evaluator: _Evaluator, first_check: Callable[[Evaluated], None
         ) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     plan, space = evaluator.plan, evaluator.space
-    sampler = optuna.samplers.TPESampler(
-        seed=plan.search.seed, constraints_func=lambda trial: trial.user_attrs["violations"]
-    )
+    sampler = optuna.samplers.TPESampler(seed=plan.search.seed)
     study = optuna.create_study(direction="minimize", sampler=sampler)
     lists = space.choice_lists()
     budget = min(plan.search.trials, space.size)
@@ -115,7 +113,7 @@ def optuna_search(evaluator: _Evaluator, first_check: Callable[[Evaluated], None
             first_check(evaluated[0])
         for trial, result in zip(trials, evaluated, strict=True):
             row = result.row
-            trial.set_user_attr("violations", [row["violation"] if math.isfinite(row["violation"]) else 1e9])
+            trial.set_constraint("violation", row["violation"] if math.isfinite(row["violation"]) else 1e9)
             value = row.get("objective")
             study.tell(trial, value if value is not None and math.isfinite(value) else 1e30)
     return list(evaluator.done.values())
@@ -123,9 +121,9 @@ def optuna_search(evaluator: _Evaluator, first_check: Callable[[Evaluated], None
 
 def _suggest(trial: Any, path: str, values: list[Any]) -> Any:
     """Integers with an even step are searched as ordered integers, anything else as categories."""
-    steps = {b - a for a, b in zip(values, values[1:], strict=False)} if len(values) > 1 else set()
     integral = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    if path != POLICY_DIMENSION and integral and len(steps) == 1 and min(steps) > 0:
+    steps = {b - a for a, b in zip(values, values[1:], strict=False)} if integral and len(values) > 1 else set()
+    if path != POLICY_DIMENSION and len(steps) == 1 and min(steps) > 0:
         return trial.suggest_int(path, values[0], values[-1], step=steps.pop())
     index = trial.suggest_categorical(path, list(range(len(values))))
     return values[index]

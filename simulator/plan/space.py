@@ -19,7 +19,7 @@ import pydantic
 
 from hybridsim.core.errors import HybridsimError
 
-from ..scenario.plan_schema import PolicyChoice, RangeSpec
+from ..scenario.plan_schema import PolicyChoice
 from ..scenario.plan_schema import Scenario as Plan
 from ..scenario.simulation import _set_path
 from ..scenario.simulation_schema import PolicySpec
@@ -147,7 +147,7 @@ def build_space(plan: Plan, base: dict[str, Any], source: str) -> Space:
             raise HybridsimError(
                 f"{source}: space.{path}: set by the plan itself (policies: and seeds: choose these)"
             )
-        listed = values.values() if isinstance(values, RangeSpec) else list(values)
+        listed = list(values)
         if len(set(map(repr, listed))) != len(listed):
             raise HybridsimError(f"{source}: space.{path}: repeated values")
         dimensions[path] = listed

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .simulation_schema import CarbonSpec, PredictorSpec
@@ -70,7 +70,7 @@ class ObjectiveSpec(_Strict):
         if self.kind == "cost" and self.price_per_kwh is None:
             raise PydanticCustomError("objective", "kind 'cost' needs price_per_kwh (and node_hour prices)")
         if self.kind == "carbon" and self.carbon is None:
-            raise PydanticCustomError("objective", "kind 'carbon' needs carbon: {g_per_kwh | intensity_csv}")
+            raise PydanticCustomError("objective", "kind 'carbon' needs carbon: with g_per_kwh or intensity_csv")
         if any(price < 0 for price in self.node_hour.values()):
             raise PydanticCustomError("objective", "node_hour prices must be >= 0")
         return self
@@ -124,8 +124,9 @@ class Scenario(_Strict):
     """A `kind: simulation` scenario: a file (relative to the plan) or the mapping itself."""
     set: dict[str, Any] = Field(default_factory=dict)
     """Fixed changes to the base, by YAML path (`arrival.requests: 10000`)."""
-    space: dict[str, list[Any] | RangeSpec] = Field(default_factory=dict)
-    """The base's parameters to search, by YAML path: a list of values or an integer range."""
+    space: dict[str, list[Any]] = Field(default_factory=dict)
+    """The base's parameters to search, by YAML path: a list of values or an integer range
+    (`{from: 0, to: 96, step: 8}`, read as the list of its values)."""
     policies: list[PolicyChoice] | None = Field(default=None, min_length=1)
     """The policies to choose from (default: the base's, as they are)."""
     seed: int | None = Field(default=None, ge=0)
@@ -140,11 +141,30 @@ class Scenario(_Strict):
     search: SearchSpec = Field(default_factory=SearchSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec, exclude=True)
 
+    @field_validator("space", mode="before")
+    @classmethod
+    def _ranges(cls, space: Any) -> Any:
+        if not isinstance(space, dict):
+            return space
+        expanded = {}
+        for path, values in space.items():
+            if isinstance(values, dict):
+                try:
+                    values = RangeSpec.model_validate(values).values()
+                except ValidationError as error:
+                    first = error.errors()[0]
+                    where = ".".join(str(part) for part in first["loc"])
+                    problem = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+                    raise PydanticCustomError(
+                        "space", "{path}: {problem}", {"path": f"{path}.{where}".rstrip("."), "problem": problem}
+                    ) from None
+            if isinstance(values, list) and not values:
+                raise PydanticCustomError("space", "{path}: empty list of values", {"path": path})
+            expanded[path] = values
+        return expanded
+
     @model_validator(mode="after")
     def _space(self) -> Scenario:
-        for path, values in self.space.items():
-            if isinstance(values, list) and not values:
-                raise PydanticCustomError("space", f"space.{path}: empty list of values")
         if isinstance(self.seeds, int) and self.seeds < 1:
             raise PydanticCustomError("seeds", "seeds: at least one")
         if isinstance(self.seeds, list) and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
