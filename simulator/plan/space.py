@@ -62,6 +62,13 @@ class Space:
         lists = self.choice_lists()
         return [dict(zip(lists, values, strict=True)) for values in itertools.product(*lists.values())]
 
+    def index(self, choice: dict[str, Any]) -> int:
+        """The candidate's position in the row-major order of `all_choices` (a search-independent rank)."""
+        position = 0
+        for path, values in self.choice_lists().items():
+            position = position * len(values) + [repr(v) for v in values].index(repr(choice[path]))
+        return position
+
     def scenario(self, choice: dict[str, Any], seed: int) -> Simulation:
         """The candidate `choice` as a simulation scenario with one policy, run with `seed`."""
         data = copy.deepcopy(self.base)

@@ -91,9 +91,13 @@ def _prepare(plan: Scenario, plan_path: Path | None, source: str) -> tuple[Space
     return space, seeds, base_dir
 
 
-def _best(evaluated: list[Evaluated]) -> int | None:
+def _best(evaluated: list[Evaluated], space: Space) -> int | None:
+    """The feasible candidate of least objective; ties go to the first in the space's own order (so a
+    search and the exhaustive grid name the same one)."""
     feasible = [k for k, item in enumerate(evaluated) if item.row["feasible"]]
-    return min(feasible, key=lambda k: (evaluated[k].row["objective"], k)) if feasible else None
+    if not feasible:
+        return None
+    return min(feasible, key=lambda k: (evaluated[k].row["objective"], space.index(evaluated[k].choice)))
 
 
 def _nearest(evaluated: list[Evaluated]) -> int:
@@ -141,7 +145,7 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
     for message in dict.fromkeys(evaluator.warnings):
         warnings.warn(message, UserWarning, stacklevel=2)
 
-    best = _best(evaluated)
+    best = _best(evaluated, space)
     if best is None:
         nearest = _nearest(evaluated)
         item = evaluated[nearest]
@@ -165,6 +169,8 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         if name
     ]
     winner = evaluated[best]
+    ties = [key(item.choice) for item in evaluated
+            if item.row["feasible"] and item.row["objective"] == winner.row["objective"] and item is not winner]
     summary: dict[str, Any] = {
         "kind": "plan",
         "scenario": scenario.name or (Path(scenario_path).stem if scenario_path else None),
@@ -191,6 +197,7 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
             **winner.row,
             "runs": [{"seed": s, **_brief(run)} for s, run in zip(seeds, winner.runs, strict=True)],
         },
+        "tied_with_best": ties,
         "pareto_front": [
             {
                 "candidate": k,
@@ -225,4 +232,5 @@ def _headline(summary: dict[str, Any], axis: str) -> str:
         f"{summary['scenario'] or 'plan'}: best {key(best['choice'])}: {best['objective']:.4g} {unit}{interval}, "
         f"{axis} {best['pareto_value']:.3g} s; {summary['feasible']} of {summary['search']['evaluated']} "
         f"candidates feasible ({summary['search']['method']}, space {summary['search']['space_size']})"
+        + (f"; {len(summary['tied_with_best'])} others tie with it" if summary["tied_with_best"] else "")
     )
