@@ -7,9 +7,10 @@ The engine wires the parts together for one run, in the order the data flows:
 3. start a SimPy environment with one arrival process: at each arrival time the router is shown the
    request and the floor, names a node, and the node's pool starts it or queues it;
 4. run until every queue is empty (every request is served exactly once, however long that takes);
-5. turn the ledger into per-request columns and the nodes' books into energy: active energy per request
-   from the profile, plus idle power x idle time per node, up to the end of the run (the horizon: the last
-   finish, or the end of the arrival window if later).
+5. turn the ledger into per-request columns and the nodes' books into energy, through the one energy path
+   (`energy.py`): active energy per request from the profile (power cap and batch share applied), plus
+   idle power x idle time per node, up to the end of the run (the horizon: the last finish, or the end of
+   the arrival window if later).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from hybridsim.core.errors import HybridsimError
 from hybridsim.core.profile_model import CostModel
 
 from .arrivals import RequestStream
-from .cluster import NO_CAP, Cluster, CostEstimator, PoolSetup, PowerCap, SystemCosts, price_requests
+from .cluster import Cluster, CostEstimator, PoolSetup, SystemCosts, price_requests
+from .energy import NO_CAP, PowerCap, idle_energy, request_energy
 from .metrics.records import NOT_SERVED, RequestTable
 from .policies.base import Policy, Request, bind
 from .predictors import Predictor
@@ -59,7 +61,7 @@ class RunResult:
     idle_power_w: np.ndarray
     """Idle power of each node (W)."""
     ledger: dict[str, np.ndarray]
-    """Each node's busy_s, active_j and served, as kept during the run."""
+    """Each node's busy_s and served, as kept during the run."""
     horizon_s: float
     """End of the run: last finish, or end of the arrival window if later."""
     costs: dict[str, SystemCosts]
@@ -75,7 +77,7 @@ class RunResult:
     @property
     def idle_j(self) -> np.ndarray:
         """Idle energy of each node (J)."""
-        return self.idle_power_w * self.idle_s
+        return idle_energy(self.idle_power_w, self.ledger["busy_s"], self.horizon_s)
 
 
 def simulate(
@@ -164,15 +166,16 @@ def _finish(
     system_code = node_system[node]
     start = np.frombuffer(records.start_s, dtype=np.float64).copy()
     finish = np.frombuffer(records.finish_s, dtype=np.float64).copy()
-    scale = np.frombuffer(records.energy_scale, dtype=np.float64)
+    share = np.frombuffer(records.energy_scale, dtype=np.float64)
     energy, cpu, gpu = (np.zeros(len(node)) for _ in range(3))
     outside = np.zeros(len(node), dtype=bool)
     for code, config in enumerate(pools):
         here = system_code == code
         priced = costs[config.setup.name]
-        energy[here] = priced.energy_j[here] * scale[here]
-        cpu[here] = priced.cpu_energy_j[here] * scale[here]
-        gpu[here] = priced.gpu_energy_j[here] * scale[here]
+        served = request_energy(
+            config.cost_model, stream.input_tokens[here], stream.output_tokens[here], config.cap, share[here]
+        )
+        energy[here], cpu[here], gpu[here] = served.energy_j, served.cpu_j, served.gpu_j
         outside[here] = priced.outside_range[here]
         strays = priced.outside_range & here
         if config.strict_range and strays.any():

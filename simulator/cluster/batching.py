@@ -12,7 +12,7 @@ report (more requests per joule, each request a little slower):
   largest request; with growth 1 it is no better than serving the members one after another at the
   largest member's cost.
 * every member starts and finishes with the batch; the batch's energy is shared among its members in
-  proportion to what each would have cost alone.
+  proportion to what each would have cost alone (`simulator/energy.py: batch_share`, the energy path).
 
 A node forms a batch when it frees up, from up to `max_batch` requests waiting in its queue; a request that
 finds the node idle starts at once (no waiting for a batch to fill). `max_batch: 1` is batch-1 serving.
@@ -34,10 +34,6 @@ class BatchModel:
     energy_growth: float = 0.1
     """Extra energy per extra member, as a fraction of the largest member's energy (an assumption)."""
 
-    def batch_cost(self, runtimes: list[float], energies: list[float]) -> tuple[float, float]:
-        """(runtime s, energy J) of serving the members together."""
-        extra = len(runtimes) - 1
-        return (
-            max(runtimes) * (1.0 + self.runtime_growth * extra),
-            max(energies) * (1.0 + self.energy_growth * extra),
-        )
+    def batch_runtime(self, runtimes: list[float]) -> float:
+        """Seconds the members take served together (their energy: `energy.batch_share`)."""
+        return max(runtimes) * (1.0 + self.runtime_growth * (len(runtimes) - 1))

@@ -81,10 +81,9 @@ class Cluster:
         return np.array([node.pool.setup.idle_power_w for node in self.nodes], dtype=np.float64)
 
     def node_ledger(self) -> dict[str, np.ndarray]:
-        """What each node's own books say: busy seconds, active joules, requests served."""
+        """What each node's own books say: busy seconds, requests served."""
         return {
             "busy_s": np.array([node.busy_s for node in self.nodes], dtype=np.float64),
-            "active_j": np.array([node.active_j for node in self.nodes], dtype=np.float64),
             "served": np.array([node.served for node in self.nodes], dtype=np.int64),
         }
 

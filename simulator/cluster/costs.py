@@ -6,13 +6,11 @@ and the runtime of a request served alone. The simulation only decides *where* a
 runs; *what* it costs there is looked up here. So the costs are computed up front, vectorised, one
 column per system, and the event loop only reads them.
 
-Two further ledgers live here:
-
-* a power cap (Samsi et al., "From words to watts", 2023: capping an A100 from 250 W to 175 W made
-  inference 6.7% slower, to 150 W 19.5% slower) stretches every runtime by `runtime_factor` and scales the
-  power drawn by `power_factor`, so GPU energy scales by both and CPU energy by the runtime only;
-* a router does not know a request's true length, only a prediction; `CostEstimator` prices the
-  prediction (what the router believes), never the truth.
+The energy of a request alone comes from the one energy path (`simulator/energy.py`, which also applies
+a power cap); the runtime is the cost model's, stretched by the cap's `runtime_factor` (Samsi et al., "From
+words to watts", 2023: capping an A100 from 250 W to 175 W made inference 6.7% slower, to 150 W 19.5%).
+A router does not know a request's true length, only a prediction; `CostEstimator` prices the prediction
+(what the router believes), never the truth.
 """
 
 from __future__ import annotations
@@ -24,20 +22,8 @@ import numpy as np
 
 from hybridsim.core.profile_model import CostModel
 
+from ..energy import NO_CAP, PowerCap, request_energy
 from ..profiles.cost_models import outside_mask
-
-
-@dataclass(frozen=True)
-class PowerCap:
-    """A per-node power limit, as the slowdown and the power reduction it causes."""
-
-    runtime_factor: float = 1.0
-    """Runtime under the cap / runtime uncapped (Samsi et al.: 1.067 at 175 W, 1.195 at 150 W of 250 W)."""
-    power_factor: float = 1.0
-    """Accelerator power under the cap / power uncapped (e.g. 175/250 = 0.7 when the GPU runs at the cap)."""
-
-
-NO_CAP = PowerCap()
 
 
 @dataclass(frozen=True)
@@ -46,7 +32,8 @@ class SystemCosts:
 
     runtime_s: np.ndarray
     energy_j: np.ndarray
-    """CPU + GPU energy within the profile's scope (active energy; idle power is accounted per node)."""
+    """CPU + GPU energy served alone, within the profile's scope (`energy.request_energy`; idle power is
+    accounted per node)."""
     cpu_energy_j: np.ndarray
     gpu_energy_j: np.ndarray
     outside_range: np.ndarray
@@ -62,11 +49,10 @@ def price_requests(
     m = np.asarray(input_tokens, dtype=np.float64)
     n = np.asarray(output_tokens, dtype=np.float64)
     runtime = np.asarray(model.runtime_s(m, n), dtype=np.float64) * cap.runtime_factor
-    cpu = np.asarray(model.cpu_energy_j(m, n), dtype=np.float64) * cap.runtime_factor
-    gpu = np.asarray(model.gpu_energy_j(m, n), dtype=np.float64) * (cap.runtime_factor * cap.power_factor)
+    alone = request_energy(model, m, n, cap)
     negative = int(np.count_nonzero(runtime < 0))
     runtime = np.maximum(runtime, 0.0)
-    return SystemCosts(runtime, cpu + gpu, cpu, gpu, outside_mask(model, m, n), negative)
+    return SystemCosts(runtime, alone.energy_j, alone.cpu_j, alone.gpu_j, outside_mask(model, m, n), negative)
 
 
 class CostEstimator:

@@ -1,9 +1,10 @@
 """One machine in the rack: it serves the requests it is given, one (or one batch) at a time.
 
 A node is either busy or idle. Busy, it draws what the profile says the request costs; idle, it draws its
-idle power. It keeps its own small ledger (how long it was busy, how much active energy it spent, how many
-requests it finished) while the day goes on, so that the operator's bill can be checked against the
-per-request records afterwards: the two are written by different code paths and must agree.
+idle power. It keeps its own small ledger while the day goes on (how long it was busy, how many requests it
+served): the busy time gives its idle time, and both can be checked against the per-request records
+afterwards. Energy is not kept here: it is computed once, from the per-request records, by
+`simulator/energy.py`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ class Node:
         "busy",
         "current",
         "busy_s",
-        "active_j",
         "served",
         "pred_end",
         "on_done",
@@ -47,8 +47,6 @@ class Node:
         """The request (or list of requests, when batching) in service."""
         self.busy_s = 0.0
         """Seconds spent serving so far."""
-        self.active_j = 0.0
-        """Active energy spent so far (J), from the profile; idle energy is added at the end."""
         self.served = 0
         """Requests finished (or started, while the run is going)."""
         self.pred_end = 0.0

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING
 import simpy
 from simpy.events import Timeout
 
+from ..energy import batch_share
 from .batching import BatchModel
 from .costs import CostEstimator, SystemCosts
+from .min_index import MinIndex
 from .node import Node
 
 if TYPE_CHECKING:
@@ -78,12 +80,16 @@ class Pool:
         """Estimated work waiting in the shared queue (s)."""
         self.pred_end_sum = 0.0
         """Sum over busy nodes of their requests' expected end (shared pools, estimates)."""
+        self._fewest: MinIndex | None = None
+        """Watches `loads` once a router has asked for the least-loaded node (O(log n) per question)."""
+        self._first_free: MinIndex | None = None
+        """Watches `free_at` once a router has asked for the soonest-free node."""
         self.estimator: CostEstimator | None = None
         """What the router believes requests cost here (set before the run)."""
         self._runtime = array("d")
         """Each request's true service time here (s), as a flat array the event loop indexes (not for routers)."""
         self._energy = array("d")
-        """Each request's true active energy here (J)."""
+        """Each request's active energy here served alone (J): what a batch's share is worked out from."""
         batching = setup.batch.max_batch > 1
         for node in self.nodes:
             node.on_done = partial(self._finish_batch if batching else self._finish, node)
@@ -113,9 +119,10 @@ class Pool:
             if self.idle:
                 return 0.0, self.idle[-1]
             return (len(self.queue) + 1) / len(self.nodes), self.nodes[0]
-        loads = self.loads
-        fewest = min(loads)
-        return float(fewest), self.nodes[loads.index(fewest)]
+        if self._fewest is None:
+            self._fewest = MinIndex(self.loads)
+        local = self._fewest.smallest()
+        return float(self.loads[local]), self.nodes[local]
 
     def soonest(self) -> tuple[float, Node]:
         """(expected wait in s, node) of the node the router expects to start a newcomer soonest."""
@@ -126,15 +133,18 @@ class Pool:
             backlog = self.queued_est + self.pred_end_sum - len(self.nodes) * now
             return max(backlog, 0.0) / len(self.nodes), self.nodes[0]
         free_at = self.free_at
+        if self._first_free is None:
+            self._first_free = MinIndex(free_at)
         while True:
-            first = min(free_at)
-            node = self.nodes[free_at.index(first)]
+            local = self._first_free.smallest()
+            first, node = free_at[local], self.nodes[local]
             if first > now or not node.busy:
                 return max(first - now, 0.0), node
             # Busy past its predicted end: the router notices and expects it to overrun as much again.
             pushed = now + max(now - node.pred_end, 1e-6)
-            free_at[node.local] += pushed - node.pred_end
+            free_at[local] += pushed - node.pred_end
             node.pred_end = pushed
+            self._first_free.changed(local)
 
     def estimate(self, request: Request) -> tuple[float, float]:
         """(energy J, runtime s) the router expects `request` to cost on this system alone."""
@@ -153,10 +163,15 @@ class Pool:
         self._energy = array("d", costs.energy_j.tobytes())
 
     def _submit_fifo(self, node: Node, index: int) -> None:
-        self.loads[node.local] += 1
+        local = node.local
+        self.loads[local] += 1
+        if self._fewest is not None:
+            self._fewest.changed(local)
         if self.cluster.track:
-            now, ahead = self.cluster.env.now, self.free_at[node.local]
-            self.free_at[node.local] = (ahead if ahead > now else now) + self.cluster.est_runtime[index]
+            now, ahead = self.cluster.env.now, self.free_at[local]
+            self.free_at[local] = (ahead if ahead > now else now) + self.cluster.est_runtime[index]
+            if self._first_free is not None:
+                self._first_free.changed(local)
         if node.busy:
             node.queue.append(index)
         else:
@@ -164,7 +179,11 @@ class Pool:
 
     def _submit_shared(self, node: Node, index: int) -> None:
         if not node.busy:
-            self.idle.remove(node)
+            idle = self.idle
+            if idle[-1] is node:  # the router's usual pick (least_loaded, soonest): no scan
+                idle.pop()
+            else:
+                idle.remove(node)
             self._start(node, index)
         elif self.idle:
             self._start(self.idle.pop(), index)
@@ -181,7 +200,6 @@ class Pool:
         node.busy = True
         node.current = index
         node.busy_s += service
-        node.active_j += self._energy[index]
         node.served += 1
         records = cluster.records
         records.start_s[index] = now
@@ -200,6 +218,8 @@ class Pool:
             self._unexpect(node)
         if not self.shared:
             self.loads[node.local] -= 1
+            if self._fewest is not None:
+                self._fewest.changed(node.local)
         queue = node.queue
         if queue:
             following = queue.popleft()
@@ -223,6 +243,8 @@ class Pool:
         else:
             # The router learns the request is done: shift the node's backlog by the prediction's error.
             self.free_at[node.local] = self.free_at[node.local] + now - node.pred_end if node.queue else 0.0
+            if self._first_free is not None:
+                self._first_free.changed(node.local)
 
     # -- batching ----------------------------------------------------------------------------------------
 
@@ -238,6 +260,8 @@ class Pool:
             self._unexpect(node)
         if not self.shared:
             self.loads[node.local] -= len(members)
+            if self._fewest is not None:
+                self._fewest.changed(node.local)
         queue = node.queue
         if not queue:
             node.busy = False
@@ -252,11 +276,8 @@ class Pool:
     def _start_batch(self, node: Node, batch: list[int]) -> None:
         cluster = self.cluster
         now = cluster.env.now
-        runtimes = [self._runtime[index] for index in batch]
-        energies = [self._energy[index] for index in batch]
-        service, energy = self.setup.batch.batch_cost(runtimes, energies)
-        alone = sum(energies)
-        scale = energy / alone if alone else 1.0
+        service = self.setup.batch.batch_runtime([self._runtime[index] for index in batch])
+        scale = batch_share([self._energy[index] for index in batch], self.setup.batch.energy_growth)
         records = cluster.records
         for index in batch:
             records.start_s[index] = now
@@ -265,7 +286,6 @@ class Pool:
         node.busy = True
         node.current = batch
         node.busy_s += service
-        node.active_j += energy
         node.served += len(batch)
         if cluster.track:
             self._expect(node, now, max(cluster.est_runtime[index] for index in batch))

@@ -353,6 +353,7 @@ def _map(
 def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) -> dict[str, Any]:
     """Run every policy at every sweep point; write per-request Parquet files and plots; return the summary."""
     from ..report.simulation_plots import write_plots
+    from .offline_bounds import attach_offline_bounds
 
     source = str(scenario_path) if scenario_path else "scenario"
     base_dir = Path(scenario_path).resolve().parent if scenario_path else None
@@ -387,6 +388,7 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         entry["point"] = k // per_point
         entry["sweep_value"] = points[k // per_point][0]
         entry["requests_file"] = files[k].as_posix() if files[k] else None
+    attach_offline_bounds(runs, points, base_dir)
     summary: dict[str, Any] = {
         "kind": "simulation",
         "scenario": scenario.name or (Path(scenario_path).stem if scenario_path else None),

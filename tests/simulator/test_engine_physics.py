@@ -1,8 +1,9 @@
 """The simulator obeys the bookkeeping physics of a datacenter.
 
-Every request is served exactly once and by one node at a time; energy adds up (per-request active energy +
-idle power x idle time = the nodes' own books = the report); and at vanishing load every request costs
-exactly what the closed-form (no-queue) analysis says.
+Every request is served exactly once and by one node at a time; energy adds up (each request's active
+energy is its profile's E(m, n) on the system that served it, batches share theirs; per-request active
+energy + idle power x the idle time the nodes' own books leave = the report); and at vanishing load every
+request costs exactly what the closed-form (no-queue) analysis says.
 """
 
 from __future__ import annotations
@@ -76,9 +77,16 @@ def test_a_shared_queue_serves_its_pool_in_arrival_order() -> None:
 def test_energy_adds_up_from_requests_to_nodes_to_report(policy: str) -> None:
     result = run(policy)
     table = result.table
-    node_active = np.bincount(table["node"], weights=table["energy_j"], minlength=9)
-    assert np.allclose(node_active, result.ledger["active_j"], rtol=1e-9)
+    m, n, on_slow = table["input_tokens"], table["output_tokens"], table["system_code"] == 0
+    # Unbatched: each request costs exactly what its system's profile says, CPU and GPU apart.
+    for column, slow, fast in (
+        ("energy_j", SLOW.energy_j(m, n), FAST.energy_j(m, n)),
+        ("cpu_energy_j", SLOW.cpu_energy_j(m, n), FAST.cpu_energy_j(m, n)),
+        ("gpu_energy_j", SLOW.gpu_energy_j(m, n), FAST.gpu_energy_j(m, n)),
+    ):
+        assert np.allclose(table[column], np.where(on_slow, slow, fast), rtol=1e-12)
     assert np.allclose(table["cpu_energy_j"] + table["gpu_energy_j"], table["energy_j"])
+    node_active = np.bincount(table["node"], weights=table["energy_j"], minlength=9)
     idle = result.idle_power_w * (result.horizon_s - result.ledger["busy_s"])
     node_total = node_active + idle
     summary = summarise(result)
@@ -102,9 +110,7 @@ def test_batches_share_their_energy_and_the_books_still_balance() -> None:
     result = run("round_robin", pools=pools, requests=2000, rate=2.0)
     table = result.table
     assert result.ledger["served"].sum() == len(table)
-    assert np.allclose(
-        np.bincount(table["node"], weights=table["energy_j"], minlength=3), result.ledger["active_j"]
-    )
+    assert np.allclose(table["cpu_energy_j"] + table["gpu_energy_j"], table["energy_j"])
     # Batches happened, and members of a batch start and finish together.
     starts = table["start_s"][table["node"] == 0]
     assert np.unique(starts).size < starts.size
@@ -115,6 +121,12 @@ def test_batches_share_their_energy_and_the_books_still_balance() -> None:
         alone_e = SLOW.energy_j(table["input_tokens"][members], table["output_tokens"][members])
         assert np.allclose(table["service_s"][members], alone_r.max() * (1 + 0.2 * (k - 1)))
         assert table["energy_j"][members].sum() == pytest.approx(alone_e.max() * (1 + 0.2 * (k - 1)))
+        # ... shared in proportion to what each member would have cost alone.
+        assert np.allclose(
+            table["energy_j"][members] / alone_e, alone_e.max() * (1 + 0.2 * (k - 1)) / alone_e.sum()
+        )
+    # Every request, batched or not, pays a positive share of its batch.
+    assert (table["energy_j"] > 0).all()
 
 
 def test_at_vanishing_load_each_request_costs_its_closed_form_values() -> None:

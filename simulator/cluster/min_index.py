@@ -1,0 +1,54 @@
+"""Which node of a pool has the fewest requests, or frees up first: answered without looking at every node.
+
+A router in front of a row of ten thousand machines cannot afford to ask each one how busy it is for every
+request. The pool keeps its per-node figures (requests queued at each node, when each is expected to be
+free) in plain lists, as before; `MinIndex` watches one such list and answers "which position holds the
+smallest value, the lowest-numbered one among ties" in O(log n) amortised time, exactly as
+`values.index(min(values))` would.
+
+It is a binary heap of (value, position) entries with lazy invalidation: whenever the pool changes a value
+it calls `changed(position)`, which pushes the new entry and leaves the old one in place; a query pops
+entries until the top one still matches its position's current value. Every position always has one
+entry with its current value, so the top valid entry is the smallest value, and among equal values the
+smallest position (tuples compare that way): the same answer, with the same ties, as a linear scan. When
+stale entries pile up (more than a few per node), the heap is rebuilt from the list, so memory stays
+O(n) however long the day.
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappop, heappush
+
+
+class MinIndex:
+    """Position of the smallest entry of a list the owner keeps (ties: the lowest position)."""
+
+    __slots__ = ("values", "_heap", "_limit")
+
+    def __init__(self, values: list[float] | list[int]) -> None:
+        self.values = values
+        """The watched list (the owner's own; it must call `changed` after writing to it)."""
+        self._heap: list[tuple[float, int]] = []
+        self._limit = 4 * len(values) + 64
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Forget every stale entry: one entry per position, with its current value."""
+        self._heap = [(value, position) for position, value in enumerate(self.values)]
+        heapify(self._heap)
+
+    def changed(self, position: int) -> None:
+        """The owner has written a new value at `position`."""
+        heap = self._heap
+        heappush(heap, (self.values[position], position))
+        if len(heap) > self._limit:
+            self.rebuild()
+
+    def smallest(self) -> int:
+        """The position of the smallest value (the lowest such position among ties)."""
+        heap, values = self._heap, self.values
+        while True:
+            value, position = heap[0]
+            if values[position] == value:
+                return position
+            heappop(heap)
