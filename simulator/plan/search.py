@@ -122,7 +122,9 @@ def optuna_search(evaluator: _Evaluator, first_check: Callable[[Evaluated], None
 def _suggest(trial: Any, path: str, values: list[Any]) -> Any:
     """Integers with an even step are searched as ordered integers, anything else as categories."""
     integral = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    steps = {b - a for a, b in zip(values, values[1:], strict=False)} if integral and len(values) > 1 else set()
+    steps = (
+        {b - a for a, b in zip(values, values[1:], strict=False)} if integral and len(values) > 1 else set()
+    )
     if path != POLICY_DIMENSION and len(steps) == 1 and min(steps) > 0:
         return trial.suggest_int(path, values[0], values[-1], step=steps.pop())
     index = trial.suggest_categorical(path, list(range(len(values))))

@@ -48,6 +48,7 @@ from ..plan.report import (
 )
 from ..plan.search import Evaluated, _Evaluator, grid_search, optuna_search, resolve_method
 from ..plan.space import Space, build_space, key, read_base
+from .offline_bounds import point_bound
 from .plan_schema import Scenario
 from .simulation import check
 
@@ -169,8 +170,11 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         if name
     ]
     winner = evaluated[best]
-    ties = [key(item.choice) for item in evaluated
-            if item.row["feasible"] and item.row["objective"] == winner.row["objective"] and item is not winner]
+    ties = [
+        key(item.choice)
+        for item in evaluated
+        if item.row["feasible"] and item.row["objective"] == winner.row["objective"] and item is not winner
+    ]
     summary: dict[str, Any] = {
         "kind": "plan",
         "scenario": scenario.name or (Path(scenario_path).stem if scenario_path else None),
@@ -211,8 +215,26 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "files": files,
         "plots": plots,
     }
+    summary["best"]["offline_bound"] = _bound(space, winner, seeds, base_dir)
     summary["headline"] = _headline(summary, scenario.pareto_metric)
     return summary
+
+
+def _bound(space: Space, winner: Evaluated, seeds: list[int], base_dir: Path | None) -> dict[str, Any]:
+    """How far the best plan's energy lies above the offline optimum on its own nodes and requests (the
+    least energy any router could spend there: `analysis/offline_bound.py`), per seed and on average."""
+    per_seed = []
+    for seed, run in zip(seeds, winner.runs, strict=True):
+        bound = point_bound(space.scenario(winner.choice, seed), base_dir)
+        per_seed.append(
+            {
+                "seed": seed,
+                "bound_kwh": bound.energy_j / 3.6e6,
+                "above_pct": bound.above_pct(run["energy"]["total_j"]),
+            }
+        )
+    above = [entry["above_pct"] for entry in per_seed if entry["above_pct"] is not None]
+    return {"above_pct_mean": sum(above) / len(above) if above else None, "per_seed": per_seed}
 
 
 def _brief(run: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +245,8 @@ def _brief(run: dict[str, Any]) -> dict[str, Any]:
 
 def _headline(summary: dict[str, Any], axis: str) -> str:
     best, unit = summary["best"], summary["objective"]["unit"]
+    above = best["offline_bound"]["above_pct_mean"]
+    bound = f", energy {above:.1f}% above the offline bound" if above is not None else ""
     interval = (
         f" (95% CI {best['objective_ci_low']:.4g}-{best['objective_ci_high']:.4g} over {len(summary['seeds'])} seeds)"
         if best["objective_ci_low"] is not None
@@ -230,7 +254,7 @@ def _headline(summary: dict[str, Any], axis: str) -> str:
     )
     return (
         f"{summary['scenario'] or 'plan'}: best {key(best['choice'])}: {best['objective']:.4g} {unit}{interval}, "
-        f"{axis} {best['pareto_value']:.3g} s; {summary['feasible']} of {summary['search']['evaluated']} "
+        f"{axis} {best['pareto_value']:.3g} s{bound}; {summary['feasible']} of {summary['search']['evaluated']} "
         f"candidates feasible ({summary['search']['method']}, space {summary['search']['space_size']})"
         + (f"; {len(summary['tied_with_best'])} others tie with it" if summary["tied_with_best"] else "")
     )

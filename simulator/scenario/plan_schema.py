@@ -70,7 +70,9 @@ class ObjectiveSpec(_Strict):
         if self.kind == "cost" and self.price_per_kwh is None:
             raise PydanticCustomError("objective", "kind 'cost' needs price_per_kwh (and node_hour prices)")
         if self.kind == "carbon" and self.carbon is None:
-            raise PydanticCustomError("objective", "kind 'carbon' needs carbon: with g_per_kwh or intensity_csv")
+            raise PydanticCustomError(
+                "objective", "kind 'carbon' needs carbon: with g_per_kwh or intensity_csv"
+            )
         if any(price < 0 for price in self.node_hour.values()):
             raise PydanticCustomError("objective", "node_hour prices must be >= 0")
         return self
@@ -156,7 +158,9 @@ class Scenario(_Strict):
                     where = ".".join(str(part) for part in first["loc"])
                     problem = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
                     raise PydanticCustomError(
-                        "space", "{path}: {problem}", {"path": f"{path}.{where}".rstrip("."), "problem": problem}
+                        "space",
+                        "{path}: {problem}",
+                        {"path": f"{path}.{where}".rstrip("."), "problem": problem},
                     ) from None
             if isinstance(values, list) and not values:
                 raise PydanticCustomError("space", "{path}: empty list of values", {"path": path})

@@ -11,12 +11,12 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-
-from hybridsim.core.errors import HybridsimError
 from hybridsim.simulator.plan.objective import confidence_interval, run_objective
 from hybridsim.simulator.plan.report import pareto_front
 from hybridsim.simulator.scenario.loader import run_scenario
 from hybridsim.simulator.scenario.plan_schema import ObjectiveSpec
+
+from hybridsim.core.errors import HybridsimError
 
 BASE: dict[str, Any] = {
     "kind": "simulation",
@@ -88,7 +88,9 @@ def test_grid_plan_writes_every_candidate_and_the_best_feasible_one(tmp_path: Pa
     assert {"pareto.png", "heatmap.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
     front = table[table["pareto"]]
     for _, row in front.iterrows():  # nothing on the front is beaten in both coordinates
-        better = table[(table["objective"] < row["objective"]) & (table["pareto_value"] < row["pareto_value"])]
+        better = table[
+            (table["objective"] < row["objective"]) & (table["pareto_value"] < row["pareto_value"])
+        ]
         assert better.empty
 
 
@@ -145,7 +147,10 @@ def test_pareto_front_and_interval_helpers() -> None:
         ({"space": {"cluster.m1.count": []}}, r"plan.yaml: space: cluster.m1.count: empty list of values$"),
         ({"space": {"cluster.m1.count": {"from": 5, "to": 2}}}, r"space: cluster.m1.count: .*empty range"),
         ({"policies": []}, r"policies"),
-        ({"space": {"cluster.m9.count": [1, 2]}}, r"space.cluster.m9.count: unknown parameter path .*no 'm9'"),
+        (
+            {"space": {"cluster.m9.count": [1, 2]}},
+            r"space.cluster.m9.count: unknown parameter path .*no 'm9'",
+        ),
         ({"set": {"arrival.rat": 2}}, r"set.arrival.rat: unknown parameter path"),
         ({"constraints": [{"metric": "latency_s.p999", "max": 1}]}, r"constraints.0.metric: no figure"),
         (
@@ -154,7 +159,9 @@ def test_pareto_front_and_interval_helpers() -> None:
         ),
     ],
 )
-def test_bad_plans_fail_on_one_line_with_exit_2(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
+def test_bad_plans_fail_on_one_line_with_exit_2(
+    tmp_path: Path, changes: dict[str, Any], message: str
+) -> None:
     with pytest.raises(HybridsimError, match=message):
         run_scenario(write_plan(tmp_path, **changes), tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -170,8 +177,9 @@ def test_cli_reports_an_infeasible_plan_and_a_silent_ray_address_on_one_line(tmp
     pytest.importorskip("ray")
     done = hybridsim("run", str(write_plan(tmp_path)), "--backend", "ray", "--address", "127.0.0.1:9")
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        done.stderr.strip().splitlines()[0]
-    ] and "--address 127.0.0.1:9: no Ray cluster answers there" in done.stderr
+    assert (
+        done.stderr.strip().splitlines() == [done.stderr.strip().splitlines()[0]]
+        and "--address 127.0.0.1:9: no Ray cluster answers there" in done.stderr
+    )
     done = hybridsim("run", "scenarios/default.yaml", "--backend", "ray", "--out", str(tmp_path / "x"))
     assert done.returncode == 2 and "only a 'plan' scenario runs on a backend" in done.stderr

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from hybridsim.simulator.scenario.loader import run_scenario
 
 from .test_plan import write_plan
@@ -32,9 +31,24 @@ def test_ray_backend_gives_byte_identical_tables(tmp_path: Path, ray_head: str) 
     plan = write_plan(tmp_path, search={"method": "optuna", "trials": 8, "batch": 4, "seed": 2})
     run_scenario(plan, tmp_path / "local")
     done = subprocess.run(
-        [sys.executable, "-c", "from hybridsim.cli import main; main()", "run", str(plan),
-         "--out", str(tmp_path / "ray"), "--backend", "ray", "--address", ray_head, "--workers", "2"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            "from hybridsim.cli import main; main()",
+            "run",
+            str(plan),
+            "--out",
+            str(tmp_path / "ray"),
+            "--backend",
+            "ray",
+            "--address",
+            ray_head,
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     for name in ("candidates.csv", "candidates.parquet", "runs.csv", "summary.json", "pareto.png"):

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import yaml
-
-from hybridsim.core.errors import HybridsimError
 from hybridsim.simulator.metrics.carbon import GridIntensity, emissions, read_intensity
 from hybridsim.simulator.scenario.loader import run_scenario
+
+from hybridsim.core.errors import HybridsimError
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "scenarios" / "grid" / "synthetic-diurnal-intensity.csv"
@@ -60,7 +60,11 @@ def test_shipped_synthetic_curve_matches_its_documented_formula() -> None:
     series = read_intensity(SHIPPED, period_s=86400)
     assert series.times_s.tolist() == [3600.0 * h for h in range(24)]
     for h, value in enumerate(series.values):
-        formula = 400 - 150 * max(0.0, math.sin(math.pi * (h - 6) / 12)) + 30 * math.cos(2 * math.pi * (h - 19) / 24)
+        formula = (
+            400
+            - 150 * max(0.0, math.sin(math.pi * (h - 6) / 12))
+            + 30 * math.cos(2 * math.pi * (h - 19) / 24)
+        )
         assert value == pytest.approx(round(formula, 1))
     assert "SYNTHETIC" in SHIPPED.read_text(encoding="utf-8").splitlines()[0]
 
@@ -102,4 +106,6 @@ def test_simulation_summary_reports_carbon_per_policy(tmp_path: Path) -> None:
         assert carbon["total_g"] == pytest.approx(sum(s["total_g"] for s in carbon["systems"].values()))
         # near noon the synthetic curve lies between 240 and 260 g/kWh for the ~2 minutes simulated
         assert 240 <= carbon["mean_g_per_kwh"] <= 260
-        assert carbon["total_kg"] == pytest.approx(run["energy"]["total_kwh"] * carbon["mean_g_per_kwh"] / 1000)
+        assert carbon["total_kg"] == pytest.approx(
+            run["energy"]["total_kwh"] * carbon["mean_g_per_kwh"] / 1000
+        )
