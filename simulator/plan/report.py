@@ -97,19 +97,11 @@ def _save(figure: Any, out_dir: Path, name: str) -> str:
     return name
 
 
-def pareto_plot(
-    candidates: pd.DataFrame,
-    front: list[int],
-    best: int | None,
-    kind: str,
-    axis_label: str,
-    slo: float | None,
-    out_dir: Path,
-) -> str:
-    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+def _pareto_panel(
+    axis: Any, candidates: pd.DataFrame, front: list[int], best: int | None, slo: float | None
+) -> None:
     finite = candidates[np.isfinite(candidates["objective"].astype(float))]
-    feasible = finite[finite["feasible"]]
-    infeasible = finite[~finite["feasible"]]
+    feasible, infeasible = finite[finite["feasible"]], finite[~finite["feasible"]]
     axis.scatter(
         infeasible["pareto_value"],
         infeasible["objective"],
@@ -145,11 +137,44 @@ def pareto_plot(
     if slo is not None:
         axis.axvline(slo, color="tab:red", linestyle="--", linewidth=1, label=f"SLO {slo:g} s")
     axis.set_xscale("log")
-    axis.set_xlabel(f"{axis_label} (s, log; mean over seeds)")
-    axis.set_ylabel(f"{kind} ({OBJECTIVE_UNITS[kind]}, mean over seeds)")
-    axis.set_title(f"Plan: {kind} against tail latency, {len(candidates)} candidates")
     axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+
+
+def pareto_plot(
+    candidates: pd.DataFrame,
+    front: list[int],
+    best: int | None,
+    kind: str,
+    axis_label: str,
+    slo: float | None,
+    out_dir: Path,
+) -> str:
+    """Every candidate (left) and, right, a close-up of the front up to 3x the SLO (or 3x the best's p99)."""
+    figure, (whole, close) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for axis in (whole, close):
+        _pareto_panel(axis, candidates, front, best, slo)
+        axis.set_xlabel(f"{axis_label} (s, log; mean over seeds)")
+    whole.set_ylabel(f"{kind} ({OBJECTIVE_UNITS[kind]}, mean over seeds)")
+    whole.set_title(f"All {len(candidates)} candidates", fontsize=10)
+    reach = 3 * (
+        slo
+        if slo is not None
+        else float(candidates.loc[best, "pareto_value"])
+        if best is not None
+        else float(candidates["pareto_value"].median())
+    )
+    near = candidates[
+        (candidates["pareto_value"] <= reach) & np.isfinite(candidates["objective"].astype(float))
+    ]
+    if not near.empty:
+        low, high = float(near["pareto_value"].min()), reach
+        bottom, top = float(near["objective"].min()), float(near["objective"].max())
+        pad = 0.05 * (top - bottom) or 0.05 * abs(top) or 1.0
+        close.set_xlim(low / 1.15, high)
+        close.set_ylim(bottom - pad, top + pad)
+    close.set_title(f"Close-up: {axis_label} up to {reach:.3g} s", fontsize=10)
+    close.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    figure.suptitle(f"Plan: {kind} against tail latency")
     return _save(figure, out_dir, "pareto.png")
 
 

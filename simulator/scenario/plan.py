@@ -246,7 +246,7 @@ def _brief(run: dict[str, Any]) -> dict[str, Any]:
 def _headline(summary: dict[str, Any], axis: str) -> str:
     best, unit = summary["best"], summary["objective"]["unit"]
     above = best["offline_bound"]["above_pct_mean"]
-    bound = f", energy {above:.1f}% above the offline bound" if above is not None else ""
+    bound = f", energy {above:.2f}% above the offline bound" if above is not None else ""
     interval = (
         f" (95% CI {best['objective_ci_low']:.4g}-{best['objective_ci_high']:.4g} over {len(summary['seeds'])} seeds)"
         if best["objective_ci_low"] is not None

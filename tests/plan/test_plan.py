@@ -183,3 +183,18 @@ def test_cli_reports_an_infeasible_plan_and_a_silent_ray_address_on_one_line(tmp
     )
     done = hybridsim("run", "scenarios/default.yaml", "--backend", "ray", "--out", str(tmp_path / "x"))
     assert done.returncode == 2 and "only a 'plan' scenario runs on a backend" in done.stderr
+
+
+def test_readme_plan_example_is_a_valid_plan_over_the_shipped_scenarios() -> None:
+    import re
+
+    from hybridsim.simulator.scenario import plan as plan_kind
+
+    root = Path(__file__).resolve().parents[2]
+    blocks = re.findall(r"```yaml\n(.*?)```", (root / "README.md").read_text(encoding="utf-8"), flags=re.S)
+    plans = [block for block in map(yaml.safe_load, blocks) if isinstance(block, dict) and block["kind"] == "plan"]
+    assert plans, "README lost its plan example"
+    for example in plans:
+        scenario = plan_kind.Scenario.model_validate(example)
+        space, seeds, _ = plan_kind._prepare(scenario, root / "scenarios" / "example.yaml", "README")
+        assert space.size == 13 * 6 * 8 and len(seeds) == 3
