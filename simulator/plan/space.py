@@ -94,7 +94,7 @@ def key(choice: dict[str, Any]) -> str:
 def _check_path(data: dict[str, Any], path: str, where: str) -> None:
     """Refuse a path that names nothing in the base scenario (a typo would otherwise add a new field)."""
     node: Any = data
-    walked = []
+    walked: list[str] = []
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:
             known = ", ".join(sorted(node)) if isinstance(node, dict) else "none: not a section"

@@ -192,7 +192,9 @@ def test_readme_plan_example_is_a_valid_plan_over_the_shipped_scenarios() -> Non
 
     root = Path(__file__).resolve().parents[2]
     blocks = re.findall(r"```yaml\n(.*?)```", (root / "README.md").read_text(encoding="utf-8"), flags=re.S)
-    plans = [block for block in map(yaml.safe_load, blocks) if isinstance(block, dict) and block["kind"] == "plan"]
+    plans = [
+        block for block in map(yaml.safe_load, blocks) if isinstance(block, dict) and block["kind"] == "plan"
+    ]
     assert plans, "README lost its plan example"
     for example in plans:
         scenario = plan_kind.Scenario.model_validate(example)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ ray = pytest.importorskip("ray")
 
 
 @pytest.fixture
-def ray_head() -> str:
+def ray_head() -> Iterator[str]:
     ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
     try:
         yield ray.get_runtime_context().gcs_address
