@@ -15,6 +15,7 @@ Ctrl-C cancels the work not yet done (queued futures, Ray tasks) and leaves no o
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import warnings
@@ -111,7 +112,11 @@ class RayBackend:
         self.workers = workers
         self._started = not ray.is_initialized()
         if self._started:
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": logging.ERROR,  # Ray's start-up notes would bury the plan's one-line result
+            }
             if address is None:
                 options["num_cpus"] = workers or os.cpu_count() or 1
             with warnings.catch_warnings():
