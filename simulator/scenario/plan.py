@@ -216,7 +216,9 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "plots": plots,
     }
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the bound rebuilds the pools' models: their warnings are out already
+        warnings.simplefilter(
+            "ignore"
+        )  # the bound rebuilds the pools' models: their warnings are out already
         summary["best"]["offline_bound"] = _bound(space, winner, seeds, base_dir)
     summary["headline"] = _headline(summary, scenario.pareto_metric)
     return summary
