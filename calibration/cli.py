@@ -35,6 +35,8 @@ import click
 
 from hybridsim.core.errors import HybridsimError
 
+from .cli_serving import calibrate_serving, refuse_serving_options, serving_options
+
 QUICK = {
     "input_tokens": (8, 16),
     "output_tokens": (8, 16),
@@ -45,7 +47,15 @@ QUICK = {
     "warmup": 1,
 }
 """The `--quick` smoke test: three settings, a few trials each."""
-OWN_FILES = ("trials.csv", "points.csv", "profile.json", "calibration.json")
+OWN_FILES = (
+    "trials.csv",
+    "points.csv",
+    "profile.json",
+    "calibration.json",
+    "serving_trials.csv",
+    "serving_prefill.csv",
+    "serving_decode.csv",
+)
 
 
 class _OneLineErrors(click.Command):
@@ -178,6 +188,7 @@ def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
 @click.option("--overwrite", is_flag=True, help="Delete a previous calibration in --out and start over.")
 @click.option("--quick", is_flag=True, help="Smoke test: inputs 8,16, outputs 8,16, 2-3 trials each.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@serving_options
 def calibrate(
     out_dir: Path,
     arch: str | None,
@@ -210,10 +221,16 @@ def calibrate(
     overwrite: bool,
     quick: bool,
     no_progress: bool,
+    **serving: Any,
 ) -> None:
-    """Measure runtime and energy of an LLM at exact token counts and write a profile."""
+    """Measure runtime and energy of an LLM at exact token counts and write a profile (with --serving:
+    the cost of prefill passes and decode iterations over batch sizes, `cli_serving.py`)."""
     command_started = time.monotonic()
     _require_calibrate_extra()
+    if serving.pop("serving"):
+        calibrate_serving({**locals(), **serving}, command_started, _command_line())
+        return
+    refuse_serving_options(serving)
     from .cli_meter import check_meter_options, choose_meter, nvml_indices
     from .plan import INPUT_SWEEP, OUTPUT_SWEEP, ProtocolConfig, plan_settings
     from .profile_writer import resumable_context

@@ -15,9 +15,8 @@ This module is that path, written once, as pure functions:
 * `batch_share`: how much a batch scales its members' energies (the padded-batch assumption of
   `cluster/batching.py`); the pool calls it when it forms a batch and records the share per request.
 * `idle_energy`: idle power x idle time of each node, up to the end of the run.
-* an iteration of continuous batching (a prefill pass or a decode step over a running batch, priced from
-  a profile's serving tables, `hybridsim.core.profile_model.PassCost`) is priced here too, beside
-  `request_energy` (see the section at the end).
+* `iteration_energy`: the joules of forward passes of a continuously batching engine (a prefill pass or a
+  decode step over a running batch, priced from a profile's serving tables), under the power cap.
 
 Everything else only moves these numbers: the per-request table (`metrics/records.py`) holds them and
 the summary (`metrics/summary.py`) adds them up.
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hybridsim.core.profile_model import CostModel
+from hybridsim.core.profile_model import CostModel, PassCost
 
 
 @dataclass(frozen=True)
@@ -102,9 +101,19 @@ def idle_energy(idle_power_w: np.ndarray, busy_s: np.ndarray, horizon_s: float) 
 
 
 # -- one iteration of continuous batching --------------------------------------------------------------
-# A batching engine (vLLM, TGI) runs iterations, not requests: a prefill pass over newly admitted prompts,
-# then decode steps that each add one token to every running request. The joules of one iteration come from
-# the profile's serving tables (`ServingCostModel.prefill` / `.decode` -> `PassCost`), under the pool's
-# power cap like `request_energy`, and are shared out to the requests in it. That pricing belongs here, as a
-# pure function of (batch, context) named `iteration_energy`, so that this module stays the one place
-# where energy is computed.
+
+
+def iteration_energy(passes: PassCost, cap: PowerCap = NO_CAP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(time s, CPU J, GPU J) of forward passes of a batching engine, under the pool's power cap (vectorised).
+
+    A batching engine (vLLM, TGI) runs iterations, not requests: a prefill pass over newly admitted prompts,
+    then decode steps that each add one token to every running request. The serving tables price one pass
+    uncapped (`ServingCostModel.prefill` / `.decode` -> `PassCost`); the cap acts as on a request (CPU energy
+    x runtime_factor, GPU energy x runtime_factor x power_factor). `profiles/iteration_pricing.py` calls
+    this for runs of iterations, and `cluster/continuous.py` shares each pass's joules out to the requests
+    in it (by tokens processed), so that the shares add up to what the passes cost.
+    """
+    time = np.asarray(passes.time_s, dtype=np.float64) * cap.runtime_factor
+    cpu = np.asarray(passes.cpu_energy_j, dtype=np.float64) * cap.runtime_factor
+    gpu = np.asarray(passes.gpu_energy_j, dtype=np.float64) * (cap.runtime_factor * cap.power_factor)
+    return time, cpu, gpu

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
@@ -28,6 +28,8 @@ from hybridsim.core.profile_model import CostModel
 
 from .arrivals import RequestStream
 from .cluster import Cluster, CostEstimator, PoolSetup, SystemCosts, price_requests
+from .cluster.continuous import ContinuousPool
+from .cluster.serving_records import ServingRecords
 from .energy import NO_CAP, PowerCap, idle_energy, request_energy
 from .metrics.records import NOT_SERVED, RequestTable
 from .policies.base import Policy, Request, bind
@@ -68,6 +70,12 @@ class RunResult:
     """Every request priced on every pool, served there or not (closed-form, no queue)."""
     warmup_s: float
     outputs_cut: int = 0
+    passes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Continuously batching pools' pass logs (`cluster.serving_records.PassLog.columns`), by pool."""
+    preemptions: dict[str, int] = field(default_factory=dict)
+    """Preemptions per continuously batching pool."""
+    kv_capacity: dict[str, int] = field(default_factory=dict)
+    """KV tokens one node of each continuously batching pool holds."""
 
     @property
     def idle_s(self) -> np.ndarray:
@@ -99,6 +107,8 @@ def simulate(
         pool = cluster.pools[config.setup.name]
         costs[pool.name] = price_requests(config.cost_model, m, n, config.cap)
         pool.load(costs[pool.name], CostEstimator(config.cost_model, config.cap))
+        if isinstance(pool, ContinuousPool):
+            pool.attach(m, n)
     predictions = predictor.prepare(m, stream.max_tokens, n, predictor_rng or np.random.default_rng(0))
     bind(policy, cluster, policy_rng or np.random.default_rng(0))
     if getattr(policy, "needs_estimates", False):
@@ -172,6 +182,8 @@ def _finish(
     for code, config in enumerate(pools):
         here = system_code == code
         priced = costs[config.setup.name]
+        if config.setup.serving is not None:
+            continue  # priced pass by pass during the run (`_streaming_columns`)
         served = request_energy(
             config.cost_model, stream.input_tokens[here], stream.output_tokens[here], config.cap, share[here]
         )
@@ -188,7 +200,10 @@ def _finish(
                 "set cost_model.out_of_range to clamp or extrapolate"
             )
     arrival = np.asarray(stream.arrival_s, dtype=np.float64)
-    columns = {
+    streamed = _streaming_columns(
+        cluster, system_code, energy, cpu, gpu, arrival, finish, stream.output_tokens
+    )
+    columns: dict[str, np.ndarray] = {
         "request_id": np.arange(len(node), dtype=np.int64),
         "arrival_s": arrival,
         "start_s": start,
@@ -207,6 +222,7 @@ def _finish(
         "gpu_energy_j": gpu,
         "in_warmup": arrival < stream.warmup_s,
         "outside_profile_range": outside,
+        **streamed,
     }
     table = RequestTable(columns, tuple(cluster.pools))
     horizon = max(float(finish.max()), stream.duration_s or 0.0)
@@ -220,4 +236,61 @@ def _finish(
         costs,
         stream.warmup_s,
         stream.outputs_cut,
+        {name: pool.log.columns() for name, pool in _batching(cluster).items()},
+        {name: pool.preemptions for name, pool in _batching(cluster).items()},
+        {name: pool.kv_capacity for name, pool in _batching(cluster).items()},
     )
+
+
+def _batching(cluster: Cluster) -> dict[str, ContinuousPool]:
+    """The continuously batching pools, by name."""
+    found: dict[str, object] = {name: pool for name, pool in cluster.pools.items()}
+    return {name: pool for name, pool in found.items() if isinstance(pool, ContinuousPool)}
+
+
+def _streaming_columns(
+    cluster: Cluster,
+    system_code: np.ndarray,
+    energy: np.ndarray,
+    cpu: np.ndarray,
+    gpu: np.ndarray,
+    arrival: np.ndarray,
+    finish: np.ndarray,
+    output_tokens: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Token-level columns; on continuously batching pools, energy is the passes' shares (overwritten here).
+
+    A request-level node hands back its answer whole: its first token comes with the last (TTFT = latency),
+    there is no time between tokens, and the profile does not split its energy into prefill and decode (NaN).
+    """
+    latency = np.maximum(finish - arrival, 0.0)
+    ttft, tbt_max = latency.copy(), np.zeros(len(arrival))
+    prefill_j, decode_j = np.full(len(arrival), np.nan), np.full(len(arrival), np.nan)
+    preemptions = np.zeros(len(arrival), dtype=np.int64)
+    for code, pool in enumerate(cluster.pools.values()):
+        if not isinstance(pool, ContinuousPool):
+            continue
+        here = system_code == code
+        records: ServingRecords = pool.records
+
+        def column(values: array, kind: str = "d", here: np.ndarray = here) -> np.ndarray:
+            return np.frombuffer(values, dtype=np.float64 if kind == "d" else np.int64)[here]
+
+        prefill_j[here], decode_j[here] = column(records.prefill_j), column(records.decode_j)
+        prefill_cpu, decode_cpu = column(records.prefill_cpu_j), column(records.decode_cpu_j)
+        energy[here] = prefill_j[here] + decode_j[here]
+        cpu[here] = prefill_cpu + decode_cpu
+        gpu[here] = energy[here] - cpu[here]
+        ttft[here] = column(records.first_token_s) - arrival[here]
+        tbt_max[here] = column(records.tbt_max_s)
+        preemptions[here] = column(records.preemptions, "q")
+    gaps = np.maximum(np.asarray(output_tokens, dtype=np.float64) - 1.0, 0.0)
+    tbt_mean = np.divide(latency - ttft, gaps, out=np.zeros(len(arrival)), where=gaps > 0)
+    return {
+        "ttft_s": ttft,
+        "tbt_mean_s": tbt_mean,
+        "tbt_max_s": tbt_max,
+        "prefill_energy_j": prefill_j,
+        "decode_energy_j": decode_j,
+        "preemptions": preemptions,
+    }

@@ -1,6 +1,6 @@
 """Reading and writing profile directories (`profile.json` + `points.csv` [+ `trials.csv`]).
 
-The format is described in `model.py`. Writes are atomic; `append_trials` adds rows to `trials.csv` one
+The format is described in `profile_model.py`; serving tables in `serving_io.py`. Writes are atomic; `append_trials` adds rows to `trials.csv` one
 trial at a time so that an interrupted calibration keeps everything measured so far.
 """
 
@@ -18,8 +18,9 @@ import pandas as pd
 
 from hybridsim.core.atomic import dump_json, write_text_atomic
 from hybridsim.core.errors import HybridsimError, shown
-from hybridsim.core.profile_model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata
+from hybridsim.core.profile_model import POINT_COLUMNS, BilinearFit, Profile, ProfileMetadata, ServingTables
 from hybridsim.core.readers import read_csv_file, read_json_file
+from hybridsim.core.serving_io import load_serving, save_serving, serving_block
 
 FORMAT_VERSION = 1
 PROFILE_FILE = "profile.json"
@@ -31,9 +32,17 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
     path = Path(path)
     meta_path, points_path = path / PROFILE_FILE, path / POINTS_FILE
     document = read_json_file(meta_path, f"{path}: not a profile directory (no {PROFILE_FILE})")
-    if not points_path.is_file():
-        raise HybridsimError(f"{path}: profile has no {POINTS_FILE}")
-    points = _read_points(points_path)
+    if not isinstance(document, dict):
+        raise HybridsimError(f"{meta_path}: must hold a JSON object")
+    serving: ServingTables | None = None
+    if document.get("serving") is not None:
+        serving = load_serving(path, document["serving"], meta_path)
+    if points_path.is_file():
+        points = _read_points(points_path)
+    elif serving is not None:
+        points = pd.DataFrame(columns=list(POINT_COLUMNS))  # serving-only: no per-request costs
+    else:
+        raise HybridsimError(f"{path}: profile has no {POINTS_FILE} (and no serving tables)")
     try:
         metadata = _metadata_from_dict(document["metadata"])
     except (KeyError, TypeError) as error:
@@ -57,7 +66,11 @@ def load_profile_dir(path: Path, name: str | None = None) -> Profile:
             output_range=_optional_range(fit.get("output_range")),
         )
     return Profile(
-        name=name or document.get("name") or path.name, metadata=metadata, points=points, paper_fit=paper_fit
+        name=name or document.get("name") or path.name,
+        metadata=metadata,
+        points=points,
+        paper_fit=paper_fit,
+        serving=serving,
     )
 
 
@@ -79,18 +92,32 @@ def _read_points(path: Path) -> pd.DataFrame:
 
 
 def profile_document(profile: Profile) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "name": profile.name,
         "metadata": dataclasses.asdict(profile.metadata),
         "paper_fit": dataclasses.asdict(profile.paper_fit) if profile.paper_fit else None,
     }
+    if profile.serving is not None:
+        document["serving"] = serving_block(profile.serving)
+    return document
+
+
+def is_serving_only(profile: Profile) -> bool:
+    """True for a profile that prices batched passes but carries no per-request points."""
+    return profile.serving is not None and profile.points.empty
 
 
 def save_profile_dir(profile: Profile, path: Path) -> None:
-    """Write `profile.json` and `points.csv` (each atomically); `trials.csv` is left alone."""
+    """Write `profile.json`, `points.csv` and any serving tables (each atomically); `trials.csv` is left
+    alone. A serving-only profile has no points.csv."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    if profile.serving is not None:
+        save_serving(profile.serving, path)
+    if is_serving_only(profile):
+        write_text_atomic(path / PROFILE_FILE, dump_json(profile_document(profile)))
+        return
     columns = list(POINT_COLUMNS) + [c for c in profile.points.columns if c not in POINT_COLUMNS]
     points = profile.points[columns].sort_values(["sweep", "input_tokens", "output_tokens"])
     write_text_atomic(
@@ -99,13 +126,14 @@ def save_profile_dir(profile: Profile, path: Path) -> None:
     write_text_atomic(path / PROFILE_FILE, dump_json(profile_document(profile)))
 
 
-def append_trials(path: Path, rows: list[Mapping[str, Any]]) -> None:
-    """Append trial rows to `trials.csv`, writing the header on first use; flushed to disk at once."""
+def append_trials(path: Path, rows: list[Mapping[str, Any]], filename: str = TRIALS_FILE) -> None:
+    """Append trial rows to `filename` (`trials.csv`), writing the header on first use; flushed to disk at
+    once."""
     if not rows:
         return
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    trials_path = path / TRIALS_FILE
+    trials_path = path / filename
     fieldnames = list(rows[0].keys())
     new_file = not trials_path.exists() or trials_path.stat().st_size == 0
     if not new_file:
@@ -139,8 +167,8 @@ def _drop_torn_last_line(path: Path) -> None:
     warnings.warn(f"{path}: dropped a torn last line (an interrupted write)", stacklevel=3)
 
 
-def read_trials(path: Path) -> pd.DataFrame:
-    trials_path = Path(path) / TRIALS_FILE
+def read_trials(path: Path, filename: str = TRIALS_FILE) -> pd.DataFrame:
+    trials_path = Path(path) / filename
     if not trials_path.exists():
         return pd.DataFrame()
     return pd.read_csv(trials_path)

@@ -6,6 +6,10 @@ A *profile* is a directory that a person can read and `git diff`:
                           idle power, KV cache, batch size, notes) and, if any, published model fits
     <name>/points.csv     one row per measured (sweep, input_tokens, output_tokens) setting, aggregated
     <name>/trials.csv     optional: every trial as measured (calibration appends here as it goes)
+    <name>/serving_prefill.csv, serving_decode.csv
+                          optional: per-pass costs for batching engines (`ServingTables`), described by the
+                          `serving` block of profile.json; a profile with them may omit points.csv
+                          (a *serving-only* profile, which prices iterations but not whole requests)
 
 `points.csv` columns (required first, then optional):
     sweep                 'input' | 'output' | 'grid'
@@ -134,6 +138,10 @@ class ServingTables:
     *iterations*: a prefill pass over newly admitted prompts, then decode iterations that each generate one
     token for every running request. These tables price one pass; per-request costs follow from how the
     engine schedules them (`hybridsim.simulator` shares each pass's energy out to the requests in it).
+
+    Energy accounting: a pass's energy is everything the scope drew while the pass ran, idle draw included
+    (nothing subtracted); `idle_power_w` is what the replica draws between passes. So a replica's energy
+    over a period is the sum of its passes' energies plus idle power x the time it ran no pass.
     """
 
     prefill: pd.DataFrame
@@ -149,6 +157,13 @@ class ServingTables:
     energy_source: str = "measured"
     """'measured' (a meter read per pass), or a sentence saying how energy was modelled (e.g. a published
     power constant x measured time)."""
+    idle_power_w: float | None = None
+    """Power the replica draws while it runs no pass, within the tables' energy scope (W); None if unknown."""
+    idle_power_source: str = "unknown"
+    """How the idle power was obtained (metered before the run, a published constant, ...)."""
+    kv_capacity_derivation: dict[str, float] = field(default_factory=dict)
+    """The numbers behind `kv_capacity_tokens` where it was computed (device memory, weights and KV bytes
+    per token in bytes, the headroom fraction), so that a reader can redo the arithmetic."""
 
     @property
     def energy_modelled(self) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from hybridsim.core.errors import HybridsimError
 from hybridsim.core.profile_model import Profile
 
 from ..profiles.registry import BUILTIN_DIR, list_builtin, load_profile
@@ -33,7 +34,7 @@ def profiles() -> None:
 
 @profiles.command("list")
 def list_command() -> None:
-    """A table of the built-in profiles."""
+    """A table of the built-in profiles; `serving` says which carry per-pass tables for batching engines."""
     rows = [_summary(load_profile(name)) for name in list_builtin()]
     click.echo(pd.DataFrame(rows).to_string(index=False))
 
@@ -44,18 +45,37 @@ def list_command() -> None:
     "--plot",
     "plot_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the paper's Figs 1-2 for these profiles (.png or .pdf).",
+    help="Also write the paper's Figs 1-2 for these profiles (.png or .pdf); for profiles with serving "
+    "tables, iteration time and energy per token against batch size (to PLOT, or PLOT-serving when both).",
 )
 def show_command(names: tuple[str, ...], plot_path: Path | None) -> None:
-    """Metadata and measured points of each NAME (a built-in name or a profile directory)."""
+    """Metadata, measured points and serving tables of each NAME (a built-in name or a profile directory)."""
     loaded = [load_profile(name) for name in names]
     for profile in loaded:
         click.echo(_describe(profile))
-    if plot_path is not None:
-        from ..profiles.plots import plot_sweeps
+        if profile.serving is not None:
+            from .serving_show import describe_serving
 
-        plot_sweeps(loaded, plot_path)
-        click.echo(f"wrote {plot_path}")
+            click.echo(describe_serving(profile.serving))
+    if plot_path is not None:
+        from ..profiles.plots import PLOT_SUFFIXES, plot_sweeps
+        from ..profiles.serving_plots import plot_serving
+
+        if plot_path.suffix.lower() not in PLOT_SUFFIXES:
+            raise HybridsimError(f"--plot {plot_path}: the plot must be a {' or '.join(PLOT_SUFFIXES)} file")
+        per_request = [profile for profile in loaded if not profile.points.empty]
+        serving = [profile for profile in loaded if profile.serving is not None]
+        if per_request:
+            plot_sweeps(per_request, plot_path)
+            click.echo(f"wrote {plot_path}")
+        if serving:
+            serving_path = (
+                plot_path.with_name(f"{plot_path.stem}-serving{plot_path.suffix}")
+                if per_request
+                else plot_path
+            )
+            plot_serving(serving, serving_path)
+            click.echo(f"wrote {serving_path}")
 
 
 @profiles.command("import-wilkins2024")
@@ -76,20 +96,52 @@ def import_command(raw_dir: Path, out_dir: Path) -> None:
         click.echo(f"wrote {out_dir / name}")
 
 
+@profiles.command("import-splitwise2024")
+@click.argument("raw_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=BUILTIN_DIR,
+    show_default="the built-in profile directory",
+    help="Where to write the serving profiles and their PROVENANCE.md.",
+)
+def import_splitwise_command(raw_dir: Path, out_dir: Path) -> None:
+    """Regenerate the built-in serving profiles from Splitwise's measurements
+    (../shared/reference/splitwise2024/raw)."""
+    from ..profiles.splitwise2024 import import_splitwise2024
+
+    for name in import_splitwise2024(raw_dir, out_dir):
+        click.echo(f"wrote {out_dir / name}")
+
+
 def _summary(profile: Profile) -> dict[str, object]:
     ok = profile.points[
         profile.points.get("status", pd.Series("ok", index=profile.points.index)).fillna("ok") == "ok"
     ]
     return {
         "name": profile.name,
-        "system": profile.metadata.system,
+        "system": _short(profile.metadata.system),
         "model": profile.metadata.model,
-        "meter": profile.metadata.meter,
+        "meter": _short(profile.metadata.meter),
         "points": len(ok),
-        "input": f"{ok['input_tokens'].min():g}-{ok['input_tokens'].max():g}",
-        "output": f"{ok['output_tokens'].min():g}-{ok['output_tokens'].max():g}",
+        "input": f"{ok['input_tokens'].min():g}-{ok['input_tokens'].max():g}" if len(ok) else "-",
+        "output": f"{ok['output_tokens'].min():g}-{ok['output_tokens'].max():g}" if len(ok) else "-",
+        "serving": _serving_summary(profile),
         "estimated": "yes" if profile.metadata.estimated else "no",
     }
+
+
+def _short(text: str, width: int = 28) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _serving_summary(profile: Profile) -> str:
+    """'no', or the batch sizes and GPUs per replica of the serving tables ('b1-64/tp8')."""
+    if profile.serving is None:
+        return "no"
+    batches = pd.concat([profile.serving.prefill["batch_size"], profile.serving.decode["batch_size"]])
+    return f"b{batches.min()}-{batches.max()}/tp{profile.serving.tensor_parallel}"
 
 
 def _describe(profile: Profile) -> str:
@@ -111,9 +163,12 @@ def _describe(profile: Profile) -> str:
             f"{fit.runtime_coefficients[1]:.6g}*n + {fit.runtime_coefficients[2]:.6g}*m*n s "
             f"({fit.energy_scope})"
         )
-    columns = [column for column in SHOW_COLUMNS if column in profile.points.columns]
-    table = profile.points[columns].rename(columns=SHOW_COLUMNS)
-    lines.append(table.to_string(index=False, float_format=lambda value: f"{value:.4g}"))
+    if profile.points.empty:
+        lines.append("points:       none (serving-only: per-pass tables below, no per-request costs)")
+    else:
+        columns = [column for column in SHOW_COLUMNS if column in profile.points.columns]
+        table = profile.points[columns].rename(columns=SHOW_COLUMNS)
+        lines.append(table.to_string(index=False, float_format=lambda value: f"{value:.4g}"))
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,8 @@ import numpy as np
 import simpy
 
 from ..metrics.records import RequestRecords
+from .continuous import ContinuousPool
+from .continuous_chunked import ChunkedPrefillPool
 from .node import Node
 from .pool import Pool, PoolSetup
 
@@ -49,7 +51,12 @@ class Cluster:
         for setup in setups:
             if setup.name in self.pools:
                 raise ValueError(f"duplicate pool name {setup.name!r}")
-            pool = Pool(setup, len(self.nodes), self)
+            # a ContinuousPool offers the router the same view as a Pool (least_loaded, soonest, estimate, nodes)
+            if setup.serving is None:
+                pool = Pool(setup, len(self.nodes), self)
+            else:
+                batching = ChunkedPrefillPool if setup.serving.limits.chunked_prefill else ContinuousPool
+                pool = batching(setup, len(self.nodes), self)  # type: ignore[assignment]
             self.pools[setup.name] = pool
             self.nodes.extend(pool.nodes)
 

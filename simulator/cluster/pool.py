@@ -29,6 +29,7 @@ from simpy.events import Timeout
 
 from ..energy import batch_share
 from .batching import BatchModel
+from .continuous_node import ContinuousSetup
 from .costs import CostEstimator, SystemCosts
 from .min_index import MinIndex
 from .node import Node
@@ -51,6 +52,8 @@ class PoolSetup:
     discipline: str = "fifo"
     """'fifo': a queue per node; 'shared': one queue per pool."""
     batch: BatchModel = BatchModel()
+    serving: ContinuousSetup | None = None
+    """Set for a continuously batching pool (`serving: continuous`, see `continuous.py`)."""
 
 
 class Pool:

@@ -86,5 +86,11 @@ PARQUET_COLUMNS: tuple[str, ...] = (
     "gpu_energy_j",
     "in_warmup",
     "outside_profile_range",
+    "ttft_s",
+    "tbt_mean_s",
+    "tbt_max_s",
+    "prefill_energy_j",
+    "decode_energy_j",
+    "preemptions",
 )
 """What each per-request Parquet file holds, in order."""

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import RunResult
+from .serving_summary import pool_serving, slo_report, throughput, token_latency
 
 JOULES_PER_KWH = 3.6e6
 SATURATION_UTILISATION = 0.95
@@ -56,7 +57,12 @@ def _quantiles(values: np.ndarray, names: tuple[str, ...] = ("p50", "p90", "p99"
 
 
 def summarise(
-    result: RunResult, slo_s: float | None = None, lam: float = 0.5, reference: str | None = None
+    result: RunResult,
+    slo_s: float | None = None,
+    lam: float = 0.5,
+    reference: str | None = None,
+    slos: dict[str, float] | None = None,
+    attainment: float = 0.9,
 ) -> dict[str, Any]:
     """The summary of one run (JSON-ready), per system and in total."""
     table = result.table
@@ -95,11 +101,16 @@ def summarise(
             "negative_energy_requests": int(np.count_nonzero(table["energy_j"][here] < 0)),
             "zero_runtime_requests": int(np.count_nonzero(table["service_s"][here] <= 0)),
             "backlog_at_last_arrival": backlog,
+            # a batching node is busy whenever it holds a request, however small its batch: for it only the
+            # backlog says whether it falls behind
             "saturated": bool(
-                utilisation >= SATURATION_UTILISATION
+                (utilisation >= SATURATION_UTILISATION and name not in result.passes)
                 or backlog > max(SATURATION_SHARE * here.sum(), SATURATION_PER_NODE * count)
             ),
         }
+        if name in result.passes:
+            idle_w = float(result.idle_power_w[nodes][0]) if count else 0.0
+            systems[name]["serving"] = pool_serving(result, position, name, idle_w)
 
     energy = _energy(
         float(table["energy_j"].sum()),
@@ -130,6 +141,9 @@ def summarise(
     }
     if slo_s is not None:
         summary["slo"] = {"target_s": slo_s, "attainment": float(np.mean(latency <= slo_s))}
+    summary["throughput"] = throughput(result)
+    summary["tokens"] = token_latency(result)
+    summary["slos"] = slo_report(result, slos, attainment) if slos else None
     return summary
 
 
@@ -203,7 +217,12 @@ def headline(summary: dict[str, Any]) -> str:
             f"{fastest['latency_s']['p99']:.3g} s ({fastest['energy']['total_kwh']:.3g} kWh)"
         )
         saturated = [f"{run['policy']} ({', '.join(run['saturated'])})" for run in runs if run["saturated"]]
-        return line + (f"; saturated: {'; '.join(saturated)}" if saturated else "")
+        with_slos = [run for run in runs if run.get("slos")]
+        slos = ""
+        if with_slos:
+            met = [run["policy"] for run in with_slos if run["slos"]["all_met"]]
+            slos = f"; SLOs met by: {', '.join(met)}" if met else "; no policy met every SLO"
+        return line + (f"; saturated: {'; '.join(saturated)}" if saturated else "") + slos
     parameter = summary["sweep"]["parameter"]
     parts = []
     for label in dict.fromkeys(run["policy"] for run in runs):

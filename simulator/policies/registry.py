@@ -32,6 +32,8 @@ BUILTIN_POLICIES: dict[str, str] = {
     "product_threshold": "hybridsim.simulator.policies.product_threshold:ProductThreshold",
     "cost_greedy": "hybridsim.simulator.policies.cost_greedy:CostGreedy",
     "energy_under_slo": "hybridsim.simulator.policies.energy_under_slo:EnergyUnderSlo",
+    "token_jsq": "hybridsim.simulator.policies.token_jsq:TokenJsq",
+    "marginal_energy": "hybridsim.simulator.policies.marginal_energy:MarginalEnergy",
 }
 
 

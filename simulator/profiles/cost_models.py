@@ -64,6 +64,11 @@ def build_cost_model(
     """
     if out_of_range not in OUT_OF_RANGE:
         raise HybridsimError(f"out_of_range: {out_of_range!r} is not one of {', '.join(OUT_OF_RANGE)}")
+    if profile.points.empty and profile.serving is not None:
+        raise HybridsimError(
+            f"profile {profile.name}: serving-only (per-pass tables, no points.csv): it prices batched "
+            "iterations, not whole requests served alone; use it with continuous batching"
+        )
     if method == "interpolated":
         if combination not in COMBINATIONS:
             raise HybridsimError(f"combination: {combination!r} is not one of {', '.join(COMBINATIONS)}")

@@ -1,6 +1,8 @@
 """Profiles by name: the built-ins shipped with hybridsim (`system/model`) or any profile directory.
 
-A scenario names a profile as `m1-pro/llama2-7b` or as a path to a directory that calibration wrote; both
+Some built-ins price whole requests (`points.csv`), some price the passes of a batching engine (serving
+tables, e.g. `splitwise-a100/llama2-70b-tp8`); a few may do both. A scenario names a profile as
+`m1-pro/llama2-7b` or as a path to a directory that calibration wrote; both
 resolve here, once per process (a `Profile` is immutable; a directory rewritten while the process runs is
 not re-read).
 """
@@ -11,8 +13,9 @@ import functools
 from pathlib import Path
 
 from hybridsim.core.errors import HybridsimError
-from hybridsim.core.profile_io import PROFILE_FILE, load_profile_dir
+from hybridsim.core.profile_io import POINTS_FILE, PROFILE_FILE, load_profile_dir
 from hybridsim.core.profile_model import Profile
+from hybridsim.core.serving_io import PREFILL_FILE
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "data" / "profiles"
 
@@ -22,6 +25,16 @@ def list_builtin() -> list[str]:
     return sorted(
         path.parent.relative_to(BUILTIN_DIR).as_posix() for path in BUILTIN_DIR.glob(f"*/*/{PROFILE_FILE}")
     )
+
+
+def list_builtin_request_level() -> list[str]:
+    """Built-ins that price whole requests served alone (they have measured points)."""
+    return [name for name in list_builtin() if (BUILTIN_DIR / name / POINTS_FILE).is_file()]
+
+
+def list_builtin_serving() -> list[str]:
+    """Built-ins that carry serving tables (per-pass costs for continuous batching)."""
+    return [name for name in list_builtin() if (BUILTIN_DIR / name / PREFILL_FILE).is_file()]
 
 
 def load_profile(name_or_path: str) -> Profile:

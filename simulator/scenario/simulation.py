@@ -52,6 +52,7 @@ from ..policies.registry import make_policy
 from ..predictors import make_predictor
 from ..profiles.registry import load_profile
 from ..workload.spec import WorkloadSpec, build_workload
+from .continuous_pools import check_continuous, continuous_config
 from .simulation_schema import PoolSpec, Scenario
 
 __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
@@ -71,6 +72,9 @@ def _pool_configs(scenario: Scenario) -> list[PoolConfig]:
     configs = []
     for name, spec in scenario.cluster.items():
         profile = _profile(spec, f"cluster.{name}")
+        if spec.serving == "continuous":
+            configs.append(continuous_config(name, spec, profile, scenario.cost_model.out_of_range))
+            continue
         idle = spec.idle_power_w if spec.idle_power_w is not None else profile.metadata.idle_power_w
         if idle is None:
             raise HybridsimError(
@@ -92,9 +96,8 @@ def _pool_configs(scenario: Scenario) -> list[PoolConfig]:
 def check(scenario: Scenario, base_dir: Path | None) -> None:
     """Everything that would fail a run, raised before any run starts (messages name the YAML path)."""
     labels: set[str] = set()
-    cluster = Cluster(
-        [PoolSetup(name, spec.count, 0.0, spec.queue) for name, spec in scenario.cluster.items()]
-    )
+    configs = _pool_configs(scenario)
+    cluster = Cluster([config.setup for config in configs])
     for k, spec in enumerate(scenario.policies):
         if spec.label in labels:
             raise HybridsimError(f"policies.{k}.name: duplicate name {spec.label!r}")
@@ -108,7 +111,6 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
             raise HybridsimError(f"policies.{k}{joint}{error}") from None
     if scenario.cost.reference is not None and scenario.cost.reference not in scenario.cluster:
         raise HybridsimError(f"cost.reference: no pool named {scenario.cost.reference!r}")
-    _pool_configs(scenario)
     if scenario.carbon is not None:
         intensity_from_spec(scenario.carbon, base_dir)
     arrival = scenario.arrival
@@ -119,7 +121,8 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
         and scenario.workload.requests != arrival.requests
     ):
         raise HybridsimError("workload.requests: differs from arrival.requests; give the count in one place")
-    build_stream(scenario, base_dir)
+    stream, _ = build_stream(scenario, base_dir)
+    check_continuous(configs, stream)
 
 
 def _resolve(path: Path | None, base_dir: Path | None) -> Path:
@@ -234,7 +237,15 @@ def run_one(
         "predictor": predictor_spec.model_dump(exclude_defaults=True) or {"kind": "max_tokens"},
         "requests_source": source,
     }
-    summary = summarise(result, scenario.slo_s, scenario.cost.lam, scenario.cost.reference)
+    slo = scenario.slo
+    summary = summarise(
+        result,
+        scenario.slo_s,
+        scenario.cost.lam,
+        scenario.cost.reference,
+        slo.targets() if slo else None,
+        slo.attainment if slo else 0.9,
+    )
     if scenario.carbon is not None:
         summary["carbon"] = emissions(result, intensity_from_spec(scenario.carbon, base_dir))
     return {**entry, **summary}
@@ -289,8 +300,22 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
 
 def _profile_facts(spec: PoolSpec) -> dict[str, Any]:
     """What a reader of the summary must know about a pool's numbers: what was measured, how, and the idle."""
-    meta = load_profile(spec.profile).metadata
+    profile = load_profile(spec.profile)
+    meta = profile.metadata
     overridden = spec.idle_power_w is not None
+    serving = {}
+    if spec.serving == "continuous" and profile.serving is not None:
+        serving = {
+            "serving_energy_source": profile.serving.energy_source,
+            "serving_energy_modelled": profile.serving.energy_modelled,
+            "kv_capacity_source": profile.serving.kv_capacity_source,
+            "serving_passes_out_of_range": "clamped to the measured batch sizes and token counts",
+        }
+        if not overridden:
+            meta_idle = profile.serving.idle_power_w
+            if meta_idle is not None:
+                serving["idle_power_w_used"] = meta_idle
+                serving["idle_power_source"] = profile.serving.idle_power_source
     return {
         "system": meta.system,
         "model": meta.model,
@@ -301,6 +326,7 @@ def _profile_facts(spec: PoolSpec) -> dict[str, Any]:
         "batch_size": meta.batch_size,
         "idle_power_w_used": spec.idle_power_w if overridden else meta.idle_power_w,
         "idle_power_source": "set in the scenario" if overridden else meta.idle_power_source,
+        **serving,
     }
 
 
@@ -352,6 +378,7 @@ def _map(
 
 def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) -> dict[str, Any]:
     """Run every policy at every sweep point; write per-request Parquet files and plots; return the summary."""
+    from ..report.serving_plots import power_over_time
     from ..report.simulation_plots import write_plots
     from .offline_bounds import attach_offline_bounds
 
@@ -405,5 +432,8 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "oracle_gap": oracle_gaps(runs),
     }
     summary["plots"] = write_plots(summary, out_dir)
+    power = power_over_time(summary, out_dir)
+    if power is not None:
+        summary["plots"].append(power)
     summary["headline"] = headline(summary)
     return summary

@@ -34,6 +34,27 @@ class PoolSpec(_Strict):
     batch_runtime_growth: float = Field(default=0.1, ge=0)
     batch_energy_growth: float = Field(default=0.1, ge=0)
     power_cap: PowerCapSpec | None = None
+    serving: Literal["request", "continuous"] = "request"
+    """'request': a node serves one request (or one static batch) at a time, priced by the request-level
+    profile; 'continuous': a vLLM-like engine priced pass by pass from the profile's serving tables."""
+    max_num_seqs: int = Field(default=256, ge=1)
+    max_num_batched_tokens: int = Field(default=8192, ge=1)
+    kv_capacity_tokens: int | None = Field(default=None, ge=1)
+    """KV-cache tokens per node (default: the serving tables')."""
+    chunked_prefill: bool = False
+    """Mix prompt chunks with the running decodes in every iteration (else a prefill pass pauses them)."""
+
+    @model_validator(mode="after")
+    def _serving(self) -> PoolSpec:
+        if self.serving == "continuous" and self.queue != "fifo":
+            raise PydanticCustomError(
+                "serving", "continuous: each node keeps its own waiting line; leave queue at fifo"
+            )
+        if self.serving == "continuous" and self.max_batch != 1:
+            raise PydanticCustomError(
+                "serving", "continuous: batches form per iteration (max_num_seqs); leave max_batch at 1"
+            )
+        return self
 
 
 class CostModelSpec(_Strict):
@@ -123,6 +144,23 @@ class SweepSpec(_Strict):
     values: list[Any] = Field(min_length=1)
 
 
+class SloSpec(_Strict):
+    """Targets for a streaming user: any of TTFT, mean time between tokens, end-to-end latency (s)."""
+
+    ttft_s: float | None = Field(default=None, gt=0)
+    tbt_s: float | None = Field(default=None, gt=0)
+    latency_s: float | None = Field(default=None, gt=0)
+    attainment: float = Field(default=0.9, gt=0, le=1)
+    """Share of measured requests that must meet each target for it to count as met."""
+
+    def targets(self) -> dict[str, float]:
+        return {
+            name: value
+            for name, value in (("ttft_s", self.ttft_s), ("tbt_s", self.tbt_s), ("latency_s", self.latency_s))
+            if value is not None
+        }
+
+
 class Scenario(_Strict):
     kind: Literal["simulation"]
     name: str | None = None
@@ -136,6 +174,7 @@ class Scenario(_Strict):
     predictor: PredictorSpec = Field(default_factory=PredictorSpec)
     policies: list[PolicySpec] = Field(min_length=1)
     slo_s: float | None = Field(default=None, gt=0)
+    slo: SloSpec | None = None
     cost: CostSpec = Field(default_factory=CostSpec)
     carbon: CarbonSpec | None = None
     sweep: SweepSpec | None = None

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hybridsim.simulator.profiles.cost_models import build_cost_model
-from hybridsim.simulator.profiles.registry import list_builtin, load_profile
+from hybridsim.simulator.profiles.registry import list_builtin_request_level, load_profile
 
 from hybridsim.core.errors import HybridsimError, ProfileRangeError
 from hybridsim.core.profile_model import Profile
@@ -22,7 +22,7 @@ def anchor_value(profile: Profile, column: str) -> float:
     return float((rows[column] * rows["n_trials"]).sum() / rows["n_trials"].sum())
 
 
-@pytest.mark.parametrize("name", list_builtin())
+@pytest.mark.parametrize("name", list_builtin_request_level())
 def test_interpolated_model_is_exact_at_measured_points(name: str) -> None:
     profile = load_profile(name)
     model = build_cost_model(profile)
@@ -41,7 +41,7 @@ def test_interpolated_model_is_exact_at_measured_points(name: str) -> None:
         np.testing.assert_allclose(model.energy_j(m, n), measured, rtol=2e-5)
 
 
-@pytest.mark.parametrize("name", list_builtin())
+@pytest.mark.parametrize("name", list_builtin_request_level())
 def test_interpolated_model_is_monotone_between_measured_points(name: str) -> None:
     """Between two neighbouring measurements, every value lies between theirs (no overshoot)."""
     profile = load_profile(name)

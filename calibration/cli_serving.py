@@ -1,0 +1,235 @@
+"""`hybridsim calibrate --serving`: measure what one prefill pass and one decode iteration cost here.
+
+    # GPU: batch 1-64, prompts and contexts of 128-2048 tokens per request, idle power metered for 10 s
+    hybridsim calibrate --serving --device cuda --arch llama2-7b --meter nvidia --out profiles/h100-serving
+    # CPU smoke test with a tiny model and the estimated meter (energies are a model, and say so)
+    hybridsim calibrate --serving --quick --arch tiny-llama --meter estimated --out /tmp/serving-smoke
+
+The options shared with request-level calibration (model, device, dtype, meter, trials, seed, time budget,
+resume, overwrite) mean the same here; the ones below are the sweep's own. Request-level options that a
+serving sweep would silently ignore (--batch-size, --no-kv-cache, --input-tokens, ...) are refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hybridsim.core.errors import HybridsimError
+
+QUICK_SERVING = {
+    "batch_sizes": (1, 4),
+    "prompt_lengths": (16, 128),
+    "context_lengths": (16, 128),
+    "min_trials": 3,
+    "max_trials": 4,
+    "warmup": 1,
+    "min_window_s": 0.05,
+    "idle_window_s": 0.5,
+}
+"""The `--serving --quick` smoke test: eight settings, a few short trials each."""
+HEADROOM_FRACTION = 0.10
+"""Device memory kept free of weights and KV cache (vLLM's default `gpu_memory_utilization` 0.9)."""
+REQUEST_LEVEL_ONLY = {
+    "batch_size": ("--batch-size", 1),
+    "kv_cache": ("--no-kv-cache", True),
+    "input_tokens": ("--input-tokens", None),
+    "output_tokens": ("--output-tokens", None),
+    "max_input": ("--max-input", None),
+    "max_output": ("--max-output", None),
+    "fixed_input": ("--fixed-input", None),
+    "fixed_output": ("--fixed-output", None),
+    "grid": ("--grid", False),
+}
+"""Options of request-level calibration that mean nothing to a serving sweep, and their defaults."""
+
+
+def serving_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The serving sweep's own options, added to `hybridsim calibrate`."""
+    options = [
+        click.option(
+            "--serving",
+            is_flag=True,
+            help="Measure serving tables (prefill passes and decode "
+            "iterations over batch sizes, KV cache on) instead of whole requests.",
+        ),
+        click.option("--batch-sizes", default=None, help="--serving: batch sizes [1,2,4,8,16,32,64]."),
+        click.option(
+            "--prompt-lengths",
+            default=None,
+            help="--serving: prompt tokens per request of the prefill passes [128,512,2048].",
+        ),
+        click.option(
+            "--context-lengths",
+            default=None,
+            help="--serving: KV tokens per request of the decode iterations [128,512,2048].",
+        ),
+        click.option(
+            "--ci-relative",
+            type=float,
+            default=None,
+            help="--serving: stop repeating a setting "
+            "when the 95% CI half-width of its pass time is at most this fraction of the mean [0.05].",
+        ),
+        click.option(
+            "--min-window-s",
+            type=float,
+            default=None,
+            help="--serving: repeat a pass inside one "
+            "meter window for at least this long, report per pass [0.5].",
+        ),
+        click.option(
+            "--idle-window-s",
+            type=float,
+            default=None,
+            help="--serving: meter the idle machine "
+            "this long before the sweep for the profile's idle power; 0 skips it [10].",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def check_not_request_level(params: dict[str, Any]) -> None:
+    """Refuse request-level options given with --serving (they would be ignored)."""
+    for name, (option, default) in REQUEST_LEVEL_ONLY.items():
+        if params.get(name) != default:
+            raise HybridsimError(
+                f"{option}: does not apply to --serving (see --batch-sizes, --prompt-lengths)"
+            )
+    if params.get("ci_halfwidth") not in (None, 0.5):
+        raise HybridsimError("--ci-halfwidth: does not apply to --serving (use --ci-relative)")
+
+
+def refuse_serving_options(params: dict[str, Any]) -> None:
+    """Refuse the serving sweep's options without --serving."""
+    for name in (
+        "batch_sizes",
+        "prompt_lengths",
+        "context_lengths",
+        "ci_relative",
+        "min_window_s",
+        "idle_window_s",
+    ):
+        if params.get(name) is not None:
+            raise HybridsimError(f"--{name.replace('_', '-')}: only applies with --serving")
+
+
+def calibrate_serving(params: dict[str, Any], command_started: float, command_line: str) -> None:
+    """Run `hybridsim calibrate --serving` with the command's parsed `params`."""
+    check_not_request_level(params)
+    from .cli import _pick, _prepare_out_dir, _token_list
+    from .cli_meter import check_meter_options, choose_meter, nvml_indices
+    from .runner import RunnerConfig, check_device
+    from .serving_plan import BATCH_SIZES, CONTEXT_LENGTHS, PROMPT_LENGTHS, ServingConfig, plan_serving
+
+    base: dict[str, Any] = QUICK_SERVING if params["quick"] else {}
+    runner_config = RunnerConfig(
+        model=params["model"],
+        arch=params["arch"],
+        dtype=params["dtype"],
+        device=params["device"],
+        batch_size=1,
+        kv_cache=True,
+        seed=params["seed"],
+        allow_download=params["allow_download"],
+    )
+    runner_config.validate()
+    if params["arch"] is not None:
+        from .archs import load_arch
+
+        load_arch(params["arch"])
+    meter_options = {
+        "--tdp-w": params["tdp_w"],
+        "--accelerator-w": params["accelerator_w"],
+        "--idle-s": params["idle_s"],
+        "--uprof-csv": params["uprof_csv"],
+    }
+    check_meter_options(params["meter_name"], meter_options)
+    config = ServingConfig(
+        batch_sizes=_token_list("--batch-sizes", params["batch_sizes"])
+        or base.get("batch_sizes", BATCH_SIZES),
+        prompt_lengths=_token_list("--prompt-lengths", params["prompt_lengths"])
+        or base.get("prompt_lengths", PROMPT_LENGTHS),
+        context_lengths=_token_list("--context-lengths", params["context_lengths"])
+        or base.get("context_lengths", CONTEXT_LENGTHS),
+        ci_relative=params["ci_relative"] if params["ci_relative"] is not None else 0.05,
+        min_trials=_pick(params["min_trials"], base.get("min_trials"), 3),
+        max_trials=_pick(params["max_trials"], base.get("max_trials"), 15),
+        warmup=_pick(params["warmup"], base.get("warmup"), 1),
+        min_window_s=_first(params["min_window_s"], base.get("min_window_s"), 0.5),
+        seed=params["seed"],
+        time_budget_s=params["time_budget_s"],
+    )
+    n_settings = len(plan_serving(config))
+    idle_window_s = _first(params["idle_window_s"], base.get("idle_window_s"), 10.0)
+    if idle_window_s < 0:
+        raise HybridsimError(f"--idle-window-s: must be >= 0, got {idle_window_s:g}")
+    out_dir: Path = params["out_dir"]
+    _prepare_out_dir(out_dir, params["resume"], params["overwrite"], apply=False)
+    check_device(params["device"])
+    meter = choose_meter(
+        params["meter_name"],
+        gpu_indices=nvml_indices(params["device"]),
+        tdp_w=params["tdp_w"],
+        accelerator_w=params["accelerator_w"],
+        rapl_idle_s=params["idle_s"],
+        uprof_csv=params["uprof_csv"],
+    )
+    click.echo(
+        f"meter: {meter.name}{' (ESTIMATED, no energy counter)' if meter.estimated else ''}"
+        f"{f' - {meter.scope}' if meter.scope else ''}"
+    )
+    with meter:
+        from .cli_serving_run import run_serving
+
+        run = {
+            "model": params["model"],
+            "arch": params["arch"],
+            "dtype": params["dtype"],
+            "device": params["device"],
+            "batch_size": "serving",
+            "kv_cache": True,
+            "meter": meter.name,
+            "seed": params["seed"],
+            "serving": {k: v for k, v in vars(config).items() if k != "time_budget_s"},
+        }
+        run_serving(
+            out_dir,
+            runner_config,
+            config,
+            meter,
+            n_settings,
+            run=run,
+            params=params,
+            idle_window_s=idle_window_s,
+            command_started=command_started,
+            command_line=command_line,
+        )
+
+
+def _first(*values: float | None) -> float:
+    for value in values:
+        if value is not None:
+            return float(value)
+    raise AssertionError("no default")
+
+
+def measure_idle_w(meter: Any, seconds: float) -> tuple[float | None, str]:
+    """Power of the idle machine within the meter's scope (gross), over an idle window of `seconds`."""
+    if seconds <= 0:
+        return None, "not measured (--idle-window-s 0)"
+    meter.begin_window()
+    time.sleep(seconds)
+    measurement = meter.end_window()
+    energy = measurement.gross_energy_j or measurement.energy_j
+    label = "ESTIMATED by the meter's model" if measurement.estimated else "metered"
+    return (
+        float(sum(energy.values())) / max(measurement.elapsed_s, 1e-9),
+        f"{label}: an idle window of {seconds:g} s before the sweep ({measurement.method})",
+    )
