@@ -399,8 +399,25 @@ def _solve(
     )
 
 
+def unsupported(setups: Sequence[PoolSetup]) -> str | None:
+    """Why the bound cannot be computed for these pools (None: it can).
+
+    A continuously batching pool (`serving: continuous`) prices a request by the iterations it shares
+    with others, not by its cost alone; the relaxations above do not cover it, so no bound is claimed.
+    """
+    for setup in setups:
+        if getattr(setup, "serving", None) is not None:
+            return (
+                f"pool {setup.name} batches continuously; the bound covers one-at-a-time and padded batches"
+            )
+    return None
+
+
 def bound_pools(setups: Sequence[PoolSetup], costs: Mapping[str, SystemCosts]) -> list[BoundPool]:
     """The pools of a run as the bound needs them: the operator's set-up and every request priced there."""
+    reason = unsupported(setups)
+    if reason is not None:
+        raise HybridsimError(f"offline bound: {reason}")
     return [
         BoundPool(
             setup.name,

@@ -14,6 +14,9 @@ service is all the model needs, which keeps a million-request day fast.
 
 For routers that want to know how long a newcomer would wait (cost-aware policies), the pool also keeps a
 running *estimate* of each node's backlog from the router's own predictions (never the true lengths).
+"Which node has the fewest requests" and "which frees up first" are answered from heaps over those per-node
+figures (`min_index.py`), built the first time a router asks: O(log n) per request on a row of ten
+thousand machines, with the same answers and ties as a scan of every node.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ..energy import batch_share
 from .batching import BatchModel
 from .continuous_node import ContinuousSetup
 from .costs import CostEstimator, SystemCosts
-from .min_index import MinIndex
+from .min_index import CountIndex, MinIndex
 from .node import Node
 
 if TYPE_CHECKING:
@@ -72,8 +75,9 @@ class Pool:
         self.nodes = [
             Node(first_index + k, k, self, self.queue if self.shared else deque()) for k in range(setup.count)
         ]
-        self.idle: list[Node] = list(reversed(self.nodes))
-        """Idle nodes of a shared pool (a stack: the node freed last on top; at the start, the lowest-numbered)."""
+        self.idle: dict[Node, None] = dict.fromkeys(reversed(self.nodes))
+        """Idle nodes of a shared pool, as a stack: the node freed last on top (last in the dict's order); at the
+        start, the lowest-numbered. A dict, so that a router naming any idle node takes it out in O(1)."""
         self.loads = [0] * setup.count
         """Requests waiting at or served by each node (per-node FIFO)."""
         self.free_at = [0.0] * setup.count
@@ -83,7 +87,7 @@ class Pool:
         """Estimated work waiting in the shared queue (s)."""
         self.pred_end_sum = 0.0
         """Sum over busy nodes of their requests' expected end (shared pools, estimates)."""
-        self._fewest: MinIndex | None = None
+        self._fewest: CountIndex | None = None
         """Watches `loads` once a router has asked for the least-loaded node (O(log n) per question)."""
         self._first_free: MinIndex | None = None
         """Watches `free_at` once a router has asked for the soonest-free node."""
@@ -120,10 +124,10 @@ class Pool:
         """(requests ahead of a newcomer per server, the node it should join): the join-shortest-queue view."""
         if self.shared:
             if self.idle:
-                return 0.0, self.idle[-1]
+                return 0.0, next(reversed(self.idle))
             return (len(self.queue) + 1) / len(self.nodes), self.nodes[0]
         if self._fewest is None:
-            self._fewest = MinIndex(self.loads)
+            self._fewest = CountIndex(self.loads)
         local = self._fewest.smallest()
         return float(self.loads[local]), self.nodes[local]
 
@@ -132,7 +136,7 @@ class Pool:
         now = self.cluster.env.now
         if self.shared:
             if self.idle:
-                return 0.0, self.idle[-1]
+                return 0.0, next(reversed(self.idle))
             backlog = self.queued_est + self.pred_end_sum - len(self.nodes) * now
             return max(backlog, 0.0) / len(self.nodes), self.nodes[0]
         free_at = self.free_at
@@ -182,14 +186,10 @@ class Pool:
 
     def _submit_shared(self, node: Node, index: int) -> None:
         if not node.busy:
-            idle = self.idle
-            if idle[-1] is node:  # the router's usual pick (least_loaded, soonest): no scan
-                idle.pop()
-            else:
-                idle.remove(node)
+            del self.idle[node]
             self._start(node, index)
         elif self.idle:
-            self._start(self.idle.pop(), index)
+            self._start(self.idle.popitem()[0], index)
         else:
             self.queue.append(index)
             if self.cluster.track:
@@ -232,7 +232,7 @@ class Pool:
         else:
             node.busy = False
             if self.shared:
-                self.idle.append(node)
+                self.idle[node] = None
 
     def _expect(self, node: Node, now: float, estimate: float) -> None:
         node.pred_end = now + estimate
@@ -269,7 +269,7 @@ class Pool:
         if not queue:
             node.busy = False
             if self.shared:
-                self.idle.append(node)
+                self.idle[node] = None
             return
         batch = [queue.popleft() for _ in range(min(self.setup.batch.max_batch, len(queue)))]
         if self.shared and cluster.track:

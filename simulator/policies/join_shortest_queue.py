@@ -31,16 +31,19 @@ class JoinShortestQueue(RoutingPolicy):
 
     def route(self, request: Request, view: Cluster) -> Node:
         best_ahead, best = self._pools[0].least_loaded()
-        tied = [(best, self._pools[0].count)]
+        total = self._pools[0].count
+        tied = [(best, total)]
         for pool in self._pools[1:]:
             ahead, node = pool.least_loaded()
             if ahead < best_ahead:
-                best_ahead, best, tied = ahead, node, [(node, pool.count)]
+                best_ahead, best, total = ahead, node, pool.count
+                tied = [(node, total)]
             elif ahead == best_ahead:
                 tied.append((node, pool.count))
+                total += pool.count
         if len(tied) == 1:
             return best
-        mark = self._ties.next() * sum(weight for _, weight in tied)
+        mark = self._ties.next() * total
         for node, weight in tied:
             mark -= weight
             if mark < 0:

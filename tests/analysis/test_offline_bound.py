@@ -241,3 +241,16 @@ def test_every_policy_of_a_scenario_reports_its_distance_to_the_bound(tmp_path: 
         )
     # one bound per sweep point: more A100 nodes draw more idle power all day
     assert runs[0]["offline_bound"] == runs[2]["offline_bound"] != runs[3]["offline_bound"]
+
+
+def test_no_bound_is_claimed_for_a_continuously_batching_pool() -> None:
+    from types import SimpleNamespace
+
+    from hybridsim.simulator.analysis.offline_bound import bound_pools, unsupported
+
+    plain = pool("slow", 2, SLOW).setup
+    continuous = SimpleNamespace(name="gpu", serving=object())
+    assert unsupported([plain]) is None
+    assert "pool gpu batches continuously" in (unsupported([plain, continuous]) or "")  # type: ignore[list-item]
+    with pytest.raises(HybridsimError, match="offline bound: pool gpu batches continuously"):
+        bound_pools([plain, continuous], {})  # type: ignore[list-item]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hybridsim.simulator.cluster.min_index import MinIndex
+from hybridsim.simulator.cluster.min_index import CountIndex, MinIndex
 from hybridsim.simulator.cluster.pool import Pool
 from hybridsim.simulator.engine import simulate
 from hybridsim.simulator.policies import make_policy
@@ -20,20 +20,25 @@ def test_min_index_answers_like_a_linear_scan(seed: int) -> None:
     rng = np.random.default_rng(seed)
     size = int(rng.integers(1, 40))
     values: list[float] = rng.integers(0, 4, size).astype(float).tolist()  # few distinct values: many ties
-    index = MinIndex(values)
+    counts: list[int] = rng.integers(0, 4, size).tolist()
+    index, count_index = MinIndex(values), CountIndex(counts)
     for _ in range(3000):
         position = int(rng.integers(size))
         values[position] = float(rng.integers(0, 4)) if rng.random() < 0.7 else float(rng.random())
         index.changed(position)
+        counts[position] = max(counts[position] + int(rng.choice([-1, 1, 1])), 0)
+        count_index.changed(position)
         assert index.smallest() == values.index(min(values))
+        assert count_index.smallest() == counts.index(min(counts))
         assert len(index._heap) <= 4 * size + 65  # stale entries are swept: memory stays O(n)
+        assert len(count_index._heap) <= 4 * size + 65
 
 
 def linear_least_loaded(pool: Pool) -> tuple[float, int]:
     """The view as it was computed before the index: a scan of every node's load."""
     if pool.shared:
         if pool.idle:
-            return 0.0, pool.idle[-1].local
+            return 0.0, next(reversed(pool.idle)).local
         return (len(pool.queue) + 1) / len(pool.nodes), 0
     fewest = min(pool.loads)
     return float(fewest), pool.loads.index(fewest)
@@ -46,7 +51,7 @@ def linear_soonest(pool: Pool) -> tuple[tuple[float, int], list[float], list[flo
     pred_end = [node.pred_end for node in pool.nodes]
     if pool.shared:
         if pool.idle:
-            return (0.0, pool.idle[-1].local), free_at, pred_end, 0
+            return (0.0, next(reversed(pool.idle)).local), free_at, pred_end, 0
         backlog = pool.queued_est + pool.pred_end_sum - len(pool.nodes) * now
         return (max(backlog, 0.0) / len(pool.nodes), 0), free_at, pred_end, 0
     overruns = 0
