@@ -415,9 +415,7 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         entry["point"] = k // per_point
         entry["sweep_value"] = points[k // per_point][0]
         entry["requests_file"] = files[k].as_posix() if files[k] else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # building the pools' models again repeats warnings already reported
-        attach_offline_bounds(runs, points, base_dir)
+    attach_offline_bounds(runs, points, base_dir)
     summary: dict[str, Any] = {
         "kind": "simulation",
         "scenario": scenario.name or (Path(scenario_path).stem if scenario_path else None),
