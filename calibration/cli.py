@@ -37,7 +37,7 @@ from hybridsim.core.errors import HybridsimError
 
 from .cli_serving import calibrate_serving, refuse_serving_options, serving_options
 
-QUICK = {
+QUICK: dict[str, Any] = {
     "input_tokens": (8, 16),
     "output_tokens": (8, 16),
     "fixed_input": 16,
@@ -148,7 +148,8 @@ def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
     type=float,
     default=None,
     help="RAPL (--meter rapl or auto): measure the idle baseline this long before the run and subtract it "
-    "(the paper's eq. 7).",
+    "(the paper's eq. 7). NVML, powermetrics: the length of the idle window measured before the sweep "
+    "(default 5 s), recorded as the profile's idle power.",
 )
 @click.option(
     "--uprof-csv",
@@ -326,6 +327,7 @@ def calibrate(
             overwrite=overwrite,
             progress=not no_progress,
             command_started=command_started,
+            idle_s=idle_s,
         )
 
 
@@ -351,6 +353,7 @@ def _run(
     overwrite: bool,
     progress: bool,
     command_started: float,
+    idle_s: float | None = None,
 ) -> None:
     """Build the model, record the run's context, run the protocol and write the profile.
 
@@ -373,7 +376,7 @@ def _run(
         f"KV cache {'on' if runner_config.kv_cache else 'off'}, batch {runner_config.batch_size}"
     )
     warm_s = runner.warm_up()
-    idle_w, idle_source = idle_power(meter)
+    idle_w, idle_source = idle_power(meter, idle_s)
     info = system_info.collect(runner_config.device)
     describe_meter = getattr(meter, "describe", None)
     context = CalibrationContext(

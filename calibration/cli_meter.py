@@ -7,6 +7,7 @@ refuses options the chosen meter would silently ignore.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from typing import Any
 
@@ -17,7 +18,7 @@ from hybridsim.core.errors import HybridsimError
 METER_OPTIONS: dict[str, tuple[str, ...]] = {
     "--tdp-w": ("estimated",),
     "--accelerator-w": ("estimated",),
-    "--idle-s": ("rapl", "auto"),
+    "--idle-s": ("rapl", "auto", "nvidia", "powermetrics"),
     "--uprof-csv": ("uprof",),
 }
 """Options that only some meters read: given with another meter they would be ignored, so they are refused."""
@@ -86,13 +87,58 @@ def nvml_indices(device: str) -> list[int] | None:
     return [index]
 
 
-def idle_power(meter: Any) -> tuple[float | None, str]:
-    """Idle power subtracted by the meter or its parts (W, summed over domains), and where it came from."""
-    watts: float | None = None
-    for part in [meter, *getattr(meter, "meters", [])]:
-        per_domain = getattr(part, "idle_w", None)
-        if per_domain:
-            watts = (watts or 0.0) + float(sum(per_domain.values()))
-    if watts is None:
-        return None, "not measured (nothing subtracted)"
-    return watts, "measured by the meter before the run (RAPL domains, eq. 7), subtracted from every trial"
+def measure_idle_w(meter: Any, seconds: float) -> tuple[float | None, str]:
+    """Power of the idle machine within the meter's scope (gross: nothing subtracted), over an idle window of
+    `seconds` read by the meter itself (`calibrate`, and `calibrate --serving`)."""
+    if seconds <= 0:
+        return None, "not measured (--idle-window-s 0)"
+    meter.begin_window()
+    time.sleep(seconds)
+    measurement = meter.end_window()
+    energy = measurement.gross_energy_j or measurement.energy_j
+    label = "ESTIMATED by the meter's model" if measurement.estimated else "metered"
+    return (
+        float(sum(energy.values())) / max(measurement.elapsed_s, 1e-9),
+        f"{label}: an idle window of {seconds:g} s before the sweep ({measurement.method})",
+    )
+
+
+IDLE_WINDOW_S = 5.0
+"""Length of the idle window `calibrate` measures before the sweep when --idle-s does not say (s)."""
+ESTIMATED_IDLE = (
+    "estimated meter: it counts only this process's CPU time (plus --accelerator-w while a trial runs), so "
+    "an idle node draws 0 W by this estimate; set idle_power_w in a scenario for a real figure"
+)
+
+
+def idle_power(meter: Any, idle_s: float | None = None) -> tuple[float | None, str]:
+    """What one node of this system draws while it serves nothing (W), and how that was found.
+
+    The simulator charges idle power x idle time per node, so a profile needs it. Measured where the meter
+    can measure an idle machine: RAPL's baseline, where --idle-s made the meter subtract one from every
+    trial (the paper's eq. 7); otherwise an idle window of `idle_s` seconds (default IDLE_WINDOW_S) read
+    with the meter itself, with the model loaded and warm, before the sweep. The estimated meter sees no
+    idle machine (it counts this process's CPU time), so its profiles say 0 W and why. uProf's meter
+    reads a log written while trials run: no window, no idle figure (set one in the scenario).
+    """
+    if meter.name == "estimated":
+        return 0.0, ESTIMATED_IDLE
+    parts = [meter, *getattr(meter, "meters", [])]
+    subtracted = [float(sum(part.idle_w.values())) for part in parts if getattr(part, "idle_w", None)]
+    baseline = sum(subtracted)
+    baseline_note = (
+        f"RAPL baseline {baseline:.3g} W measured before the run and subtracted from every trial (eq. 7)"
+    )
+    concrete = [part for part in parts if not getattr(part, "meters", None)]
+    if all(getattr(part, "idle_w", None) for part in concrete):
+        return baseline, baseline_note  # every part subtracts its idle: nothing left to measure
+    if any(part.name == "uprof" for part in concrete):
+        return (
+            (baseline, baseline_note)
+            if subtracted
+            else (None, "not measured (uProf reads a log of the trials)")
+        )
+    seconds = IDLE_WINDOW_S if idle_s is None or idle_s <= 0 else idle_s
+    watts, source = measure_idle_w(meter, seconds)  # gross: any RAPL baseline is inside it
+    note = f"; the trials had the {baseline_note}" if subtracted else "; not subtracted from the trials"
+    return watts, f"{source}, model loaded{note}"

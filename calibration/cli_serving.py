@@ -12,7 +12,6 @@ serving sweep would silently ignore (--batch-size, --no-kv-cache, --input-tokens
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -218,18 +217,3 @@ def _first(*values: float | None) -> float:
         if value is not None:
             return float(value)
     raise AssertionError("no default")
-
-
-def measure_idle_w(meter: Any, seconds: float) -> tuple[float | None, str]:
-    """Power of the idle machine within the meter's scope (gross), over an idle window of `seconds`."""
-    if seconds <= 0:
-        return None, "not measured (--idle-window-s 0)"
-    meter.begin_window()
-    time.sleep(seconds)
-    measurement = meter.end_window()
-    energy = measurement.gross_energy_j or measurement.energy_j
-    label = "ESTIMATED by the meter's model" if measurement.estimated else "metered"
-    return (
-        float(sum(energy.values())) / max(measurement.elapsed_s, 1e-9),
-        f"{label}: an idle window of {seconds:g} s before the sweep ({measurement.method})",
-    )

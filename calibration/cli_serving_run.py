@@ -32,7 +32,8 @@ def run_serving(
 ) -> None:
     from . import system_info
     from .cli import _prepare_out_dir
-    from .cli_serving import HEADROOM_FRACTION, measure_idle_w
+    from .cli_meter import measure_idle_w
+    from .cli_serving import HEADROOM_FRACTION
     from .profile_writer import CalibrationContext, resumable_context, save_context
     from .serving_protocol import SERVING_TRIALS_FILE, run_serving_protocol
     from .serving_runner import ServingRunner

@@ -18,28 +18,23 @@ A fit with an intercept (fixed per-request cost) is computed as well and kept in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from hybridsim.core.bilinear import PAPER_TERMS, LeastSquaresFit, fit_bilinear
 from hybridsim.core.profile_model import BilinearFit
 
-PAPER_TERMS = ("m", "n", "m*n")
-
-
-@dataclass(frozen=True)
-class LeastSquaresFit:
-    """Coefficients of y ~ terms, with the fit's quality."""
-
-    terms: tuple[str, ...]
-    coefficients: tuple[float, ...]
-    r2: float | None
-    r2_kind: str
-    """'uncentred' (no intercept) or 'centred'."""
-    n_observations: int
-    n_settings: int
+__all__ = [
+    "PAPER_TERMS",
+    "LeastSquaresFit",
+    "fit_bilinear",
+    "fit_report",
+    "is_true",
+    "paper_fit",
+    "warm_trials",
+]
 
 
 def is_true(values: pd.Series) -> pd.Series:
@@ -58,38 +53,6 @@ def warm_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[(status == "ok") & ~warmup]
 
 
-def fit_bilinear(
-    m: np.ndarray, n: np.ndarray, y: np.ndarray, intercept: bool = False
-) -> LeastSquaresFit | None:
-    """Least squares of y on (m, n, m*n) [+ 1]; None when the settings cannot determine every coefficient."""
-    m, n, y = (np.asarray(v, dtype=float) for v in (m, n, y))
-    keep = np.isfinite(m) & np.isfinite(n) & np.isfinite(y)
-    m, n, y = m[keep], n[keep], y[keep]
-    columns = [m, n, m * n] + ([np.ones_like(m)] if intercept else [])
-    design = np.column_stack(columns) if m.size else np.empty((0, len(columns)))
-    n_settings = len(set(zip(m.tolist(), n.tolist(), strict=True)))
-    if m.size < design.shape[1] or n_settings < design.shape[1]:
-        return None
-    scale = np.abs(design).max(axis=0)
-    scale[scale == 0] = 1.0
-    solution, _, rank, _ = np.linalg.lstsq(design / scale, y, rcond=None)
-    if rank < design.shape[1]:
-        return None
-    coefficients = solution / scale
-    residual = float(np.sum((y - design @ coefficients) ** 2))
-    total = float(np.sum((y - y.mean()) ** 2)) if intercept else float(np.sum(y**2))
-    r2 = 1.0 - residual / total if total > 0 else None
-    terms = PAPER_TERMS + (("1",) if intercept else ())
-    return LeastSquaresFit(
-        terms=terms,
-        coefficients=tuple(float(c) for c in coefficients),
-        r2=r2,
-        r2_kind="centred" if intercept else "uncentred",
-        n_observations=int(m.size),
-        n_settings=n_settings,
-    )
-
-
 def paper_fit(trials: pd.DataFrame, energy_scope: str, source: str) -> BilinearFit | None:
     """The paper-form fit of energy (CPU + GPU, J) and runtime (s) over warm trials; None if underdetermined."""
     warm = warm_trials(trials)
@@ -100,9 +63,10 @@ def paper_fit(trials: pd.DataFrame, energy_scope: str, source: str) -> BilinearF
     runtime = fit_bilinear(m, n, warm["runtime_s"].to_numpy(float))
     if energy is None or runtime is None:
         return None
+    (a0, a1, a2), (b0, b1, b2) = energy.coefficients, runtime.coefficients
     return BilinearFit(
-        energy_coefficients=energy.coefficients,
-        runtime_coefficients=runtime.coefficients,
+        energy_coefficients=(a0, a1, a2),
+        runtime_coefficients=(b0, b1, b2),
         energy_scope=energy_scope,
         source=source,
         r2_energy=energy.r2,

@@ -153,7 +153,9 @@ def build_profile(name: str, trials: pd.DataFrame, context: CalibrationContext) 
     points = aggregate_points(trials)
     estimated = context.estimated or bool(is_true(trials.get("estimated", pd.Series(dtype=str))).any())
     dates = (
-        pd.to_datetime(trials["started_at"], errors="coerce", utc=True).dropna() if not trials.empty else []
+        pd.to_datetime(trials["started_at"], errors="coerce", utc=True).dropna()
+        if not trials.empty
+        else pd.Series([], dtype="datetime64[ns, UTC]")
     )
     first = dates.min() if len(dates) else _dt.datetime.now(_dt.timezone.utc)
     last = dates.max() if len(dates) else first

@@ -106,7 +106,7 @@ class RunSummary:
     elapsed_s: float = 0.0
 
 
-TrialCallback = Callable[[], None]
+TrialCallback = Callable[[], object]
 
 
 def run_protocol(

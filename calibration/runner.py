@@ -165,13 +165,15 @@ class TransformersRunner:
             with self.device:
                 model = AutoModelForCausalLM.from_config(arch.build_config(), **dtype_kwarg)
             return model, arch.display_name
+        name = self.config.model
+        assert name is not None  # RunnerConfig holds exactly one of model and arch
         try:
             model = AutoModelForCausalLM.from_pretrained(
-                self.config.model, local_files_only=not self.config.allow_download, **dtype_kwarg
+                name, local_files_only=not self.config.allow_download, **dtype_kwarg
             )
         except (OSError, ValueError) as error:  # no such model, or a directory that holds none
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            from_hub = not (self.config.allow_download or _looks_like_path(self.config.model))
+            from_hub = not (self.config.allow_download or _looks_like_path(name))
             hint = " (offline: pass --allow-download to fetch from the hub)" if from_hub else ""
             raise HybridsimError(f"--model {self.config.model}: cannot load: {first_line}{hint}") from None
         return model.to(self.device), str(self.config.model)

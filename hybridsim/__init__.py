@@ -7,7 +7,7 @@ package has one top-level name and three layers (docs/architecture.md):
     hybridsim.simulator     the repository's simulator/ folder      hybridsim.calibration  calibration/
     hybridsim.core          errors, atomic output, readers, the profile format (this folder's core/)
 
-pyproject.toml maps the repository's top-level simulator/ and calibration/ folders into this namespace.
+setup.py maps the repository's top-level simulator/ and calibration/ folders into this namespace.
 """
 
 import os

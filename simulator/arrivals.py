@@ -29,6 +29,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -108,12 +109,11 @@ def arrival_times(
         raise HybridsimError("arrival: give exactly one of requests, duration_s")
     if process == "diurnal":
         return _thinned(rng, rate, amplitude, period_s, phase_s, count, duration_s)
+    draw: Callable[[np.random.Generator, int], np.ndarray]
     if process == "poisson":
         draw = poisson_gaps
     elif process == "renewal":
-
-        def draw(generator: np.random.Generator, size: int) -> np.ndarray:
-            return renewal_gaps(generator, size, cv)
+        draw = partial(renewal_gaps, cv=cv)
     else:
         raise HybridsimError(f"arrival.process: {process!r} is not one of {', '.join(PROCESSES)}")
     if count is not None:
@@ -164,7 +164,10 @@ def _thinned(
         if (count is not None and total >= count) or (duration_s is not None and last > duration_s):
             break
     every = np.concatenate(kept)
-    return every[:count] if count is not None else every[every <= duration_s]
+    if count is not None:
+        return every[:count]
+    assert duration_s is not None  # exactly one of the two is given (checked by arrival_times)
+    return every[every <= duration_s]
 
 
 def _column(frame: pd.DataFrame, role: str) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -29,12 +29,15 @@ from hybridsim.core.profile_model import CostModel
 from .arrivals import RequestStream
 from .cluster import Cluster, CostEstimator, PoolSetup, SystemCosts, price_requests
 from .cluster.continuous import ContinuousPool
+from .cluster.records import NOT_SERVED
 from .cluster.serving_records import ServingRecords
-from .energy import NO_CAP, PowerCap, idle_energy, request_energy
-from .metrics.records import NOT_SERVED, RequestTable
-from .policies.base import Policy, Request, bind
+from .energy import NO_CAP, PowerCap, request_energy
+from .metrics.records import RequestTable
+from .metrics.result import RunResult
+from .policies.base import Policy, bind
 from .predictors import Predictor
-from .profiles.cost_models import range_excess
+from .profiles.cost_models import outside_message
+from .request import Request
 
 
 @dataclass(frozen=True)
@@ -50,42 +53,6 @@ class PoolConfig:
     """True: a request served here outside the profile's measured range is an error (out_of_range: error)."""
     profile: str = ""
     """The profile's name, for messages and the summary."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A finished run: the per-request table, the nodes' own books and what is needed to read them."""
-
-    table: RequestTable
-    systems: tuple[str, ...]
-    node_system: np.ndarray
-    """Pool position of each node."""
-    idle_power_w: np.ndarray
-    """Idle power of each node (W)."""
-    ledger: dict[str, np.ndarray]
-    """Each node's busy_s and served, as kept during the run."""
-    horizon_s: float
-    """End of the run: last finish, or end of the arrival window if later."""
-    costs: dict[str, SystemCosts]
-    """Every request priced on every pool, served there or not (closed-form, no queue)."""
-    warmup_s: float
-    outputs_cut: int = 0
-    passes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    """Continuously batching pools' pass logs (`cluster.serving_records.PassLog.columns`), by pool."""
-    preemptions: dict[str, int] = field(default_factory=dict)
-    """Preemptions per continuously batching pool."""
-    kv_capacity: dict[str, int] = field(default_factory=dict)
-    """KV tokens one node of each continuously batching pool holds."""
-
-    @property
-    def idle_s(self) -> np.ndarray:
-        """Seconds each node stood idle between t = 0 and the horizon."""
-        return np.maximum(self.horizon_s - self.ledger["busy_s"], 0.0)
-
-    @property
-    def idle_j(self) -> np.ndarray:
-        """Idle energy of each node (J)."""
-        return idle_energy(self.idle_power_w, self.ledger["busy_s"], self.horizon_s)
 
 
 def simulate(
@@ -189,15 +156,12 @@ def _finish(
         )
         energy[here], cpu[here], gpu[here] = served.energy_j, served.cpu_j, served.gpu_j
         outside[here] = priced.outside_range[here]
-        strays = priced.outside_range & here
-        if config.strict_range and strays.any():
-            model = config.cost_model
+        if config.strict_range and (priced.outside_range & here).any():
+            why = outside_message(
+                config.cost_model, config.profile, stream.input_tokens[here], stream.output_tokens[here]
+            )
             raise HybridsimError(
-                f"cluster.{config.setup.name}: {int(strays.sum())} requests served outside profile {config.profile}'s "
-                f"measured range (input {model.input_range[0]:g}-{model.input_range[1]:g}, output "
-                f"{model.output_range[0]:g}-{model.output_range[1]:g} tokens): "
-                f"{range_excess(model, stream.input_tokens[strays], stream.output_tokens[strays])}; "
-                "set cost_model.out_of_range to clamp or extrapolate"
+                f"cluster.{config.setup.name}: {why}; set cost_model.out_of_range to clamp or extrapolate"
             )
     arrival = np.asarray(stream.arrival_s, dtype=np.float64)
     streamed = _streaming_columns(

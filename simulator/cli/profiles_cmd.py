@@ -58,8 +58,8 @@ def show_command(names: tuple[str, ...], plot_path: Path | None) -> None:
 
             click.echo(describe_serving(profile.serving))
     if plot_path is not None:
-        from ..profiles.plots import PLOT_SUFFIXES, plot_sweeps
-        from ..profiles.serving_plots import plot_serving
+        from ..report.profile_plots import PLOT_SUFFIXES, plot_sweeps
+        from ..report.serving_profile_plots import plot_serving
 
         if plot_path.suffix.lower() not in PLOT_SUFFIXES:
             raise HybridsimError(f"--plot {plot_path}: the plot must be a {' or '.join(PLOT_SUFFIXES)} file")

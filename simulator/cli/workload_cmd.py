@@ -56,7 +56,7 @@ def show(name: str, plot_path: Path | None) -> None:
             f"{stats['frac_le_32']:>6.3f}"
         )
     if plot_path is not None:
-        from ..workload.plots import plot_length_histograms
+        from ..report.workload_plots import plot_length_histograms
 
         click.echo(f"plot: {plot_length_histograms(lengths, plot_path)}")
 

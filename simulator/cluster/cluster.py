@@ -13,19 +13,16 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 
-from ..metrics.records import RequestRecords
+from ..request import Request
 from .continuous import ContinuousPool
 from .continuous_chunked import ChunkedPrefillPool
 from .node import Node
 from .pool import Pool, PoolSetup
-
-if TYPE_CHECKING:
-    from ..policies.base import Request
+from .records import RequestRecords
 
 
 class Cluster:

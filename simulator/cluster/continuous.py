@@ -43,7 +43,7 @@ from .costs import CostEstimator, SystemCosts
 from .serving_records import PassLog, ServingRecords
 
 if TYPE_CHECKING:
-    from ..policies.base import Request
+    from ..request import Request
     from .cluster import Cluster
     from .pool import PoolSetup
 

@@ -31,6 +31,7 @@ import simpy
 from simpy.events import Timeout
 
 from ..energy import batch_share
+from ..request import Request
 from .batching import BatchModel
 from .continuous_node import ContinuousSetup
 from .costs import CostEstimator, SystemCosts
@@ -38,7 +39,6 @@ from .min_index import CountIndex, MinIndex
 from .node import Node
 
 if TYPE_CHECKING:
-    from ..policies.base import Request
     from .cluster import Cluster
 
 DISCIPLINES = ("fifo", "shared")
@@ -155,11 +155,8 @@ class Pool:
 
     def estimate(self, request: Request) -> tuple[float, float]:
         """(energy J, runtime s) the router expects `request` to cost on this system alone."""
-        return self.estimator.estimate(
-            request.index,
-            request.input_tokens,  # type: ignore[union-attr]
-            request.predicted_output_tokens,
-        )
+        assert self.estimator is not None, "load() attaches the estimator before the run"
+        return self.estimator.estimate(request.index, request.input_tokens, request.predicted_output_tokens)
 
     # -- the event loop ----------------------------------------------------------------------------------
 

@@ -1,36 +1,18 @@
 """The ledger of every request: when it came, when it started, when it left, where it ran, what it cost.
 
-A datacenter serving a million requests a day cannot keep a Python object per request around, and does not
-need to: the request's id is its row number. The columns that the event loop writes (start, finish, node,
-energy share) are preallocated flat arrays; everything else (waits, services, energies) follows from them
-and from the costs computed up front, in one vectorised pass once the simulation is over.
+The event loop writes start, finish, node and batch share of each request into preallocated columns
+(`cluster/records.py`); everything else (waits, services, energies) follows from them and from the costs
+computed up front, in one vectorised pass once the simulation is over, into this table.
 """
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-NOT_SERVED = -1
-
-
-class RequestRecords:
-    """Preallocated columns the event loop fills in, one slot per request (no object per request)."""
-
-    def __init__(self, requests: int) -> None:
-        self.start_s = array("d", bytes(8 * requests))
-        """When service began (s since the start of the run)."""
-        self.finish_s = array("d", bytes(8 * requests))
-        """When the answer was complete."""
-        self.node = array("i", [NOT_SERVED]) * requests
-        """Global index of the node that served the request; -1 until it is served."""
-        self.energy_scale = array("d", [1.0]) * requests
-        """The request's energy / its energy served alone (1 unless it shared a batch)."""
 
 
 @dataclass(frozen=True)

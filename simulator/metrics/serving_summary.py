@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import RunResult
+from .result import RunResult
 
 POWER_BINS = 60
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import RunResult
+from .result import RunResult
 from .serving_summary import pool_serving, slo_report, throughput, token_latency
 
 JOULES_PER_KWH = 3.6e6
@@ -96,9 +96,15 @@ def summarise(
             ),
             "latency_s": _quantiles(table["latency_s"][here & measured]),
             "outside_profile_range": int(np.count_nonzero(table["outside_profile_range"][here])),
-            # only the 'paper' fits produce these: a negative energy is kept (totals stay the fit's), a
-            # negative runtime is served in zero time
-            "negative_energy_requests": int(np.count_nonzero(table["energy_j"][here] < 0)),
+            # only the 'paper' fits produce these: a negative energy (total, CPU or GPU) is kept (totals stay
+            # the fit's), a negative runtime is served in zero time
+            "negative_energy_requests": int(
+                np.count_nonzero(
+                    (table["energy_j"][here] < 0)
+                    | (table["cpu_energy_j"][here] < 0)
+                    | (table["gpu_energy_j"][here] < 0)
+                )
+            ),
             "zero_runtime_requests": int(np.count_nonzero(table["service_s"][here] <= 0)),
             "backlog_at_last_arrival": backlog,
             # a batching node is busy whenever it holds a request, however small its batch: for it only the
@@ -204,25 +210,70 @@ def oracle_gaps(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return gaps
 
 
+SATURATED_MEANS = "a pool busy 95% of the run, or falling behind at the last arrival"
+ORACLE_MEANS = "routed knowing each answer's true length"
+
+
+def _glossary(runs: list[dict[str, Any]], saturated: bool) -> str:
+    """The words of a headline a reader may not know, explained on their own line."""
+    words = []
+    if any(run["predictor"].get("kind") == "oracle" for run in runs):
+        words.append(f"oracle: {ORACLE_MEANS}, where the others predict it")
+    if saturated:
+        words.append(f"saturated: {SATURATED_MEANS}")
+    return ("\n  (" + "; ".join(words) + ")") if words else ""
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    p99 = run["latency_s"]["p99"]
+    return (
+        f"{run['policy']} {run['energy']['total_kwh']:.4g} kWh, p99 {p99:,.0f} s"
+        if p99 >= 100
+        else (f"{run['policy']} {run['energy']['total_kwh']:.4g} kWh, p99 {p99:.3g} s")
+    )
+
+
 def headline(summary: dict[str, Any]) -> str:
-    """One line for the terminal: who is cheapest, who is fastest, where pools saturate."""
+    """A few lines for the terminal: the baselines (every request on one system), who is cheapest, who is
+    fastest, where pools saturate, how many requests fell outside a profile's range, and what the words
+    mean."""
     runs = summary["runs"]
     name = summary.get("scenario") or "simulation"
     if summary.get("sweep") is None:
         cheapest = min(runs, key=lambda run: run["energy"]["total_j"])
         fastest = min(runs, key=lambda run: run["latency_s"]["p99"])
-        line = (
-            f"{name}: lowest energy {cheapest['policy']} {cheapest['energy']['total_kwh']:.3g} kWh "
-            f"(p99 {cheapest['latency_s']['p99']:.3g} s); lowest p99 {fastest['policy']} "
-            f"{fastest['latency_s']['p99']:.3g} s ({fastest['energy']['total_kwh']:.3g} kWh)"
+        baselines = [run for run in runs if run.get("policy_class") == "all_on"]
+        lines = (
+            [
+                f"{name}: baseline{'s' if len(baselines) > 1 else ''} (every request on one system): "
+                + "; ".join(_run_line(run) for run in baselines)
+            ]
+            if baselines
+            else [f"{name}:"]
         )
+        reference = min(baselines, key=lambda run: run["energy"]["total_j"]) if baselines else None
+        versus = (
+            f", {100.0 * (cheapest['energy']['total_j'] / reference['energy']['total_j'] - 1.0):+.1f}% "
+            f"vs {reference['policy']}"
+            if reference is not None and reference is not cheapest
+            else ""
+        )
+        lines.append(f"  lowest energy: {_run_line(cheapest)}{versus}; lowest p99: {_run_line(fastest)}")
         saturated = [f"{run['policy']} ({', '.join(run['saturated'])})" for run in runs if run["saturated"]]
+        if saturated:
+            lines.append(f"  saturated: {'; '.join(saturated)}")
         with_slos = [run for run in runs if run.get("slos")]
-        slos = ""
         if with_slos:
             met = [run["policy"] for run in with_slos if run["slos"]["all_met"]]
-            slos = f"; SLOs met by: {', '.join(met)}" if met else "; no policy met every SLO"
-        return line + (f"; saturated: {'; '.join(saturated)}" if saturated else "") + slos
+            lines.append(f"  SLOs met by: {', '.join(met)}" if met else "  no policy met every SLO")
+        outside = max((run.get("outside_profile_range", 0) for run in runs), default=0)
+        priced = (summary.get("cost_model") or {}).get("outside_profile_range")
+        if outside and priced:
+            lines.append(
+                f"  up to {outside:,} of {runs[0]['requests']:,} requests per run fell outside a profile's "
+                f"measured range: {priced}"
+            )
+        return "\n".join(lines) + _glossary(runs, bool(saturated))
     parameter = summary["sweep"]["parameter"]
     parts = []
     for label in dict.fromkeys(run["policy"] for run in runs):

@@ -25,26 +25,10 @@ import numpy as np
 
 from hybridsim.core.errors import HybridsimError
 
+from ..request import Request
+
 if TYPE_CHECKING:
     from ..cluster import Cluster, Node, Pool
-
-
-class Request:
-    """The arriving request, as a router sees it (one instance, refilled for every arrival)."""
-
-    __slots__ = ("index", "arrival_s", "input_tokens", "max_tokens", "predicted_output_tokens")
-
-    def __init__(self) -> None:
-        self.index = -1
-        """Row of the request in the run (its id)."""
-        self.arrival_s = 0.0
-        """When it arrived (s)."""
-        self.input_tokens = 0
-        """Prompt length m (tokens)."""
-        self.max_tokens = 0
-        """The client's limit on the answer's length."""
-        self.predicted_output_tokens = 0.0
-        """The predictor's guess of the answer's length n (the truth, under an oracle)."""
 
 
 class Policy(Protocol):

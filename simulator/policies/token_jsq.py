@@ -34,7 +34,7 @@ class TokenJsq(RoutingPolicy):
             if not pools:
                 raise HybridsimError("params.systems: no pool serves continuously (serving: continuous)")
         else:
-            pools = pools_named(view, self.systems, "systems")  # type: ignore[assignment]
+            pools = pools_named(view, self.systems, "systems")
             for k, pool in enumerate(pools):
                 if not isinstance(pool, ContinuousPool):
                     raise HybridsimError(

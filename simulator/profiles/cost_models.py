@@ -14,7 +14,9 @@ combine by the **per-step rule**
 The paper ran without a KV cache, so each of the n generation steps re-reads the whole prompt: the extra
 cost of a prompt longer than m0, measured at n0 steps, recurs n / n0 times. Both sweeps are reproduced
 exactly; the crossing point was measured twice (once per sweep), and there the model returns the two
-measurements' trial-weighted mean, which both curves share as a knot. Energy = CPU + GPU.
+measurements' trial-weighted mean, which both curves share as a knot. Energy = CPU + GPU, each at least
+0 J: where a curve continued past its ends (or a CPU share measured above an assumed idle) would fall
+below zero, the component is taken as 0 J, since no request gives energy back.
 
 Why this rule: predicting every cell of the measured 2-D grids that lies off both sweeps from the grid's
 own row at n0 = 32 and column at m0 (tests/profiles/test_combination_rule.py), its energy error
@@ -124,6 +126,18 @@ def range_excess(model: CostModel, input_tokens: ArrayLike, output_tokens: Array
     return "; ".join(parts)
 
 
+def outside_message(model: CostModel, profile: str, input_tokens: ArrayLike, output_tokens: ArrayLike) -> str:
+    """Why requests are refused under out_of_range: error: how many of them leave `profile`'s measured range,
+    the range, and where they leave it, per axis and side (the caller adds where and what to set)."""
+    m, n = np.asarray(input_tokens, dtype=np.float64), np.asarray(output_tokens, dtype=np.float64)
+    strays = outside_mask(model, m, n)
+    (m_lo, m_hi), (n_lo, n_hi) = model.input_range, model.output_range
+    return (
+        f"{int(strays.sum()):,} of {m.size:,} requests fall outside profile {profile}'s measured range "
+        f"(input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): {range_excess(model, m[strays], n[strays])}"
+    )
+
+
 class _RangedModel:
     """Shared handling of token counts outside the range a model may be used over."""
 
@@ -224,15 +238,19 @@ class InterpolatedCostModel(_RangedModel):
     def runtime_s(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
         return self._evaluate("runtime_s", *self._tokens(input_tokens, output_tokens))
 
+    def _energy(self, quantity: str, m: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """A component's energy, never below 0 J (see the module docstring)."""
+        return np.maximum(self._evaluate(quantity, m, n), 0.0)
+
     def cpu_energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
-        return self._evaluate("cpu_energy_j", *self._tokens(input_tokens, output_tokens))
+        return self._energy("cpu_energy_j", *self._tokens(input_tokens, output_tokens))
 
     def gpu_energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
-        return self._evaluate("gpu_energy_j", *self._tokens(input_tokens, output_tokens))
+        return self._energy("gpu_energy_j", *self._tokens(input_tokens, output_tokens))
 
     def energy_j(self, input_tokens: ArrayLike, output_tokens: ArrayLike) -> np.ndarray:
         m, n = self._tokens(input_tokens, output_tokens)
-        return self._evaluate("cpu_energy_j", m, n) + self._evaluate("gpu_energy_j", m, n)
+        return self._energy("cpu_energy_j", m, n) + self._energy("gpu_energy_j", m, n)
 
 
 def _value_at(rows: pd.DataFrame, axis: str, at: float, column: str) -> tuple[float, float]:

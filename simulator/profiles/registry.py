@@ -2,8 +2,9 @@
 
 Some built-ins price whole requests (`points.csv`), some price the passes of a batching engine (serving
 tables, e.g. `splitwise-a100/llama2-70b-tp8`); a few may do both. A scenario names a profile as
-`m1-pro/llama2-7b` or as a path to a directory that calibration wrote; both
-resolve here, once per process (a `Profile` is immutable; a directory rewritten while the process runs is
+`m1-pro/llama2-7b` or as a path to a directory that calibration wrote; both resolve here, once per process.
+A relative path is read against the scenario's folder (`base_dir`), like every other path in a scenario
+(a `Profile` is immutable; a directory rewritten while the process runs is
 not re-read).
 """
 
@@ -37,9 +38,14 @@ def list_builtin_serving() -> list[str]:
     return [name for name in list_builtin() if (BUILTIN_DIR / name / PREFILL_FILE).is_file()]
 
 
-def load_profile(name_or_path: str) -> Profile:
-    """The built-in profile `name_or_path`, or the profile directory at that path."""
-    return _load(str(name_or_path))
+def load_profile(name_or_path: str, base_dir: Path | None = None) -> Profile:
+    """The built-in profile `name_or_path`, or the profile directory at that path (relative: to `base_dir`)."""
+    name = str(name_or_path)
+    if base_dir is not None and name not in list_builtin():
+        path = Path(name).expanduser()
+        if not path.is_absolute():
+            name = str(Path(base_dir) / path)
+    return _load(name)
 
 
 @functools.cache

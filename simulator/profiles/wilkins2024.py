@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hybridsim.core.bilinear import fit_bilinear
+from hybridsim.core.errors import HybridsimError
 from hybridsim.core.profile_io import save_profile_dir
 from hybridsim.core.profile_model import BilinearFit, Profile, ProfileMetadata
 from hybridsim.core.readers import read_csv_file
@@ -257,14 +259,12 @@ def _bilinear_fit(
     source: str,
     clean: pd.Index,
 ) -> BilinearFit:
-    design = np.column_stack([m, n, m * n]).astype(float)
-
     def fit(y: pd.Series) -> tuple[tuple[float, float, float], float]:
-        target = y.to_numpy(float)
-        coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
-        residual = target - design @ coefficients
-        r2 = 1.0 - residual @ residual / (target @ target)  # uncentred: the model has no intercept
-        return tuple(_round(c) for c in coefficients), _round(r2)
+        result = fit_bilinear(m.to_numpy(float), n.to_numpy(float), y.to_numpy(float))
+        if result is None or result.r2 is None:
+            raise HybridsimError(f"{source}: the grid does not determine the bilinear fit")
+        a, b, c = (_round(value) for value in result.coefficients)
+        return (a, b, c), _round(result.r2)  # uncentred R^2: the model has no intercept
 
     energy_coefficients, r2_energy = fit(energy)
     runtime_coefficients, r2_runtime = fit(runtime)

@@ -2,9 +2,10 @@
 
 An operator who ran the same datacenter twice (another seed, more M1 nodes, a power cap) wants one table:
 for every run, policy and sweep point, the energy bill, the latency users saw, and how busy each system
-was. `compare_runs` reads each run's `summary.json` (nothing is re-simulated), prints that table, and with
-an output folder also writes it as `compare.csv` and draws `compare.png` (energy against p99 latency, one
-marker shape per run).
+was. `compare_runs` reads each run's `summary.json` (nothing is re-simulated), prints that table (the
+columns an operator compares first, narrower than 120 characters), and with an output folder also writes
+every column as `compare.csv` and draws `compare.png` (energy against p99 latency: one marker shape per
+run, one colour per policy, and a legend that lists each once).
 """
 
 from __future__ import annotations
@@ -18,6 +19,23 @@ import pandas as pd
 from hybridsim.core.atomic import write_bytes_atomic, write_text_atomic
 from hybridsim.core.errors import HybridsimError
 from hybridsim.core.readers import read_json_file
+
+TERMINAL_WIDTH = 119
+"""The printed table's widest line (characters); the full table is compare.csv."""
+SHOWN = {
+    "run": "run",
+    "policy": "policy",
+    "sweep": "sweep",
+    "energy_kwh": "kWh",
+    "idle_pct": "idle%",
+    "j_per_request": "J/req",
+    "latency_p50_s": "p50_s",
+    "latency_p99_s": "p99_s",
+    "throughput_rps": "req/s",
+    "slo_attainment": "SLO",
+    "cost_u": "U",
+}
+"""Printed columns (CSV name -> header), besides each system's utilisation (`util_<system>` -> `<system>%`)."""
 
 
 def _read_summary(run_dir: Path) -> dict[str, Any]:
@@ -64,6 +82,8 @@ def comparison_table(run_dirs: list[Path]) -> pd.DataFrame:
 
 
 def _plot(table: pd.DataFrame, path: Path) -> None:
+    from matplotlib.lines import Line2D
+
     from .figures import PNG_METADATA, plt
     from .simulation_plots import MARKERS
 
@@ -90,9 +110,18 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
     axis.set_ylabel("total energy, active + idle (kWh)")
     axis.set_title("Runs compared: energy against tail latency (marker: run, colour: policy)")
     axis.grid(True, which="both", alpha=0.3)
+    # One entry per run (its marker) and one per policy (its colour), not one per pair.
+    runs = list(dict.fromkeys(table["run"]))
+    handles = [
+        Line2D(
+            [], [], marker=MARKERS[k % len(MARKERS)], color="black", fillstyle="none", linewidth=0, label=run
+        )
+        for k, run in enumerate(runs)
+    ] + [Line2D([], [], color=colour[policy], linewidth=3, label=policy) for policy in policies]
     axis.legend(
+        handles=handles,
         fontsize=7,
-        ncol=1 if len(axis.lines) <= 24 else 2,
+        ncol=1 if len(handles) <= 24 else 2,
         loc="center left",
         bbox_to_anchor=(1.02, 0.5),
         frameon=False,
@@ -117,4 +146,26 @@ def compare_runs(run_dirs: list[Path], out_dir: Path | None) -> str:
             out_dir / "compare.csv", table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
         )
         _plot(table, out_dir / "compare.png")
-    return table.to_string(index=False, float_format=lambda value: f"{value:.4g}")
+    return text_table(table)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "~"
+
+
+def text_table(table: pd.DataFrame) -> str:
+    """The table for a terminal: the main columns, percentages for idle share and utilisation, at most
+    TERMINAL_WIDTH characters wide (long run and policy names are shortened, ending in '~')."""
+    shown = table[[column for column in SHOWN if column in table]].rename(columns=SHOWN)
+    if not shown["sweep"].astype(bool).any():
+        shown = shown.drop(columns="sweep")
+    for column in [name for name in table if name.startswith("util_")]:
+        shown.insert(len(shown.columns) - 2, f"{column[5:]}%", 100.0 * table[column])
+    for names in (30, 24, 20, 16, 12):
+        text = shown.assign(
+            run=shown["run"].map(lambda value, width=names: _shorten(str(value), width)),
+            policy=shown["policy"].map(lambda value, width=names: _shorten(str(value), width)),
+        ).to_string(index=False, float_format=lambda value: f"{value:.4g}", na_rep="-")
+        if max(len(line) for line in text.splitlines()) <= TERMINAL_WIDTH:
+            break
+    return text + "\n(every column, full names: compare.csv, written with --out)"

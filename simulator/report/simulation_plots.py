@@ -4,7 +4,8 @@ Three figures an operator reads in this order:
 
 * `energy_vs_p99.png`: one point per policy (a line through the sweep points, if any, its ends labelled
   with their values), total energy against p99 latency; the lower left corner is where a policy would want
-  to be;
+  to be. Good policies tend to land on top of each other there, so when several do, a second panel zooms
+  into that corner (linear axes) and names each point beside it;
 * `sweep.png` (with a sweep): energy and p99 latency against the swept parameter, one line per policy;
   the knee in p99 is where a pool saturates, which the no-queue threshold analysis cannot show;
 * `utilisation.png`: how busy each system was under each policy (per sweep point, if any).
@@ -34,6 +35,9 @@ UNITS = {
 """Units of swept parameters, by the last part of their YAML path (others are shown as they are)."""
 MARKERS = "osD^vP*Xh<>p"
 """One marker shape per policy, so that policies landing on the same point stay visible."""
+CORNER_LATENCY = 3.0
+CORNER_ENERGY = 1.10
+"""A policy is in the best corner when its p99 is within 3x and its energy within 10% of the lowest ones."""
 
 
 def _legend(axis: plt.Axes) -> None:
@@ -67,8 +71,55 @@ def _sweep_axis(values: list[Any]) -> tuple[np.ndarray, list[str] | None]:
     return np.arange(len(values), dtype=float), [str(value) for value in values]
 
 
+def _corner(runs: list[dict[str, Any]]) -> list[int]:
+    """Positions of the runs in the best corner (see CORNER_LATENCY), when zooming into it helps."""
+    p99 = np.array([run["latency_s"]["p99"] for run in runs], dtype=float)
+    kwh = np.array([run["energy"]["total_kwh"] for run in runs], dtype=float)
+    inside = (p99 <= CORNER_LATENCY * p99.min()) & (kwh <= CORNER_ENERGY * kwh.min())
+    return [int(k) for k in np.flatnonzero(inside)] if 3 <= inside.sum() < len(runs) else []
+
+
+def _zoom(axis: plt.Axes, runs: list[dict[str, Any]], chosen: list[int], colours: list[str]) -> None:
+    """The best corner on linear axes, each point named in a column beside it (lowest energy at the bottom)."""
+    order = sorted(chosen, key=lambda k: runs[k]["energy"]["total_kwh"])
+    for rank, k in enumerate(order):
+        p99, kwh = runs[k]["latency_s"]["p99"], runs[k]["energy"]["total_kwh"]
+        axis.plot(
+            [p99],
+            [kwh],
+            marker=MARKERS[k % len(MARKERS)],
+            markersize=7,
+            fillstyle="none",
+            linewidth=0,
+            color=colours[k],
+        )
+        axis.annotate(
+            f"{runs[k]['policy']}  {kwh:.4g} kWh, {p99:.3g} s",
+            (p99, kwh),
+            xycoords="data",
+            xytext=(1.04, (rank + 0.5) / len(order)),
+            textcoords="axes fraction",
+            fontsize=7,
+            va="center",
+            color=colours[k],
+            arrowprops={"arrowstyle": "-", "color": colours[k], "linewidth": 0.5, "alpha": 0.6},
+        )
+    axis.margins(0.15)
+    axis.set_xlabel("p99 latency (s)")
+    axis.set_ylabel("total energy (kWh)")
+    axis.set_title("the best corner (dashed box), zoomed", fontsize=9)
+    axis.grid(True, alpha=0.3)
+
+
 def energy_vs_p99(runs: list[dict[str, Any]], out_dir: Path, parameter: str | None = None) -> str:
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    corner = _corner(runs) if parameter is None else []
+    if corner:
+        figure, (axis, zoomed) = plt.subplots(
+            1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.0, 0.75], "wspace": 0.25}
+        )
+    else:
+        figure, axis = plt.subplots(figsize=(7, 4.5))
+    colours: list[str] = []
     for k, (label, mine) in enumerate(_by_policy(runs).items()):
         p99 = [run["latency_s"]["p99"] for run in mine]
         kwh = [run["energy"]["total_kwh"] for run in mine]
@@ -81,6 +132,7 @@ def energy_vs_p99(runs: list[dict[str, Any]], out_dir: Path, parameter: str | No
             linewidth=1.2 if len(mine) > 1 else 0,
             label=label,
         )[0]
+        colours.append(line.get_color())
         if len(mine) > 1:  # a sweep: say which end of the line is which value
             for end, offset in (
                 (0, (5, 4)),
@@ -101,7 +153,24 @@ def energy_vs_p99(runs: list[dict[str, Any]], out_dir: Path, parameter: str | No
         "Energy against tail latency per policy" + (f" (line ends: {parameter})" if parameter else "")
     )
     axis.grid(True, which="both", alpha=0.3)
-    _legend(axis)
+    if corner:
+        p99 = [runs[k]["latency_s"]["p99"] for k in corner]
+        kwh = [runs[k]["energy"]["total_kwh"] for k in corner]
+        axis.add_patch(
+            plt.Rectangle(
+                (min(p99) / 1.15, min(kwh) - 0.02 * (max(kwh) - min(kwh) + min(kwh) * 0.05)),
+                max(p99) * 1.15 - min(p99) / 1.15,
+                (max(kwh) - min(kwh)) * 1.04 + min(kwh) * 0.002,
+                fill=False,
+                linestyle="--",
+                linewidth=0.8,
+                edgecolor="grey",
+            )
+        )
+        axis.legend(fontsize=7, loc="upper left", frameon=False, ncol=2)
+        _zoom(zoomed, runs, corner, colours)
+    else:
+        _legend(axis)
     return _save(figure, out_dir, "energy_vs_p99.png")
 
 

@@ -59,8 +59,10 @@ def format_validation_error(error: pydantic.ValidationError, source: str) -> str
 
 
 def validate(model: type[pydantic.BaseModel], data: dict[str, Any], source: str) -> Any:
+    """`data` as a `model`; relative paths a validator reads (profile directories) resolve against the
+    scenario file's folder, `source`'s parent."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"base_dir": Path(source).resolve().parent})
     except pydantic.ValidationError as error:
         raise HybridsimError(format_validation_error(error, source)) from None
 

@@ -53,7 +53,7 @@ from ..predictors import make_predictor
 from ..profiles.registry import load_profile
 from ..workload.spec import WorkloadSpec, build_workload
 from .continuous_pools import check_continuous, continuous_config
-from .simulation_schema import PoolSpec, Scenario
+from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario
 
 __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
 
@@ -61,17 +61,17 @@ __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
 # -- checking what a schema cannot ------------------------------------------------------------------------
 
 
-def _profile(spec: PoolSpec, where: str) -> Any:
+def _profile(spec: PoolSpec, where: str, base_dir: Path | None) -> Any:
     try:
-        return load_profile(spec.profile)
+        return load_profile(spec.profile, base_dir)
     except HybridsimError as error:
         raise HybridsimError(f"{where}.profile: {error}") from None
 
 
-def _pool_configs(scenario: Scenario) -> list[PoolConfig]:
+def _pool_configs(scenario: Scenario, base_dir: Path | None = None) -> list[PoolConfig]:
     configs = []
     for name, spec in scenario.cluster.items():
-        profile = _profile(spec, f"cluster.{name}")
+        profile = _profile(spec, f"cluster.{name}", base_dir)
         if spec.serving == "continuous":
             configs.append(continuous_config(name, spec, profile, scenario.cost_model.out_of_range))
             continue
@@ -96,7 +96,7 @@ def _pool_configs(scenario: Scenario) -> list[PoolConfig]:
 def check(scenario: Scenario, base_dir: Path | None) -> None:
     """Everything that would fail a run, raised before any run starts (messages name the YAML path)."""
     labels: set[str] = set()
-    configs = _pool_configs(scenario)
+    configs = _pool_configs(scenario, base_dir)
     cluster = Cluster([config.setup for config in configs])
     for k, spec in enumerate(scenario.policies):
         if spec.label in labels:
@@ -160,7 +160,9 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
             keep[arrival.requests :] = False
         times = trace.arrival_s[keep] * arrival.time_scale
         tokens = (
-            (trace.input_tokens[keep], trace.output_tokens[keep]) if trace.input_tokens is not None else None
+            (trace.input_tokens[keep], trace.output_tokens[keep])
+            if trace.input_tokens is not None and trace.output_tokens is not None
+            else None
         )
         limits = trace.max_tokens[keep] if trace.max_tokens is not None else None
         source = f"trace {arrival.trace}"
@@ -172,12 +174,13 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
         if count is None and arrival.duration_s is None:
             lengths = build_workload(_workload(scenario), tokens_seed, base_dir)
             tokens, count = (lengths.input_tokens, lengths.output_tokens), len(lengths)
+        assert arrival.rate is not None  # the schema asks every process but a trace for a rate
         times = arrival_times(
             arrival.process,
             rng,
             arrival.rate,
             count,
-            arrival.duration_s,  # type: ignore[arg-type]
+            arrival.duration_s,
             arrival.cv or 1.0,
             arrival.amplitude,
             arrival.period_s,
@@ -219,7 +222,7 @@ def run_one(
     predictor_seed, policy_seed = _seeds(scenario.seed)[2:]
     try:
         result = simulate(
-            _pool_configs(scenario),
+            _pool_configs(scenario, base_dir),
             stream,
             make_policy(spec.policy, spec.params),
             predictor,
@@ -298,9 +301,9 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
             node = node[part]
 
 
-def _profile_facts(spec: PoolSpec) -> dict[str, Any]:
+def _profile_facts(spec: PoolSpec, base_dir: Path | None) -> dict[str, Any]:
     """What a reader of the summary must know about a pool's numbers: what was measured, how, and the idle."""
-    profile = load_profile(spec.profile)
+    profile = load_profile(spec.profile, base_dir)
     meta = profile.metadata
     overridden = spec.idle_power_w is not None
     serving = {}
@@ -414,7 +417,7 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
     for k, entry in enumerate(runs):
         entry["point"] = k // per_point
         entry["sweep_value"] = points[k // per_point][0]
-        entry["requests_file"] = files[k].as_posix() if files[k] else None
+        entry["requests_file"] = file.as_posix() if (file := files[k]) else None
     attach_offline_bounds(runs, points, base_dir)
     summary: dict[str, Any] = {
         "kind": "simulation",
@@ -423,8 +426,12 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "seed": scenario.seed,
         "sweep": scenario.sweep.model_dump() if scenario.sweep else None,
         "cluster": {
-            name: {**spec.model_dump(exclude_none=True), **_profile_facts(spec)}
+            name: {**spec.model_dump(exclude_none=True), **_profile_facts(spec, base_dir)}
             for name, spec in scenario.cluster.items()
+        },
+        "cost_model": {
+            **scenario.cost_model.model_dump(),
+            "outside_profile_range": OUT_OF_RANGE_PRICING[scenario.cost_model.out_of_range],
         },
         "runs": runs,
         "oracle_gap": oracle_gaps(runs),

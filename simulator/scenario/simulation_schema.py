@@ -57,9 +57,19 @@ class PoolSpec(_Strict):
         return self
 
 
+OUT_OF_RANGE_PRICING = {
+    "clamp": "priced at the nearest measured length (out_of_range: clamp)",
+    "extrapolate": "priced by the cost curves continued past the measured range (out_of_range: extrapolate)",
+    "error": "refused (out_of_range: error)",
+}
+"""How requests outside a profile's measured range are priced, in the summary's words."""
+
+
 class CostModelSpec(_Strict):
     method: Literal["interpolated", "paper"] = "interpolated"
-    out_of_range: Literal["error", "clamp", "extrapolate"] = "error"
+    out_of_range: Literal["error", "clamp", "extrapolate"] = "clamp"
+    """Default clamp: the shipped workloads run on the shipped profiles (Alpaca has 6-8-token prompts, the
+    profiles start at 8 or 9 tokens); the summary counts the requests that fell outside."""
 
 
 class ArrivalSpec(_Strict):

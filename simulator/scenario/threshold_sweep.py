@@ -12,7 +12,7 @@
     thresholds: {start: 8, stop: 2048, scale: powers-of-two}   # or a list, or {start, stop, step}
     lam: 0.5                       # weight of energy in U = lam*E/E_allB + (1-lam)*R/R_allB
     cost_model: interpolated       # per-request: the profiles' interpolated or paper (bilinear) model
-    out_of_range: error            # per-request: error | clamp | extrapolate
+    out_of_range: clamp            # per-request: clamp (default) | error | extrapolate
     paper_runtime: as-recorded     # paper: M1 runtimes with the 2 s sleep (as the artifact) or corrected
     artifact_output_bug: false     # paper + output: replicate the artifact (input lengths, bins <= 512)
 
@@ -46,7 +46,7 @@ from ..analysis.threshold import (
     routing_key,
     sweep,
 )
-from ..profiles.cost_models import range_excess
+from ..profiles.cost_models import outside_message
 from ..profiles.registry import load_profile
 from ..workload.datasets import TokenLengths
 from ..workload.spec import WorkloadSpec, build_workload
@@ -70,10 +70,11 @@ class SystemSpec(BaseModel):
 
     @field_validator("profiles")
     @classmethod
-    def _profiles_exist(cls, names: list[str]) -> list[str]:
+    def _profiles_exist(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        base_dir = (info.context or {}).get("base_dir")
         for name in names:
             try:
-                load_profile(name)
+                load_profile(name, base_dir)
             except HybridsimError as error:
                 raise invalid(str(error)) from None
         return names
@@ -126,7 +127,7 @@ class Scenario(BaseModel):
     thresholds: list[int] | ThresholdRange = ThresholdRange(start=1, stop=4096)
     lam: float = Field(default=0.5, ge=0.0, le=1.0)
     cost_model: Literal["interpolated", "paper"] = "interpolated"
-    out_of_range: Literal["error", "clamp", "extrapolate"] = "error"
+    out_of_range: Literal["error", "clamp", "extrapolate"] = "clamp"
     paper_runtime: Literal["as-recorded", "corrected"] = "as-recorded"
     artifact_output_bug: bool = False
 
@@ -180,10 +181,12 @@ class Scenario(BaseModel):
 
 
 def _costs(
-    scenario: Scenario, workload: TokenLengths, labels: list[str], out_dir: Path
+    scenario: Scenario, workload: TokenLengths, labels: list[str], out_dir: Path, base_dir: Path | None = None
 ) -> tuple[np.ndarray, Any, dict[str, int], list[str]]:
     """(routing key, per-request costs, requests outside each profile/system's range, notes)."""
-    profiles = [[load_profile(name) for name in scenario.systems[label].profiles] for label in labels]
+    profiles = [
+        [load_profile(name, base_dir) for name in scenario.systems[label].profiles] for label in labels
+    ]
     m, n = workload.input_tokens, workload.output_tokens
     if scenario.method == "paper":
         lengths, sweep_name = paper_lengths(m, n, scenario.rule, scenario.artifact_output_bug)
@@ -235,11 +238,8 @@ def refuse_out_of_range(
     for group, group_models in zip(profiles, models, strict=True):
         for profile, model in zip(group, group_models, strict=True):
             if outside[profile.name]:
-                (m_lo, m_hi), (n_lo, n_hi) = model.input_range, model.output_range
                 raise ProfileRangeError(
-                    f"out_of_range: {outside[profile.name]:,} of {m.size:,} requests fall outside profile "
-                    f"{profile.name}'s measured range (input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): "
-                    f"{range_excess(model, m, n)}; "
+                    f"out_of_range: {outside_message(model, profile.name, m, n)}; "
                     "set out_of_range: clamp or extrapolate, or filter the workload (max_input_tokens, ...)"
                 )
 
@@ -344,7 +344,7 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path) -> dict[str, Any
     labels = list(scenario.systems)
     try:
         workload = build_workload(scenario.workload, scenario.seed, base_dir=scenario_path.parent)
-        key, costs, outside, notes = _costs(scenario, workload, labels, out_dir)
+        key, costs, outside, notes = _costs(scenario, workload, labels, out_dir, scenario_path.parent)
     except HybridsimError as error:  # say which scenario the problem is in
         raise type(error)(f"{scenario_path}: {error}") from None
     result = sweep(key, costs, scenario.threshold_values(), scenario.rule, scenario.lam)

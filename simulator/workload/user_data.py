@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -23,7 +24,13 @@ from hybridsim.core.errors import HybridsimError
 from .datasets import JointHistogram
 
 
-def load_tokenizer(path: Path) -> object:
+class Tokenizer(Protocol):
+    """What counting needs of a tokenizer: SentencePiece's batch `encode` (texts -> token ids per text)."""
+
+    def encode(self, texts: list[str]) -> list[list[int]]: ...
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
     """A SentencePiece processor from a `.model` file (the `tokenize` extra installs sentencepiece)."""
     path = Path(path)
     if not path.is_file():
@@ -75,7 +82,7 @@ def read_jsonl_fields(path: Path) -> tuple[list[list[str]], list[str]]:
     return inputs, outputs
 
 
-def count_tokens(texts: list[str], tokenizer: object) -> np.ndarray:
+def count_tokens(texts: list[str], tokenizer: Tokenizer) -> np.ndarray:
     """HF-style counts: pieces plus one BOS per text."""
     if not texts:
         return np.zeros(0, dtype=np.int64)

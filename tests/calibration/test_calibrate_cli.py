@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from calibration_fakes import fake_context
 from click.testing import CliRunner
+from conftest import CliRun
 from hybridsim.calibration.cli import calibrate
 from hybridsim.calibration.meters.auto import available_meters
 from hybridsim.calibration.meters.common import MeterUnavailable
@@ -23,17 +24,9 @@ from hybridsim.core.profile_io import load_profile_dir, read_trials
 REPO = Path(__file__).resolve().parents[2]
 
 
-def hybridsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from hybridsim.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
-def test_quick_calibration_writes_an_estimated_profile_the_simulator_loads(tmp_path: Path) -> None:
+def test_quick_calibration_writes_an_estimated_profile_the_simulator_loads(
+    hybridsim: CliRun, tmp_path: Path
+) -> None:
     pytest.importorskip("transformers")
     out = tmp_path / "tiny"
     args = [
@@ -126,7 +119,7 @@ def test_help_does_not_import_torch(tmp_path: Path) -> None:
         (["--arch", "tiny-llama", "--meter", "estimated", "--idle-s", "-3"], "--idle-s: must be >= 0"),
         (
             ["--arch", "tiny-llama", "--meter", "estimated", "--idle-s", "5"],
-            "--idle-s: only --meter rapl or auto",
+            "--idle-s: only --meter rapl or auto or nvidia or powermetrics",
         ),
         (["--arch", "tiny-llama", "--meter", "nvidia", "--tdp-w", "65"], "--tdp-w: only --meter estimated"),
         (
@@ -148,7 +141,7 @@ def test_bad_options_are_one_line_user_errors(tmp_path: Path, args: list[str], m
     assert not (tmp_path / "x").exists()
 
 
-def test_usage_errors_through_hybridsim_are_one_stderr_line(tmp_path: Path) -> None:
+def test_usage_errors_through_hybridsim_are_one_stderr_line(hybridsim: CliRun, tmp_path: Path) -> None:
     done = hybridsim("calibrate", "--arch", "tiny-llama", cwd=tmp_path)  # --out is missing
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: calibrate: Missing option '--out'")

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import CliRun
 
 from hybridsim.core.atomic import staged_directory, write_text_atomic
 from hybridsim.core.errors import HybridsimError
-
-
-def hybridsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from hybridsim.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
 
 
 def test_staged_directory_leaves_nothing_on_failure(tmp_path: Path) -> None:
@@ -86,7 +75,9 @@ def test_write_text_atomic_keeps_old_content_on_failure(
         ("kind: nonsense\n", "kind: unknown scenario kind 'nonsense'"),
     ],
 )
-def test_bad_scenarios_end_in_one_line_and_exit_2(tmp_path: Path, content: str, expected: str) -> None:
+def test_bad_scenarios_end_in_one_line_and_exit_2(
+    hybridsim: CliRun, tmp_path: Path, content: str, expected: str
+) -> None:
     scenario = tmp_path / "bad.yaml"
     scenario.write_text(content)
     out = tmp_path / "out"
@@ -99,7 +90,7 @@ def test_bad_scenarios_end_in_one_line_and_exit_2(tmp_path: Path, content: str, 
     assert not out.exists()
 
 
-def test_missing_scenario_file(tmp_path: Path) -> None:
+def test_missing_scenario_file(hybridsim: CliRun, tmp_path: Path) -> None:
     result = hybridsim("run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "scenario file not found" in result.stderr
@@ -112,13 +103,15 @@ def test_missing_scenario_file(tmp_path: Path) -> None:
         (("x.yaml", "--bogus"), "No such option '--bogus'"),
     ],
 )
-def test_usage_errors_are_one_line_too(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
+def test_usage_errors_are_one_line_too(
+    hybridsim: CliRun, tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
     result = hybridsim("run", *args, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and expected in result.stderr
 
 
-def test_warnings_are_one_line_each_and_not_repeated_per_worker(tmp_path: Path) -> None:
+def test_warnings_are_one_line_each_and_not_repeated_per_worker(hybridsim: CliRun, tmp_path: Path) -> None:
     scenario = tmp_path / "paper.yaml"
     scenario.write_text(
         "kind: simulation\nseed: 1\n"

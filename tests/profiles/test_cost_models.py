@@ -35,9 +35,13 @@ def test_interpolated_model_is_exact_at_measured_points(name: str) -> None:
         for quantity in ("runtime_s", "cpu_energy_j", "gpu_energy_j"):
             expected = rows[f"{quantity}_mean"].to_numpy().copy()
             expected[crossing] = anchor_value(profile, f"{quantity}_mean")
+            if quantity != "runtime_s":  # a component measured below 0 J (CPU above an assumed idle) is 0 J
+                expected = np.maximum(expected, 0.0)
             np.testing.assert_allclose(getattr(model, quantity)(m, n), expected, rtol=1e-9, atol=1e-9)
         # energy = CPU + GPU; the stored energy column is rounded to 6 significant digits on its own.
         measured = np.where(crossing, anchor_value(profile, "energy_j_mean"), rows["energy_j_mean"])
+        for component in ("cpu_energy_j_mean", "gpu_energy_j_mean"):
+            measured = measured + np.maximum(-rows[component].to_numpy(), 0.0) * ~crossing
         np.testing.assert_allclose(model.energy_j(m, n), measured, rtol=2e-5)
 
 
@@ -172,3 +176,17 @@ def test_grid_sweep_is_interpolated_in_two_dimensions() -> None:
     np.testing.assert_allclose(gridded.runtime_s(m.ravel(), n.ravel()), truth)
     assert min(truth) < gridded.runtime_s(200, 200) < max(truth)
     assert gridded.runtime_s(2117, 4096) == pytest.approx(model.runtime_s(2117, 4096))
+
+
+@pytest.mark.parametrize("name", ["m1-pro/llama2-7b", "m1-pro/mistral-7b", "palmetto-v100/mistral-7b"])
+def test_extrapolated_component_energies_are_never_negative(name: str) -> None:
+    """m1-pro/llama2-7b's GPU curve continued below 8 input tokens fell to -0.61 J at (6, 2); each component,
+    not only the total, stays at or above 0 J."""
+    model = build_cost_model(load_profile(name), "interpolated", "extrapolate")
+    m, n = np.meshgrid(np.arange(1.0, 3000.0, 13.0), np.arange(1.0, 3000.0, 13.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpu, gpu, total = model.cpu_energy_j(m, n), model.gpu_energy_j(m, n), model.energy_j(m, n)
+    assert (cpu >= 0).all() and (gpu >= 0).all()
+    assert np.array_equal(total, cpu + gpu)
+    assert model.gpu_energy_j(6, 2) >= 0

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import CliRun
 from hybridsim.simulator.profiles.registry import (
     BUILTIN_DIR,
     list_builtin,
@@ -98,13 +97,8 @@ def test_profiles_show_prints_serving_tables_and_plots_them_beside_request_level
         assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_unknown_profile_on_the_command_line_exits_2_with_one_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", "from hybridsim.cli import main; main()", "profiles", "show", "nope/none"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_unknown_profile_on_the_command_line_exits_2_with_one_line(hybridsim: CliRun) -> None:
+    result = hybridsim("profiles", "show", "nope/none")
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.startswith("error: profile 'nope/none'") and result.stderr.count("\n") == 1
@@ -115,3 +109,19 @@ def test_plot_to_an_unknown_format_is_a_user_error(tmp_path: Path) -> None:
         cli, ["profiles", "show", "m1-pro/llama2-7b", "--plot", str(tmp_path / "x.gif")]
     )
     assert isinstance(result.exception, HybridsimError) and ".png or .pdf" in str(result.exception)
+
+
+def test_a_relative_profile_path_is_read_against_the_scenario_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "scenarios"
+    shutil.copytree(BUILTIN_DIR / "m1-pro" / "llama2-7b", folder / "mine" / "m1")
+    monkeypatch.chdir(tmp_path)  # the working directory is not the scenario's folder
+    assert (
+        load_profile("mine/m1", base_dir=folder).metadata.system
+        == load_profile("m1-pro/llama2-7b").metadata.system
+    )
+    with pytest.raises(HybridsimError, match="neither a built-in name nor a profile directory"):
+        load_profile("mine/m1", base_dir=tmp_path)
+    # built-in names stay names, whatever the folder
+    assert load_profile("m1-pro/llama2-7b", base_dir=folder).name == "m1-pro/llama2-7b"

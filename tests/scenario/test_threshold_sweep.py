@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import CliRun
 from hybridsim.simulator.scenario.loader import run_scenario
 
 from hybridsim.core.errors import HybridsimError
@@ -22,22 +21,12 @@ systems:
 """
 
 
-def hybridsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from hybridsim.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
-
-
 def write(path: Path, text: str) -> Path:
     path.write_text(textwrap.dedent(text))
     return path
 
 
-def test_paper_input_scenario_end_to_end(repo_root: Path, tmp_path: Path) -> None:
+def test_paper_input_scenario_end_to_end(hybridsim: CliRun, repo_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "result"
     done = hybridsim("run", str(repo_root / "scenarios" / "paper-input-threshold.yaml"), "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -126,7 +115,9 @@ def test_out_of_range_requests_are_counted_when_clamped(tmp_path: Path) -> None:
     assert summary["out_of_range_requests"]["m1-pro/llama2-7b"] == 2
     assert summary["out_of_range_requests"]["swing-a100/llama2-7b"] == 1
     with pytest.raises(HybridsimError, match="measured range"):
-        run_scenario(per_request_scenario(tmp_path, rows="20,30\n4,8\n"), tmp_path / "refused")
+        run_scenario(
+            per_request_scenario(tmp_path, "out_of_range: error\n", rows="20,30\n4,8\n"), tmp_path / "refused"
+        )
     assert not (tmp_path / "refused").exists()
 
 
@@ -158,11 +149,15 @@ BAD = {
         "rule: ",
     ),
     "out of range": (
-        "kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+        "kind: threshold-sweep\nmethod: per-request\nout_of_range: error\n"
+        + SYSTEMS
+        + "workload: {dataset: alpaca}\n",
         "of 51,941 requests fall outside profile m1-pro/llama2-7b",
     ),
     "out of range, per axis": (
-        "kind: threshold-sweep\nmethod: per-request\n" + SYSTEMS + "workload: {dataset: alpaca}\n",
+        "kind: threshold-sweep\nmethod: per-request\nout_of_range: error\n"
+        + SYSTEMS
+        + "workload: {dataset: alpaca}\n",
         "630 with input tokens 6-8 below 9;",
     ),
     "stop below start": (
@@ -191,7 +186,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path: Path, case: str) -> None:
+def test_bad_input_is_one_line_exit_2_and_no_output(hybridsim: CliRun, tmp_path: Path, case: str) -> None:
     text, message = BAD[case]
     scenario = tmp_path / "bad.yaml"
     scenario.write_text(text)

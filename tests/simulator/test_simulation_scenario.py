@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import CliRun
 from hybridsim.simulator.metrics.records import PARQUET_COLUMNS
 from hybridsim.simulator.report.compare import compare_runs
 from hybridsim.simulator.scenario.loader import run_scenario
@@ -203,22 +202,9 @@ def test_bad_scenarios_fail_with_one_line_and_leave_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "t.csv"]
 
 
-def test_the_cli_exits_2_on_a_bad_scenario(tmp_path: Path) -> None:
+def test_the_cli_exits_2_on_a_bad_scenario(hybridsim: CliRun, tmp_path: Path) -> None:
     path = write(tmp_path, policies__0__policy="fastest_first")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from hybridsim.cli import main; main()",
-            "run",
-            str(path),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = hybridsim("run", str(path), "--out", str(tmp_path / "out"))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "unknown policy" in done.stderr
     assert not (tmp_path / "out").exists()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import CliRun
 from hybridsim.simulator.workload.alpaca_import import import_alpaca
 from hybridsim.simulator.workload.datasets import DATA_DIR
 
@@ -36,15 +35,7 @@ def test_a_changed_source_is_refused(shared_dir: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_workload_cli_show_plot_and_import(shared_dir: Path, tmp_path: Path) -> None:
-    def hybridsim(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", "from hybridsim.cli import main; main()", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
+def test_workload_cli_show_plot_and_import(hybridsim: CliRun, shared_dir: Path, tmp_path: Path) -> None:
     shown = hybridsim("workload", "show", "alpaca-gpt4-sample", "--plot", str(tmp_path / "fig3.png"))
     assert shown.returncode == 0, shown.stderr
     assert "GPT-4" in shown.stdout and "169.98" in shown.stdout

@@ -34,7 +34,11 @@ def powercap_tree(root: Path, *, max_uj: int = 262_143_328_850) -> Path:
 
 
 def set_energy(root: Path, zone: str, energy_uj: int) -> None:
-    (root / zone / "energy_uj").write_text(f"{energy_uj}\n")
+    # Replaced whole, as the kernel's file is: the meter's sampler thread may read it at any moment, and a
+    # truncate-then-write would let it read an empty file.
+    staged = root / zone / "energy_uj.new"
+    staged.write_text(f"{energy_uj}\n")
+    staged.replace(root / zone / "energy_uj")
 
 
 def get_energy(root: Path, zone: str) -> int:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from hybridsim.core.profile_model import Profile
 from hybridsim.core.serving_checks import ok_rows
 
-from .serving_costs import build_serving_cost_model
+from ..profiles.serving_costs import build_serving_cost_model
 
 
 def _common_length(table: pd.DataFrame, tokens: str) -> int:

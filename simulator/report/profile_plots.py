@@ -26,7 +26,7 @@ PANELS = (
 def _describe(profile: Profile) -> str:
     """The legend entry: the name and what changes the numbers (KV cache, batch, estimate)."""
     meta = profile.metadata
-    kv = {True: "KV cache", False: "no KV cache"}.get(meta.kv_cache, "KV cache ?")
+    kv = "KV cache ?" if meta.kv_cache is None else ("KV cache" if meta.kv_cache else "no KV cache")
     estimated = ", ESTIMATED" if meta.estimated else ""
     return f"{profile.name} [{kv}, batch {meta.batch_size}{estimated}]"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..report.figures import PDF_METADATA, plt
-from .datasets import TokenLengths
+from ..workload.datasets import TokenLengths
+from .figures import PDF_METADATA, plt
 
 
 def plot_length_histograms(lengths: TokenLengths, path: Path) -> Path:

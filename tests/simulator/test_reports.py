@@ -1,0 +1,112 @@
+"""What an operator reads first stays readable: the headline, the compare table, the energy-vs-p99 plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hybridsim.simulator.metrics.summary import headline
+from hybridsim.simulator.report import simulation_plots
+from hybridsim.simulator.report.compare import TERMINAL_WIDTH, compare_runs
+
+
+def fake_run(
+    policy: str, kwh: float, p99: float, *, cls: str = "x", oracle: bool = False, **extra: Any
+) -> dict:
+    return {
+        "policy": policy,
+        "policy_class": cls,
+        "params": {},
+        "predictor": {"kind": "oracle"} if oracle else {"kind": "bucket_mean"},
+        "requests": 1000,
+        "energy": {"total_kwh": kwh, "total_j": kwh * 3.6e6, "idle_j": 0.1 * kwh * 3.6e6},
+        "energy_per_request_j": kwh * 3600.0,
+        "latency_s": {"p50": p99 / 3, "p99": p99},
+        "wait_s": {"p99": p99 / 2},
+        "throughput_rps": 2.5,
+        "systems": {"a100": {"utilisation": 0.8}, "m1": {"utilisation": 0.1}},
+        "slo": None,
+        "cost_u": {"value": 1.2},
+        "saturated": extra.pop("saturated", []),
+        "outside_profile_range": extra.pop("outside", 0),
+        **extra,
+    }
+
+
+RUNS = [
+    fake_run("all-a100", 4.603, 14.6, cls="all_on"),
+    fake_run("all-m1", 7.58, 8251.0, cls="all_on", saturated=["m1"], outside=12),
+    fake_run("energy-under-slo-60-oracle-with-a-very-long-name", 4.590, 12.3, oracle=True),
+    fake_run("cost-greedy", 4.603, 14.6),
+    fake_run("output-32", 4.607, 14.6),
+    fake_run("join-shortest-queue", 6.03, 183.0),
+]
+
+
+def summary(runs: list[dict]) -> dict:
+    return {
+        "kind": "simulation",
+        "scenario": "default",
+        "sweep": None,
+        "cluster": {"a100": {}, "m1": {}},
+        "cost_model": {
+            "outside_profile_range": "priced at the nearest measured length (out_of_range: clamp)"
+        },
+        "runs": runs,
+    }
+
+
+def test_the_headline_names_the_baselines_and_explains_its_words() -> None:
+    text = headline(summary(RUNS))
+    assert text.startswith("default: baselines (every request on one system): all-a100 4.603 kWh, p99 14.6 s")
+    assert "all-m1 7.58 kWh, p99 8,251 s" in text
+    assert "lowest energy: energy-under-slo-60-oracle-with-a-very-long-name 4.59 kWh" in text
+    assert "-0.3% vs all-a100" in text and "saturated: all-m1 (m1)" in text
+    assert "up to 12 of 1,000 requests" in text and "nearest measured length" in text
+    assert "oracle: routed knowing each answer's true length" in text and "saturated: a pool busy 95%" in text
+
+
+def test_without_oracles_or_saturation_the_glossary_stays_out() -> None:
+    text = headline(summary([fake_run("all-a100", 1.0, 2.0, cls="all_on"), fake_run("b", 0.9, 3.0)]))
+    assert "oracle:" not in text and "saturated" not in text and "-10.0% vs all-a100" in text
+
+
+def test_compare_prints_a_table_narrower_than_120_characters_and_a_short_legend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("first-run-with-a-long-folder-name", "second"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary(RUNS)))
+    text = compare_runs(
+        [tmp_path / "first-run-with-a-long-folder-name", tmp_path / "second"], tmp_path / "cmp"
+    )
+    assert max(len(line) for line in text.splitlines()) <= TERMINAL_WIDTH
+    assert "compare.csv" in text.splitlines()[-1]
+    full = (tmp_path / "cmp" / "compare.csv").read_text()
+    assert "energy-under-slo-60-oracle-with-a-very-long-name" in full  # the CSV keeps every name whole
+
+
+def test_close_policies_get_a_zoomed_panel_that_names_each_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved: list[Any] = []
+    original = simulation_plots._save
+
+    def keep(figure: Any, out_dir: Path, name: str) -> str:
+        saved.append(figure)
+        return original(figure, out_dir, name)
+
+    monkeypatch.setattr(simulation_plots, "_save", keep)
+    simulation_plots.energy_vs_p99(RUNS, tmp_path)
+    simulation_plots.energy_vs_p99(RUNS[:2], tmp_path)
+    zoomed = saved[0].axes[1]
+    named = {text.get_text().split("  ")[0] for text in zoomed.texts}
+    assert named == {
+        "all-a100",
+        "energy-under-slo-60-oracle-with-a-very-long-name",
+        "cost-greedy",
+        "output-32",
+    }
+    assert len(saved[1].axes) == 1  # two far-apart policies: one panel is enough
