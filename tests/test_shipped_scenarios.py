@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hybridsim.simulator.scenario import plan, simulation
+from hybridsim.simulator.plan import kind as plan
+from hybridsim.simulator.scenario import simulation
 from hybridsim.simulator.scenario.loader import load_scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))

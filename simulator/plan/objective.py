@@ -19,7 +19,7 @@ from scipy import stats
 
 from hybridsim.core.errors import HybridsimError
 
-from ..scenario.plan_schema import ConstraintSpec, ObjectiveSpec
+from .schema import ConstraintSpec, ObjectiveSpec
 
 OBJECTIVE_UNITS = {"energy": "kWh", "cost": "currency units", "carbon": "kg CO2"}
 SATURATION = "no pool saturated"

@@ -21,9 +21,9 @@ from typing import Any
 
 from hybridsim.core.errors import HybridsimError
 
-from ..scenario.plan_schema import Scenario as Plan
 from .backends import LocalBackend, RayBackend, Task
 from .objective import aggregate
+from .schema import Scenario as Plan
 from .space import POLICY_DIMENSION, Space, key
 
 Progress = Callable[[int], Any]

@@ -19,11 +19,11 @@ import pydantic
 
 from hybridsim.core.errors import HybridsimError
 
-from ..scenario.plan_schema import PolicyChoice
-from ..scenario.plan_schema import Scenario as Plan
 from ..scenario.simulation import _set_path
 from ..scenario.simulation_schema import PolicySpec
 from ..scenario.simulation_schema import Scenario as Simulation
+from .schema import PolicyChoice
+from .schema import Scenario as Plan
 
 POLICY_DIMENSION = "policy"
 

@@ -20,7 +20,7 @@ from hybridsim.core.errors import HybridsimError
 SCENARIO_KINDS: dict[str, str] = {
     "threshold-sweep": "hybridsim.simulator.scenario.threshold_sweep",
     "simulation": "hybridsim.simulator.scenario.simulation",
-    "plan": "hybridsim.simulator.scenario.plan",
+    "plan": "hybridsim.simulator.plan.kind",
 }
 
 

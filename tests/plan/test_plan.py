@@ -13,8 +13,8 @@ import pytest
 import yaml
 from hybridsim.simulator.plan.objective import confidence_interval, run_objective
 from hybridsim.simulator.plan.report import pareto_front
+from hybridsim.simulator.plan.schema import ObjectiveSpec
 from hybridsim.simulator.scenario.loader import run_scenario
-from hybridsim.simulator.scenario.plan_schema import ObjectiveSpec
 
 from hybridsim.core.errors import HybridsimError
 
@@ -188,7 +188,7 @@ def test_cli_reports_an_infeasible_plan_and_a_silent_ray_address_on_one_line(tmp
 def test_readme_plan_example_is_a_valid_plan_over_the_shipped_scenarios() -> None:
     import re
 
-    from hybridsim.simulator.scenario import plan as plan_kind
+    from hybridsim.simulator.plan import kind as plan_kind
 
     root = Path(__file__).resolve().parents[2]
     blocks = re.findall(r"```yaml\n(.*?)```", (root / "README.md").read_text(encoding="utf-8"), flags=re.S)

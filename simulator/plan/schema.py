@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from .simulation_schema import CarbonSpec, PredictorSpec
+from ..scenario.simulation_schema import CarbonSpec, PredictorSpec
 
 
 class _Strict(BaseModel):

@@ -35,9 +35,11 @@ from tqdm import tqdm
 
 from hybridsim.core.errors import HybridsimError
 
-from ..plan.backends import make_backend
-from ..plan.objective import OBJECTIVE_UNITS, check_metrics, describe_failure, flatten
-from ..plan.report import (
+from ..scenario.offline_bounds import point_bound
+from ..scenario.simulation import check
+from .backends import make_backend
+from .objective import OBJECTIVE_UNITS, check_metrics, describe_failure, flatten
+from .report import (
     candidate_table,
     count_dimensions,
     heatmap,
@@ -46,11 +48,9 @@ from ..plan.report import (
     runs_table,
     write_tables,
 )
-from ..plan.search import Evaluated, _Evaluator, grid_search, optuna_search, resolve_method
-from ..plan.space import Space, build_space, key, read_base
-from .offline_bounds import point_bound
-from .plan_schema import Scenario
-from .simulation import check
+from .schema import Scenario
+from .search import Evaluated, _Evaluator, grid_search, optuna_search, resolve_method
+from .space import Space, build_space, key, read_base
 
 __all__ = ["Scenario", "run"]
 
