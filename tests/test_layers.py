@@ -44,6 +44,7 @@ SIMULATOR_LAYERS: list[list[str]] = [
     ["engine"],
     ["report"],
     ["scenario"],
+    ["plan"],
     ["cli"],
 ]
 """The simulator, low -> high, in the order its data flows (docs/architecture.md, "Layers")."""

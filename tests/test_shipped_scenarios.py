@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hybridsim.simulator.plan import kind as plan
 from hybridsim.simulator.scenario import simulation
 from hybridsim.simulator.scenario.loader import load_scenario
 
@@ -13,7 +14,7 @@ SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.y
 
 def test_there_are_scenarios_of_both_kinds() -> None:
     kinds = {load_scenario(path)[1].kind for path in SCENARIOS}
-    assert kinds == {"simulation", "threshold-sweep"}
+    assert kinds == {"simulation", "threshold-sweep", "plan"}
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[path.stem for path in SCENARIOS])
@@ -22,6 +23,9 @@ def test_shipped_scenario_is_valid(path: Path) -> None:
     if module is simulation:
         for _, point in simulation.sweep_points(scenario, str(path)):
             simulation.check(point, path.parent)
+    if module is plan:
+        space, seeds, _ = plan._prepare(scenario, path, str(path))  # every dimension's values checked
+        assert space.size > 1 and seeds
 
 
 def test_the_main_job_runs_and_its_headline_holds(tmp_path: Path) -> None:

@@ -27,10 +27,34 @@ from ..scenario.loader import run_scenario
     is_flag=True,
     help="Write into an --out folder that holds other files (only hybridsim's own files are replaced).",
 )
-def run(scenario: Path, out_dir: Path | None, seed: int | None, no_overwrite: bool, overwrite: bool) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Plans only: run the candidates in local worker processes (default) or on Ray.",
+)
+@click.option("--address", default=None, help="Plans only: an existing Ray cluster's host:port.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Plans only: parallel runs.")
+def run(
+    scenario: Path,
+    out_dir: Path | None,
+    seed: int | None,
+    no_overwrite: bool,
+    overwrite: bool,
+    backend: str | None,
+    address: str | None,
+    workers: int | None,
+) -> None:
     """Run a scenario YAML and write summary.json, tables and plots into --out, atomically."""
     out_dir = Path("results") / scenario.stem if out_dir is None else out_dir
-    summary = run_scenario(scenario, out_dir, replace=not no_overwrite, overwrite=overwrite, seed=seed)
+    execution = {
+        name: value
+        for name, value in (("backend", backend), ("address", address), ("workers", workers))
+        if value is not None
+    }
+    summary = run_scenario(
+        scenario, out_dir, replace=not no_overwrite, overwrite=overwrite, seed=seed, execution=execution
+    )
     click.echo(summary.get("headline", f"wrote {out_dir}"))
     click.echo(f"results: {out_dir}/summary.json")
 

@@ -23,6 +23,7 @@ from hybridsim.core.yaml_safe import first_unusable_number, load_yaml_text
 SCENARIO_KINDS: dict[str, str] = {
     "threshold-sweep": "hybridsim.simulator.scenario.threshold_sweep",
     "simulation": "hybridsim.simulator.scenario.simulation",
+    "plan": "hybridsim.simulator.plan.kind",
 }
 
 
@@ -98,9 +99,15 @@ def run_scenario(
     """Validate, run and write a scenario's results atomically into `out_dir` (rules: `staged_directory`)."""
     path = Path(path)
     data = read_yaml(path)
+    execution = overrides.pop("execution", None) or {}
     data.update({key: value for key, value in overrides.items() if value is not None})
     check_numbers(data, str(path))
     module = kind_module(data.get("kind"), str(path))
+    if execution:
+        if data.get("kind") != "plan":
+            option = "--" + next(iter(execution))
+            raise HybridsimError(f"{option}: only a 'plan' scenario runs on a backend; {path} is not one")
+        data["execution"] = {**(data.get("execution") or {}), **execution}
     scenario = validate(module.Scenario, data, str(path))
     with staged_directory(Path(out_dir), "run", replace=replace, overwrite=overwrite) as staging:
         (staging / "scenario.resolved.yaml").write_text(

@@ -42,9 +42,11 @@ from tqdm import tqdm
 from hybridsim.core.errors import HybridsimError
 from hybridsim.core.limits import MAX_SECONDS
 
+from ..analysis.offline_bound import BoundResult
 from ..arrivals import RequestStream, arrival_times, read_trace
 from ..cluster import BatchModel, Cluster, PoolSetup, PowerCap
 from ..engine import PoolConfig, simulate
+from ..metrics.carbon import emissions, intensity_from_spec
 from ..metrics.summary import headline, oracle_gaps, summarise
 from ..policies.base import bind
 from ..policies.registry import make_policy
@@ -112,6 +114,8 @@ def check(scenario: Scenario, base_dir: Path | None) -> None:
             raise HybridsimError(f"policies.{k}{joint}{error}") from None
     if scenario.cost.reference is not None and scenario.cost.reference not in scenario.cluster:
         raise HybridsimError(f"cost.reference: no pool named {scenario.cost.reference!r}")
+    if scenario.carbon is not None:
+        intensity_from_spec(scenario.carbon, base_dir)
     arrival = scenario.arrival
     if (
         scenario.workload is not None
@@ -254,6 +258,8 @@ def run_one(
         slo.targets() if slo else None,
         slo.attainment if slo else 0.9,
     )
+    if scenario.carbon is not None:
+        summary["carbon"] = emissions(result, intensity_from_spec(scenario.carbon, base_dir))
     return {**entry, **summary}
 
 
@@ -415,13 +421,9 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         entry["sweep_value"] = points[k // per_point][0]
         entry["requests_file"] = file.as_posix() if (file := files[k]) else None
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # the runs have already reported what pricing these requests warns about
-        bounds = [
-            point_bound(_pool_configs(point, base_dir), build_stream(point, base_dir)[0])
-            for _, point in points
-        ]
+        # the runs have already reported what pricing these requests warns about
+        warnings.simplefilter("ignore")
+        bounds = [offline_bound(point, base_dir) for _, point in points]
     attach_offline_bounds(runs, bounds)
     summary: dict[str, Any] = {
         "kind": "simulation",
@@ -446,3 +448,8 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         summary["plots"].append(power)
     summary["headline"] = headline(summary)
     return summary
+
+
+def offline_bound(scenario: Scenario, base_dir: Path | None) -> BoundResult | str:
+    """The offline energy bound for a scenario's requests on its pools, or why there is none."""
+    return point_bound(_pool_configs(scenario, base_dir), build_stream(scenario, base_dir)[0])

@@ -143,6 +143,21 @@ class CostSpec(_Strict):
     reference: str | None = None
 
 
+class CarbonSpec(_Strict):
+    """Grid carbon intensity: a constant, or a CSV series `time_s,g_per_kwh` (see `metrics/carbon.py`)."""
+
+    g_per_kwh: float | None = Field(default=None, ge=0)
+    intensity_csv: Path | None = None
+    period_s: float | None = Field(default=None, gt=0)
+    offset_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CarbonSpec:
+        if (self.g_per_kwh is None) == (self.intensity_csv is None):
+            raise PydanticCustomError("carbon", "give g_per_kwh or intensity_csv (one of them)")
+        return self
+
+
 class SweepSpec(_Strict):
     parameter: str
     values: list[Any] = Field(min_length=1)
@@ -180,6 +195,7 @@ class Scenario(_Strict):
     slo_s: float | None = Field(default=None, gt=0)
     slo: SloSpec | None = None
     cost: CostSpec = Field(default_factory=CostSpec)
+    carbon: CarbonSpec | None = None
     sweep: SweepSpec | None = None
     workers: int | None = Field(default=None, ge=1)
     write_requests: bool = True
