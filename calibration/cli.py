@@ -12,8 +12,8 @@
     hybridsim calibrate --device cpu --dtype bfloat16 --arch llama2-7b --meter rapl --idle-s 10 --out ...
     hybridsim calibrate --device cpu --arch tiny-llama --meter estimated --quick --out /tmp/smoke
 
-The run follows the paper's protocol (`plan.py`, `protocol.py`): input sweep 8 ... 2048 at 32 output tokens, output
-sweep 8 ... 4096 at 32 input tokens, each setting repeated until the runtime's 95% CI half-width is at
+The run follows the paper's protocol (`plan.py`, `protocol.py`): input sweep 8 ... 2048 at 32 output tokens,
+output sweep 8 ... 4096 at 32 input tokens, each setting repeated until the runtime's 95% CI half-width is at
 most 0.5 s (3 to 25 warm trials). Trials go to `<out>/trials.csv` as they finish; `--resume` continues an
 interrupted run; `--time-budget-s` stops cleanly before a deadline. Nothing heavy is imported until the
 command runs, so `hybridsim --help` works without the `calibrate` extra (torch, transformers).
@@ -71,7 +71,9 @@ KIND = "calibration"
 
 
 class _OneLineErrors(click.Command):
-    """Usage errors (an unknown option, a value of the wrong type) as one `HybridsimError` line, like the rest."""
+    """Usage errors (an unknown option, a value of the wrong type) as one
+    `HybridsimError` line, like the rest.
+    """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -536,7 +538,8 @@ def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool, apply: bool) 
     existing = existing_output(out_dir, KIND)
     if existing.state == "other":
         raise HybridsimError(
-            f"--out {out_dir}: holds a hybridsim {existing.kind} output, not a calibration; name another folder"
+            f"--out {out_dir}: holds a hybridsim {existing.kind} output, not a "
+            "calibration; name another folder"
         )
     if existing.state == "foreign" and not present and not overwrite:
         refuse_foreign(out_dir, existing, KIND, "--out")

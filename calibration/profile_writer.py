@@ -219,7 +219,9 @@ def build_profile(name: str, trials: pd.DataFrame, context: CalibrationContext) 
         dtype=context.dtype,
         meter=context.meter,
         energy_scope=context.energy_scope,
-        provenance=f"measured by `{context.command}` from {first.date().isoformat()} to {last.date().isoformat()}",
+        provenance=(
+            f"measured by `{context.command}` from {first.date().isoformat()} to {last.date().isoformat()}"
+        ),
         date=first.date().isoformat(),
         idle_power_w=context.idle_power_w,
         idle_power_source=context.idle_power_source,

@@ -174,7 +174,9 @@ def run_protocol(
                         setting,
                         state,
                         status="skipped",
-                        message=f"not run: larger than m={blocker[0]} n={blocker[1]}, which ran out of memory",
+                        message=(
+                            f"not run: larger than m={blocker[0]} n={blocker[1]}, which ran out of memory"
+                        ),
                     )
                     state.terminal = "skipped"
                     _count_finished(summary, state)

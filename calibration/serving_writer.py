@@ -155,8 +155,9 @@ def kv_capacity(
     return {
         "kv_capacity_tokens": capacity,
         "kv_capacity_source": (
-            f"derived: ({device_memory_bytes / 2**30:.1f} GiB device memory x (1 - {headroom_fraction:g} "
-            f"headroom) - {weights_bytes / 2**30:.3g} GiB weights) / {kv_bytes_per_token:,} KV bytes per token"
+            f"derived: ({device_memory_bytes / 2**30:.1f} GiB device memory x (1 - "
+            f"{headroom_fraction:g} headroom) - {weights_bytes / 2**30:.3g} GiB weights) / "
+            f"{kv_bytes_per_token:,} KV bytes per token"
         ),
         "kv_capacity_derivation": {
             "device_memory_bytes": float(device_memory_bytes),

@@ -109,7 +109,9 @@ def outside_mask(model: CostModel, input_tokens: ArrayLike, output_tokens: Array
 
 
 def range_excess(model: CostModel, input_tokens: ArrayLike, output_tokens: ArrayLike) -> str:
-    """Where requests leave `model`'s measured range, per axis and side ("3 with input tokens 6-8 below 9")."""
+    """Where requests leave `model`'s measured range, per axis and side ("3 with
+    input tokens 6-8 below 9").
+    """
     parts = []
     for axis, tokens, (low, high) in (
         ("input", input_tokens, model.input_range),
@@ -134,7 +136,8 @@ def outside_message(model: CostModel, profile: str, input_tokens: ArrayLike, out
     (m_lo, m_hi), (n_lo, n_hi) = model.input_range, model.output_range
     return (
         f"{int(strays.sum()):,} of {m.size:,} requests fall outside profile {profile}'s measured range "
-        f"(input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): {range_excess(model, m[strays], n[strays])}"
+        f"(input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): "
+        f"{range_excess(model, m[strays], n[strays])}"
     )
 
 
@@ -160,8 +163,9 @@ class _RangedModel:
             if self.out_of_range == "error":
                 worst = values[bad].max() if (values > high).any() else values[bad].min()
                 raise ProfileRangeError(
-                    f"profile {self.name}: {axis} tokens {worst:g} outside the measured range {low:g}-{high:g} "
-                    f"({int(bad.sum())} of {bad.size} requests; out_of_range: clamp or extrapolate allows them)"
+                    f"profile {self.name}: {axis} tokens {worst:g} outside the measured range "
+                    f"{low:g}-{high:g} ({int(bad.sum())} of {bad.size} requests; out_of_range: "
+                    "clamp or extrapolate allows them)"
                 )
         if self.out_of_range == "clamp":
             return np.clip(m, *self.input_range), np.clip(n, *self.output_range)
@@ -288,7 +292,9 @@ def _curve(rows: pd.DataFrame, axis: str, at: float, anchor: float, column: str)
 
 
 class _Scattered:
-    """Piecewise-linear interpolation over a Delaunay triangulation in (log m, log n); NaN outside its hull."""
+    """Piecewise-linear interpolation over a Delaunay triangulation in (log m, log
+    n); NaN outside its hull.
+    """
 
     def __init__(self, points: np.ndarray, values: np.ndarray) -> None:
         self.log_values = bool(np.all(values > 0))

@@ -75,7 +75,8 @@ class _Row:
         self.derivatives = PchipInterpolator(x, y, axis=0).derivative()(x)
         self.slopes = ((y[1] - y[0]) / (x[1] - x[0]), (y[-1] - y[-2]) / (x[-1] - x[-2]))
 
-        # The same cubic per interval as polynomial coefficients in t = (x - x_i) / h_i, for one pass at a time.
+        # The same cubic per interval as polynomial coefficients in t = (x - x_i) / h_i, for one pass at a
+        # time.
         h = np.diff(x)[:, None]
         y0, y1, d0, d1 = y[:-1], y[1:], h * self.derivatives[:-1], h * self.derivatives[1:]
         self.polynomials = [
@@ -184,7 +185,9 @@ class _Table:
         return values
 
     def one(self, batch_log: float, tokens_log: float) -> np.ndarray:
-        """The quantities of one pass (natural units): `__call__` for a single pass, without array overhead."""
+        """The quantities of one pass (natural units): `__call__` for a single
+        pass, without array overhead.
+        """
         if len(self.rows) == 1:
             values = self.rows[0].one(tokens_log)
         else:

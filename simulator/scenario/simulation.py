@@ -137,7 +137,9 @@ def _resolve(path: Path | None, base_dir: Path | None) -> Path:
 
 
 def _seeds(seed: int) -> list[np.random.SeedSequence]:
-    """A run's independent random streams, in a fixed order: arrival times, token lengths, predictor, policy."""
+    """A run's independent random streams, in a fixed order: arrival times, token
+    lengths, predictor, policy.
+    """
     return np.random.SeedSequence(seed).spawn(4)
 
 
@@ -383,7 +385,9 @@ def _map(
 
 
 def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) -> dict[str, Any]:
-    """Run every policy at every sweep point; write per-request Parquet files and plots; return the summary."""
+    """Run every policy at every sweep point; write per-request Parquet files and
+    plots; return the summary.
+    """
     from ..report.serving_plots import power_over_time
     from ..report.simulation_plots import write_plots
 
