@@ -45,7 +45,7 @@ def run_calibration(
 
     from . import system_info
     from .cli_meter import idle_power
-    from .profile_writer import CalibrationContext, save_context, write_profile
+    from .profile_writer import CalibrationContext, run_record, save_context, write_profile
     from .protocol import run_protocol
     from .runner import TransformersRunner
 
@@ -59,7 +59,6 @@ def run_calibration(
     warm_s = runner.warm_up()
     idle_w, idle_source = idle_power(meter, idle_s)
     info = system_info.collect(runner_config.device)
-    describe_meter = getattr(meter, "describe", None)
     context = CalibrationContext(
         system=system or info["device_name"],
         device_name=info["device_name"],
@@ -74,11 +73,7 @@ def run_calibration(
         run=run,
         idle_power_w=idle_w,
         idle_power_source=idle_source,
-        extra={
-            "system_info": info,
-            "runner": {**description, "global_warm_up_s": round(warm_s, 3)},
-            "meter": describe_meter() if describe_meter else {"meter": meter.name},
-        },
+        extra=run_record(info, description, warm_s, meter),
         notes=(
             "random token ids as prompts; greedy decoding of exactly n tokens, EOS ignored; two unrecorded "
             "8-in/8-out generations before the first setting, then per setting warm-up trials (excluded)",

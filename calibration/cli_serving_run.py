@@ -37,7 +37,7 @@ def run_serving(
     from . import system_info
     from .cli_meter import measure_idle_w
     from .cli_out_dir import prepare_out_dir
-    from .profile_writer import CalibrationContext, resumable_context, save_context
+    from .profile_writer import CalibrationContext, resumable_context, run_record, save_context
     from .serving_protocol import SERVING_TRIALS_FILE, run_serving_protocol
     from .serving_runner import ServingRunner
     from .serving_writer import kv_capacity, write_serving_profile
@@ -61,7 +61,6 @@ def run_serving(
         f"--device {runner_config.device}",
     )
     info = system_info.collect(runner_config.device)
-    describe_meter = getattr(meter, "describe", None)
     context = CalibrationContext(
         system=params["system"] or info["device_name"],
         device_name=info["device_name"],
@@ -78,9 +77,7 @@ def run_serving(
         idle_power_w=idle_w,
         idle_power_source=idle_source,
         extra={
-            "system_info": info,
-            "runner": {**description, "global_warm_up_s": round(warm_s, 3)},
-            "meter": describe_meter() if describe_meter else {"meter": meter.name},
+            **run_record(info, description, warm_s, meter),
             "serving": {**kv, "tensor_parallel": 1, "idle_power_w": idle_w, "idle_power_source": idle_source},
         },
         notes=(

@@ -70,6 +70,21 @@ class CalibrationContext:
     """Host, CPU, accelerators, driver, library versions, runner description."""
 
 
+def run_record(
+    info: dict[str, Any], description: dict[str, Any], warm_s: float, meter: Any
+) -> dict[str, Any]:
+    """A run's record of what it ran on (`CalibrationContext.extra`): host, model runner, meter.
+
+    The same for the request sweep and `calibrate --serving`, which adds its own `serving` entry.
+    """
+    describe_meter = getattr(meter, "describe", None)
+    return {
+        "system_info": info,
+        "runner": {**description, "global_warm_up_s": round(warm_s, 3)},
+        "meter": describe_meter() if describe_meter else {"meter": meter.name},
+    }
+
+
 def save_context(out_dir: Path, context: CalibrationContext) -> None:
     write_text_atomic(Path(out_dir) / CALIBRATION_FILE, dump_json(asdict(context)))
 
