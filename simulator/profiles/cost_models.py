@@ -41,6 +41,7 @@ points (`"extrapolate"`, one warning per model).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,29 @@ def outside_message(model: CostModel, profile: str, input_tokens: ArrayLike, out
     )
 
 
+def outside_ranges(
+    where: str,
+    axes: Iterable[tuple[str, np.ndarray, tuple[float, float]]],
+    out_of_range: str,
+    noun: str,
+) -> bool:
+    """Whether any value lies outside its axis's measured (low, high) range; with `out_of_range="error"`,
+    a `ProfileRangeError` naming the worst value instead. Shared by per-request and per-pass costs."""
+    outside = False
+    for axis, values, (low, high) in axes:
+        bad = (values < low) | (values > high)
+        if not bad.any():
+            continue
+        outside = True
+        if out_of_range == "error":
+            worst = values[bad].max() if (values > high).any() else values[bad].min()
+            raise ProfileRangeError(
+                f"{where}: {axis} {worst:g} outside the measured range {low:g}-{high:g} "
+                f"({int(bad.sum())} of {bad.size} {noun}; out_of_range: clamp or extrapolate allows them)"
+            )
+    return outside
+
+
 class _RangedModel:
     """Shared handling of token counts outside the range a model may be used over."""
 
@@ -154,19 +178,12 @@ class _RangedModel:
         m, n = np.broadcast_arrays(
             np.asarray(input_tokens, dtype=np.float64), np.asarray(output_tokens, dtype=np.float64)
         )
-        outside = False
-        for axis, values, (low, high) in (("input", m, self.input_range), ("output", n, self.output_range)):
-            bad = (values < low) | (values > high)
-            if not bad.any():
-                continue
-            outside = True
-            if self.out_of_range == "error":
-                worst = values[bad].max() if (values > high).any() else values[bad].min()
-                raise ProfileRangeError(
-                    f"profile {self.name}: {axis} tokens {worst:g} outside the measured range "
-                    f"{low:g}-{high:g} ({int(bad.sum())} of {bad.size} requests; out_of_range: "
-                    "clamp or extrapolate allows them)"
-                )
+        outside = outside_ranges(
+            f"profile {self.name}",
+            (("input tokens", m, self.input_range), ("output tokens", n, self.output_range)),
+            self.out_of_range,
+            "requests",
+        )
         if self.out_of_range == "clamp":
             return np.clip(m, *self.input_range), np.clip(n, *self.output_range)
         if outside and not self._warned:
