@@ -85,6 +85,22 @@ def run_record(
     }
 
 
+def measured_metadata(context: CalibrationContext, first: str, last: str, **rest: Any) -> ProfileMetadata:
+    """A calibrated profile's metadata: what `context` says was measured, by which command, from `first`
+    to `last` (dates); `rest` is what differs between the request sweep and `calibrate --serving`."""
+    return ProfileMetadata(
+        system=context.system,
+        device=context.device_name,
+        model=context.model,
+        dtype=context.dtype,
+        meter=context.meter,
+        energy_scope=context.energy_scope,
+        provenance=f"measured by `{context.command}` from {first} to {last}",
+        date=first,
+        **rest,
+    )
+
+
 def save_context(out_dir: Path, context: CalibrationContext) -> None:
     write_text_atomic(Path(out_dir) / CALIBRATION_FILE, dump_json(asdict(context)))
 
@@ -227,17 +243,10 @@ def build_profile(name: str, trials: pd.DataFrame, context: CalibrationContext) 
         ),
         "fits": fit_report(trials),
     }
-    metadata = ProfileMetadata(
-        system=context.system,
-        device=context.device_name,
-        model=context.model,
-        dtype=context.dtype,
-        meter=context.meter,
-        energy_scope=context.energy_scope,
-        provenance=(
-            f"measured by `{context.command}` from {first.date().isoformat()} to {last.date().isoformat()}"
-        ),
-        date=first.date().isoformat(),
+    metadata = measured_metadata(
+        context,
+        first.date().isoformat(),
+        last.date().isoformat(),
         idle_power_w=context.idle_power_w,
         idle_power_source=context.idle_power_source,
         kv_cache=context.kv_cache,
