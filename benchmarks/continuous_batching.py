@@ -1,4 +1,5 @@
-"""How fast is continuous batching in hybridsim? Simulated requests per second, against one event per iteration.
+"""How fast is continuous batching in hybridsim? Simulated requests per second, against one event per
+iteration.
 
 100,000 conversation-trace-shaped requests (prompt and answer lengths drawn with replacement from the Azure
 2023 conversation trace shipped in `scenarios/traces/`, Poisson arrivals) on a pool of continuously

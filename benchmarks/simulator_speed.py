@@ -2,8 +2,8 @@
 
 A million Alpaca-shaped requests (Poisson arrivals, token lengths drawn from the built-in `alpaca` table,
 answers cut at 512 tokens) on a 100-node hybrid cluster (80 M1 Pro nodes with a queue each, 20 A100 nodes
-behind one shared queue), routed by a policy, through `hybridsim.simulator.engine.simulate` end to end: pricing every
-request on both systems, the SimPy event loop, and the per-request table.
+behind one shared queue), routed by a policy, through `hybridsim.simulator.engine.simulate` end to end:
+pricing every request on both systems, the SimPy event loop, and the per-request table.
 
 Beside it, in the same process and on the same arrivals and service times, the minimal SimPy model of the
 same queue: one process per request that requests one `simpy.Resource` slot (capacity 100) and holds it

@@ -12,8 +12,8 @@
     hybridsim calibrate --device cpu --dtype bfloat16 --arch llama2-7b --meter rapl --idle-s 10 --out ...
     hybridsim calibrate --device cpu --arch tiny-llama --meter estimated --quick --out /tmp/smoke
 
-The run follows the paper's protocol (`plan.py`, `protocol.py`): input sweep 8 ... 2048 at 32 output tokens, output
-sweep 8 ... 4096 at 32 input tokens, each setting repeated until the runtime's 95% CI half-width is at
+The run follows the paper's protocol (`plan.py`, `protocol.py`): input sweep 8 ... 2048 at 32 output tokens,
+output sweep 8 ... 4096 at 32 input tokens, each setting repeated until the runtime's 95% CI half-width is at
 most 0.5 s (3 to 25 warm trials). Trials go to `<out>/trials.csv` as they finish; `--resume` continues an
 interrupted run; `--time-budget-s` stops cleanly before a deadline. Nothing heavy is imported until the
 command runs, so `hybridsim --help` works without the `calibrate` extra (torch, transformers).
@@ -24,91 +24,21 @@ Needs neither simpy nor pydantic (the simulator's dependencies), as `hybridsim c
 
 from __future__ import annotations
 
-import importlib.util
-import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hybridsim.core.atomic import write_text_atomic
 from hybridsim.core.cli_types import TOKENS_MAX, FiniteFloat, bounded_int
-from hybridsim.core.errors import HybridsimError, Interrupted
-from hybridsim.core.output_guard import (
-    MARKER,
-    check_output_path,
-    existing_output,
-    marker_text,
-    refuse_foreign,
-)
 
+from .cli_options import QUICK, OneLineErrors, capped, pick, require_calibrate_extra, token_list
+from .cli_out_dir import prepare_out_dir
+from .cli_run import command_line, run_calibration
 from .cli_serving import calibrate_serving, refuse_serving_options, serving_options
 
-QUICK: dict[str, Any] = {
-    "input_tokens": (8, 16),
-    "output_tokens": (8, 16),
-    "fixed_input": 16,
-    "fixed_output": 16,
-    "min_trials": 2,
-    "max_trials": 3,
-    "warmup": 1,
-}
-"""The `--quick` smoke test: three settings, a few trials each."""
-OWN_FILES = (
-    "trials.csv",
-    "points.csv",
-    "profile.json",
-    "calibration.json",
-    "serving_trials.csv",
-    "serving_prefill.csv",
-    "serving_decode.csv",
-)
-"""The files a calibration writes in --out; with --overwrite only these are removed, never others there."""
-KIND = "calibration"
-"""The kind of output a calibration directory's marker names."""
 
-
-class _OneLineErrors(click.Command):
-    """Usage errors (an unknown option, a value of the wrong type) as one `HybridsimError` line, like the rest."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as error:
-            raise HybridsimError(
-                f"calibrate: {error.format_message()} (see hybridsim calibrate --help)"
-            ) from None
-
-
-def _require_calibrate_extra() -> None:
-    """torch and transformers are an optional extra: without them, say how to get them, in one line."""
-    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise HybridsimError(
-            f"calibrate needs {' and '.join(missing)}: pip install 'hybridsim[calibrate]' "
-            "with the torch build for your accelerator (README: Calibrating your own hardware)"
-        )
-
-
-def _token_list(option: str, text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        values = tuple(sorted({int(part) for part in text.replace(" ", "").split(",") if part}))
-    except ValueError:
-        raise HybridsimError(
-            f"{option}: expected comma-separated token counts like 8,16,32, got {text!r}"
-        ) from None
-    if not values or values[0] < 1:
-        raise HybridsimError(f"{option}: token counts must be positive integers, got {text!r}")
-    if values[-1] > TOKENS_MAX:
-        raise HybridsimError(f"{option}: {values[-1]} tokens is beyond the limit of {TOKENS_MAX:,}")
-    return values
-
-
-@click.command(cls=_OneLineErrors)
+@click.command(cls=OneLineErrors)
 @click.option(
     "--out",
     "out_dir",
@@ -267,9 +197,9 @@ def calibrate(
     """Measure runtime and energy of an LLM at exact token counts and write a profile (with --serving:
     the cost of prefill passes and decode iterations over batch sizes, `cli_serving.py`)."""
     command_started = time.monotonic()
-    _require_calibrate_extra()
+    require_calibrate_extra()
     if serving.pop("serving"):
-        calibrate_serving({**locals(), **serving}, command_started, _command_line())
+        calibrate_serving({**locals(), **serving}, command_started, command_line())
         return
     refuse_serving_options(serving)
     from .cli_meter import check_meter_options, choose_meter, nvml_indices
@@ -300,31 +230,31 @@ def calibrate(
     }
     check_meter_options(meter_name, meter_options)
     base = QUICK if quick else {}
-    inputs = _capped(
+    inputs = capped(
         "--max-input",
         max_input,
-        _token_list("--input-tokens", input_tokens) or base.get("input_tokens", INPUT_SWEEP),
+        token_list("--input-tokens", input_tokens) or base.get("input_tokens", INPUT_SWEEP),
     )
-    outputs = _capped(
+    outputs = capped(
         "--max-output",
         max_output,
-        _token_list("--output-tokens", output_tokens) or base.get("output_tokens", OUTPUT_SWEEP),
+        token_list("--output-tokens", output_tokens) or base.get("output_tokens", OUTPUT_SWEEP),
     )
     protocol = ProtocolConfig(
         input_tokens=inputs,
         output_tokens=outputs,
-        fixed_output=_pick(fixed_output, base.get("fixed_output"), 32),
-        fixed_input=_pick(fixed_input, base.get("fixed_input"), 32),
+        fixed_output=pick(fixed_output, base.get("fixed_output"), 32),
+        fixed_input=pick(fixed_input, base.get("fixed_input"), 32),
         grid=grid,
         ci_halfwidth_s=ci_halfwidth,
-        min_trials=_pick(min_trials, base.get("min_trials"), 3),
-        max_trials=_pick(max_trials, base.get("max_trials"), 25),
-        warmup=_pick(warmup, base.get("warmup"), 1),
+        min_trials=pick(min_trials, base.get("min_trials"), 3),
+        max_trials=pick(max_trials, base.get("max_trials"), 25),
+        warmup=pick(warmup, base.get("warmup"), 1),
         seed=seed,
         time_budget_s=time_budget_s,
     )
     n_settings = len(plan_settings(protocol))
-    _prepare_out_dir(out_dir, resume, overwrite, apply=False)
+    prepare_out_dir(out_dir, resume, overwrite, apply=False)
     check_device(device)  # before the meter, which may spend --idle-s measuring
 
     meter = choose_meter(
@@ -354,7 +284,7 @@ def calibrate(
             "protocol": {k: v for k, v in vars(protocol).items() if k != "time_budget_s"},
         }
         previous = resumable_context(out_dir, run) if resume else None
-        _run(
+        run_calibration(
             out_dir,
             runner_config,
             protocol,
@@ -369,194 +299,6 @@ def calibrate(
             command_started=command_started,
             idle_s=idle_s,
         )
-
-
-def _capped(option: str, cap: int | None, values: tuple[int, ...]) -> tuple[int, ...]:
-    """`values` up to `cap` (--max-input, --max-output); an error when none is left."""
-    kept = tuple(v for v in values if cap is None or v <= cap)
-    if not kept:
-        raise HybridsimError(f"{option} {cap}: leaves no token counts (the smallest is {min(values)})")
-    return kept
-
-
-def _run(
-    out_dir: Path,
-    runner_config: Any,
-    protocol: Any,
-    meter: Any,
-    n_settings: int,
-    *,
-    run: dict[str, Any],
-    previous: Any,
-    system: str | None,
-    resume: bool,
-    overwrite: bool,
-    progress: bool,
-    command_started: float,
-    idle_s: float | None = None,
-) -> None:
-    """Build the model, record the run's context, run the protocol and write the profile.
-
-    Nothing is written to `out_dir` until the model is built, warmed up and the time budget is known to
-    leave room for trials: a run that fails before then leaves no calibration behind.
-    """
-    from dataclasses import replace
-
-    from . import system_info
-    from .cli_meter import idle_power
-    from .profile_writer import CalibrationContext, save_context, write_profile
-    from .protocol import run_protocol
-    from .runner import TransformersRunner
-
-    runner = TransformersRunner(runner_config)
-    description = runner.describe()
-    click.echo(
-        f"model: {description['model']} ({description['parameters'] / 1e6:,.1f} M parameters, "
-        f"{runner_config.dtype}) on {runner_config.device}, built in {description['load_time_s']:.1f} s; "
-        f"KV cache {'on' if runner_config.kv_cache else 'off'}, batch {runner_config.batch_size}"
-    )
-    warm_s = runner.warm_up()
-    idle_w, idle_source = idle_power(meter, idle_s)
-    info = system_info.collect(runner_config.device)
-    describe_meter = getattr(meter, "describe", None)
-    context = CalibrationContext(
-        system=system or info["device_name"],
-        device_name=info["device_name"],
-        model=description["model"],
-        dtype=runner_config.dtype,
-        meter=meter.name,
-        energy_scope=meter.scope or "unspecified by the meter",
-        estimated=bool(meter.estimated),
-        kv_cache=runner_config.kv_cache,
-        batch_size=runner_config.batch_size,
-        command=_command_line(),
-        run=run,
-        idle_power_w=idle_w,
-        idle_power_source=idle_source,
-        extra={
-            "system_info": info,
-            "runner": {**description, "global_warm_up_s": round(warm_s, 3)},
-            "meter": describe_meter() if describe_meter else {"meter": meter.name},
-        },
-        notes=(
-            "random token ids as prompts; greedy decoding of exactly n tokens, EOS ignored; two unrecorded "
-            "8-in/8-out generations before the first setting, then per setting warm-up trials (excluded)",
-        ),
-    )
-    if previous is not None:
-        from .profile_writer import extended_run
-
-        context = replace(
-            context,
-            command=f"{previous.command}; resumed: {context.command}",
-            run=extended_run(previous, run),
-        )
-    if protocol.time_budget_s is not None:
-        protocol_budget_s = protocol.time_budget_s
-        spent = time.monotonic() - command_started
-        budget = protocol_budget_s - spent - min(20.0, 0.05 * protocol_budget_s)
-        if budget <= 0:
-            raise HybridsimError(
-                f"--time-budget-s: {protocol_budget_s:g} s is used up by start-up ({spent:.0f} s)"
-            )
-        protocol = replace(protocol, time_budget_s=budget)
-        # The estimates above decide what to start; this deadline stops a trial that outlives its estimate.
-        runner.deadline = command_started + protocol_budget_s - min(10.0, 0.025 * protocol_budget_s)
-    _prepare_out_dir(out_dir, resume, overwrite, apply=True)
-    save_context(out_dir, context)
-    click.echo(f"{n_settings} settings; trials -> {out_dir / 'trials.csv'}")
-    try:
-        summary = run_protocol(
-            runner,
-            meter,
-            out_dir,
-            protocol,
-            kv_cache=runner_config.kv_cache,
-            after_setting=lambda: write_profile(out_dir, context),
-            progress=progress,
-        )
-    except KeyboardInterrupt:
-        write_profile(out_dir, context)
-        raise Interrupted(
-            f"interrupted: every finished trial is in {out_dir / 'trials.csv'}; continue with --resume"
-        ) from None
-    finally:
-        runner.close()
-    profile = write_profile(out_dir, context)
-    click.echo(
-        f"{summary.settings_done} settings measured, {summary.settings_oom} out of memory, "
-        f"{summary.settings_skipped} skipped, {summary.settings_failed} failed; "
-        f"{summary.trials_run} trials "
-        f"in {summary.elapsed_s:.1f} s"
-    )
-    if summary.stopped_for_budget:
-        click.echo(
-            f"time budget reached with {len(summary.settings_left)} settings left; "
-            "run the same command with --resume to continue"
-        )
-        budget_s = protocol.time_budget_s or 0.0
-        too_long = [
-            f"{label} (~{estimate:.0f} s)"
-            for label, estimate in summary.settings_left
-            if estimate is not None and estimate > budget_s
-        ]
-        if too_long:
-            click.echo(
-                f"these need more than a whole budget of {budget_s:.0f} s and will not fit: "
-                f"{', '.join(too_long)}; raise --time-budget-s, lower --min-trials/--warmup, "
-                "or leave them out (--max-input/--max-output)"
-            )
-    if profile is None:
-        click.echo("nothing measured yet: no profile written")
-    else:
-        label = ", ESTIMATED" if profile.metadata.estimated else ""
-        click.echo(f"profile: {out_dir} ({len(profile.points)} points{label})")
-        anchor = profile.points[
-            (profile.points["input_tokens"] == protocol.fixed_input)
-            & (profile.points["output_tokens"] == protocol.fixed_output)
-        ]
-        if len(anchor) and anchor["n_trials"].iloc[0] > 0:
-            row = anchor.iloc[0]
-            click.echo(
-                f"at {protocol.fixed_input} in / {protocol.fixed_output} out tokens: "
-                f"{row['energy_j_mean']:.3g} J, {row['runtime_s_mean']:.3g} s per request"
-            )
-
-
-def _pick(explicit: int | None, quick: int | None, default: int) -> int:
-    return explicit if explicit is not None else quick if quick is not None else default
-
-
-def _prepare_out_dir(out_dir: Path, resume: bool, overwrite: bool, apply: bool) -> None:
-    """Check (`apply=False`, before anything slow) and then make ready the output directory."""
-    if resume and overwrite:
-        raise HybridsimError("calibrate: --resume and --overwrite contradict each other")
-    check_output_path(out_dir)
-    present = [name for name in OWN_FILES if (out_dir / name).exists()]
-    existing = existing_output(out_dir, KIND)
-    if existing.state == "other":
-        raise HybridsimError(
-            f"--out {out_dir}: holds a hybridsim {existing.kind} output, not a calibration; name another folder"
-        )
-    if existing.state == "foreign" and not present and not overwrite:
-        refuse_foreign(out_dir, existing, KIND, "--out")
-    if present and not (resume or overwrite):
-        raise HybridsimError(
-            f"--out {out_dir}: holds a calibration already ({', '.join(present)}); "
-            "pass --resume to continue it or --overwrite to start over"
-        )
-    if apply:
-        for name in present if overwrite else ():
-            (out_dir / name).unlink()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out_dir / MARKER, marker_text(KIND, list(OWN_FILES)))
-
-
-def _command_line() -> str:
-    args = sys.argv[1:]
-    if "calibrate" in args:
-        args = args[args.index("calibrate") + 1 :]
-    return "hybridsim calibrate " + shlex.join(args)
 
 
 def main() -> None:

@@ -33,8 +33,6 @@ QUICK_SERVING = {
     "idle_window_s": 0.5,
 }
 """The `--serving --quick` smoke test: eight settings, a few short trials each."""
-HEADROOM_FRACTION = 0.10
-"""Device memory kept free of weights and KV cache (vLLM's default `gpu_memory_utilization` 0.9)."""
 REQUEST_LEVEL_ONLY = {
     "batch_size": ("--batch-size", 1),
     "kv_cache": ("--no-kv-cache", True),
@@ -124,8 +122,9 @@ def refuse_serving_options(params: dict[str, Any]) -> None:
 def calibrate_serving(params: dict[str, Any], command_started: float, command_line: str) -> None:
     """Run `hybridsim calibrate --serving` with the command's parsed `params`."""
     check_not_request_level(params)
-    from .cli import _pick, _prepare_out_dir, _token_list
     from .cli_meter import check_meter_options, choose_meter, nvml_indices
+    from .cli_options import pick, token_list
+    from .cli_out_dir import prepare_out_dir
     from .runner import RunnerConfig, check_device
     from .serving_plan import BATCH_SIZES, CONTEXT_LENGTHS, PROMPT_LENGTHS, ServingConfig, plan_serving
 
@@ -153,16 +152,16 @@ def calibrate_serving(params: dict[str, Any], command_started: float, command_li
     }
     check_meter_options(params["meter_name"], meter_options)
     config = ServingConfig(
-        batch_sizes=_token_list("--batch-sizes", params["batch_sizes"])
+        batch_sizes=token_list("--batch-sizes", params["batch_sizes"])
         or base.get("batch_sizes", BATCH_SIZES),
-        prompt_lengths=_token_list("--prompt-lengths", params["prompt_lengths"])
+        prompt_lengths=token_list("--prompt-lengths", params["prompt_lengths"])
         or base.get("prompt_lengths", PROMPT_LENGTHS),
-        context_lengths=_token_list("--context-lengths", params["context_lengths"])
+        context_lengths=token_list("--context-lengths", params["context_lengths"])
         or base.get("context_lengths", CONTEXT_LENGTHS),
         ci_relative=params["ci_relative"] if params["ci_relative"] is not None else 0.05,
-        min_trials=_pick(params["min_trials"], base.get("min_trials"), 3),
-        max_trials=_pick(params["max_trials"], base.get("max_trials"), 15),
-        warmup=_pick(params["warmup"], base.get("warmup"), 1),
+        min_trials=pick(params["min_trials"], base.get("min_trials"), 3),
+        max_trials=pick(params["max_trials"], base.get("max_trials"), 15),
+        warmup=pick(params["warmup"], base.get("warmup"), 1),
         min_window_s=_first(params["min_window_s"], base.get("min_window_s"), 0.5),
         seed=params["seed"],
         time_budget_s=params["time_budget_s"],
@@ -172,7 +171,7 @@ def calibrate_serving(params: dict[str, Any], command_started: float, command_li
     if idle_window_s < 0:
         raise HybridsimError(f"--idle-window-s: must be >= 0, got {idle_window_s:g}")
     out_dir: Path = params["out_dir"]
-    _prepare_out_dir(out_dir, params["resume"], params["overwrite"], apply=False)
+    prepare_out_dir(out_dir, params["resume"], params["overwrite"], apply=False)
     check_device(params["device"])
     meter = choose_meter(
         params["meter_name"],

@@ -1,8 +1,9 @@
 """The body of `hybridsim calibrate --serving`: build the model, record the run, sweep, write the profile.
 
-Mirrors the request-level `_run` in `cli.py`: nothing is written to `--out` until the model is built and
-warmed up; the run's record (`calibration.json`) carries what does not change while it goes on, here
-also the KV-cache capacity (device memory, weights, KV bytes per token, headroom) and the idle power.
+Mirrors the request-level `run_calibration` in `cli_run.py`: nothing is written to `--out` until the model
+is built and warmed up; the run's record (`calibration.json`) carries what does not change while it goes
+on, here also the KV-cache capacity (device memory, weights, KV bytes per token, headroom) and the idle
+power.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 import click
 
 from hybridsim.core.errors import HybridsimError
+
+HEADROOM_FRACTION = 0.10
+"""Device memory kept free of weights and KV cache (vLLM's default `gpu_memory_utilization` 0.9)."""
 
 
 def run_serving(
@@ -31,10 +35,9 @@ def run_serving(
     command_line: str,
 ) -> None:
     from . import system_info
-    from .cli import _prepare_out_dir
     from .cli_meter import measure_idle_w
-    from .cli_serving import HEADROOM_FRACTION
-    from .profile_writer import CalibrationContext, resumable_context, save_context
+    from .cli_out_dir import prepare_out_dir
+    from .profile_writer import CalibrationContext, resumable_context, run_record, save_context
     from .serving_protocol import SERVING_TRIALS_FILE, run_serving_protocol
     from .serving_runner import ServingRunner
     from .serving_writer import kv_capacity, write_serving_profile
@@ -58,7 +61,6 @@ def run_serving(
         f"--device {runner_config.device}",
     )
     info = system_info.collect(runner_config.device)
-    describe_meter = getattr(meter, "describe", None)
     context = CalibrationContext(
         system=params["system"] or info["device_name"],
         device_name=info["device_name"],
@@ -75,9 +77,7 @@ def run_serving(
         idle_power_w=idle_w,
         idle_power_source=idle_source,
         extra={
-            "system_info": info,
-            "runner": {**description, "global_warm_up_s": round(warm_s, 3)},
-            "meter": describe_meter() if describe_meter else {"meter": meter.name},
+            **run_record(info, description, warm_s, meter),
             "serving": {**kv, "tensor_parallel": 1, "idle_power_w": idle_w, "idle_power_source": idle_source},
         },
         notes=(
@@ -98,7 +98,7 @@ def run_serving(
             )
         runner.deadline = command_started + config.time_budget_s - min(10.0, 0.025 * config.time_budget_s)
         config = replace(config, time_budget_s=budget)
-    _prepare_out_dir(out_dir, params["resume"], params["overwrite"], apply=True)
+    prepare_out_dir(out_dir, params["resume"], params["overwrite"], apply=True)
     save_context(out_dir, context)
     click.echo(f"{n_settings} settings; trials -> {out_dir / SERVING_TRIALS_FILE}")
     try:

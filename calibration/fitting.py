@@ -54,7 +54,9 @@ def warm_trials(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def paper_fit(trials: pd.DataFrame, energy_scope: str, source: str) -> BilinearFit | None:
-    """The paper-form fit of energy (CPU + GPU, J) and runtime (s) over warm trials; None if underdetermined."""
+    """The paper-form fit of energy (CPU + GPU, J) and runtime (s) over warm
+    trials; None if underdetermined.
+    """
     warm = warm_trials(trials)
     if warm.empty:
         return None

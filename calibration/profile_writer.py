@@ -70,6 +70,37 @@ class CalibrationContext:
     """Host, CPU, accelerators, driver, library versions, runner description."""
 
 
+def run_record(
+    info: dict[str, Any], description: dict[str, Any], warm_s: float, meter: Any
+) -> dict[str, Any]:
+    """A run's record of what it ran on (`CalibrationContext.extra`): host, model runner, meter.
+
+    The same for the request sweep and `calibrate --serving`, which adds its own `serving` entry.
+    """
+    describe_meter = getattr(meter, "describe", None)
+    return {
+        "system_info": info,
+        "runner": {**description, "global_warm_up_s": round(warm_s, 3)},
+        "meter": describe_meter() if describe_meter else {"meter": meter.name},
+    }
+
+
+def measured_metadata(context: CalibrationContext, first: str, last: str, **rest: Any) -> ProfileMetadata:
+    """A calibrated profile's metadata: what `context` says was measured, by which command, from `first`
+    to `last` (dates); `rest` is what differs between the request sweep and `calibrate --serving`."""
+    return ProfileMetadata(
+        system=context.system,
+        device=context.device_name,
+        model=context.model,
+        dtype=context.dtype,
+        meter=context.meter,
+        energy_scope=context.energy_scope,
+        provenance=f"measured by `{context.command}` from {first} to {last}",
+        date=first,
+        **rest,
+    )
+
+
 def save_context(out_dir: Path, context: CalibrationContext) -> None:
     write_text_atomic(Path(out_dir) / CALIBRATION_FILE, dump_json(asdict(context)))
 
@@ -212,15 +243,10 @@ def build_profile(name: str, trials: pd.DataFrame, context: CalibrationContext) 
         ),
         "fits": fit_report(trials),
     }
-    metadata = ProfileMetadata(
-        system=context.system,
-        device=context.device_name,
-        model=context.model,
-        dtype=context.dtype,
-        meter=context.meter,
-        energy_scope=context.energy_scope,
-        provenance=f"measured by `{context.command}` from {first.date().isoformat()} to {last.date().isoformat()}",
-        date=first.date().isoformat(),
+    metadata = measured_metadata(
+        context,
+        first.date().isoformat(),
+        last.date().isoformat(),
         idle_power_w=context.idle_power_w,
         idle_power_source=context.idle_power_source,
         kv_cache=context.kv_cache,

@@ -174,7 +174,9 @@ def run_protocol(
                         setting,
                         state,
                         status="skipped",
-                        message=f"not run: larger than m={blocker[0]} n={blocker[1]}, which ran out of memory",
+                        message=(
+                            f"not run: larger than m={blocker[0]} n={blocker[1]}, which ran out of memory"
+                        ),
                     )
                     state.terminal = "skipped"
                     _count_finished(summary, state)
@@ -337,16 +339,18 @@ def _append(
     message: str = "",
     started_at: str = "",
 ) -> None:
-    row: dict[str, Any] = dict.fromkeys(TRIAL_COLUMNS, "")
-    row.update(
-        sweep=setting.sweep,
-        input_tokens=setting.input_tokens,
-        output_tokens=setting.output_tokens,
+    row = trial_row(
+        TRIAL_COLUMNS,
+        {
+            "sweep": setting.sweep,
+            "input_tokens": setting.input_tokens,
+            "output_tokens": setting.output_tokens,
+        },
         trial=state.trials,
         warmup=warmup,
         status=status,
         message=message,
-        started_at=started_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        started_at=started_at,
     )
     if result is not None:
         measurement = result.measurement
@@ -373,6 +377,30 @@ def _append(
         )
     append_trials(out_dir, [row])
     state.trials += 1
+
+
+def trial_row(
+    columns: tuple[str, ...],
+    setting: dict[str, Any],
+    *,
+    trial: int,
+    warmup: bool,
+    status: str,
+    message: str,
+    started_at: str,
+) -> dict[str, Any]:
+    """One row of a trials file, every column present (empty until filled): the setting's keys, then the
+    trial's number, status and start (now, unless given). Shared by the request and the serving sweep."""
+    row: dict[str, Any] = dict.fromkeys(columns, "")
+    row.update(
+        setting,
+        trial=trial,
+        warmup=warmup,
+        status=status,
+        message=message,
+        started_at=started_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    return row
 
 
 def _note_oom(oom_keys: dict[str, list[tuple[int, int]]], setting: Setting) -> None:

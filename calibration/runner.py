@@ -104,7 +104,9 @@ def _looks_like_path(model: str) -> bool:
 
 
 def check_device(device: str) -> None:
-    """Raise a one-line `HybridsimError` unless torch can run on `device` here (CUDA present, index valid, MPS)."""
+    """Raise a one-line `HybridsimError` unless torch can run on `device` here (CUDA
+    present, index valid, MPS).
+    """
     import torch
 
     parsed = torch.device(device)

@@ -31,7 +31,7 @@ from hybridsim.core.profile_io import append_trials, read_trials
 
 from .fitting import is_true
 from .meters.common import EnergyMeter
-from .protocol import TERMINAL_STATUSES, RunSummary, _progress_bar
+from .protocol import TERMINAL_STATUSES, RunSummary, _progress_bar, trial_row
 from .runner import BudgetExhausted, OutOfMemory
 from .serving_plan import ServingConfig, ServingSetting, is_converged, plan_serving
 
@@ -243,17 +243,19 @@ def _append(
     message: str = "",
     started_at: str = "",
 ) -> None:
-    row: dict[str, Any] = dict.fromkeys(TRIAL_COLUMNS, "")
-    row.update(
-        table=setting.table,
-        batch_size=setting.batch_size,
-        tokens_per_request=setting.tokens_per_request,
-        total_tokens=setting.total_tokens,
+    row = trial_row(
+        TRIAL_COLUMNS,
+        {
+            "table": setting.table,
+            "batch_size": setting.batch_size,
+            "tokens_per_request": setting.tokens_per_request,
+            "total_tokens": setting.total_tokens,
+        },
         trial=state.trials,
         warmup=warmup,
         status=status,
         message=message,
-        started_at=started_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        started_at=started_at,
     )
     if result is not None:
         measurement = result.measurement

@@ -19,10 +19,16 @@ import pandas as pd
 
 from hybridsim.core.errors import HybridsimError
 from hybridsim.core.profile_io import read_trials, save_profile_dir
-from hybridsim.core.profile_model import POINT_COLUMNS, Profile, ProfileMetadata, ServingTables
+from hybridsim.core.profile_model import POINT_COLUMNS, Profile, ServingTables
 
 from .fitting import is_true
-from .profile_writer import CALIBRATION_FILE, CalibrationContext, _json_ready, load_context
+from .profile_writer import (
+    CALIBRATION_FILE,
+    CalibrationContext,
+    _json_ready,
+    load_context,
+    measured_metadata,
+)
 from .protocol import TERMINAL_STATUSES
 from .serving_protocol import SERVING_TRIALS_FILE
 
@@ -94,15 +100,10 @@ def build_serving_profile(name: str, trials: pd.DataFrame, context: CalibrationC
     if estimated:
         notes.append("energies are ESTIMATED (no energy counter was read): a model, not a measurement")
     statuses = trials["status"].fillna("ok").astype(str).value_counts().to_dict()
-    metadata = ProfileMetadata(
-        system=context.system,
-        device=context.device_name,
-        model=context.model,
-        dtype=context.dtype,
-        meter=context.meter,
-        energy_scope=context.energy_scope,
-        provenance=f"measured by `{context.command}` from {first} to {last}",
-        date=first,
+    metadata = measured_metadata(
+        context,
+        first,
+        last,
         idle_power_w=tables.idle_power_w,
         idle_power_source=tables.idle_power_source,
         kv_cache=True,
@@ -155,8 +156,9 @@ def kv_capacity(
     return {
         "kv_capacity_tokens": capacity,
         "kv_capacity_source": (
-            f"derived: ({device_memory_bytes / 2**30:.1f} GiB device memory x (1 - {headroom_fraction:g} "
-            f"headroom) - {weights_bytes / 2**30:.3g} GiB weights) / {kv_bytes_per_token:,} KV bytes per token"
+            f"derived: ({device_memory_bytes / 2**30:.1f} GiB device memory x (1 - "
+            f"{headroom_fraction:g} headroom) - {weights_bytes / 2**30:.3g} GiB weights) / "
+            f"{kv_bytes_per_token:,} KV bytes per token"
         ),
         "kv_capacity_derivation": {
             "device_memory_bytes": float(device_memory_bytes),

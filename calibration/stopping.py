@@ -25,7 +25,9 @@ def t_quantile(confidence: float, df: int) -> float:
 
 
 def _t_quantile_expansion(confidence: float, df: int) -> float:
-    """Hill's (1970) series for the t quantile from the normal one; within 0.1% for df >= 3, exact-ish at 1-2."""
+    """Hill's (1970) series for the t quantile from the normal one; within 0.1% for
+    df >= 3, exact-ish at 1-2.
+    """
     from statistics import NormalDist
 
     p = 0.5 + confidence / 2

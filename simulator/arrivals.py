@@ -123,7 +123,9 @@ def arrival_times(
 
 
 def _chunk(rate: float, duration_s: float) -> int:
-    """Gaps to draw at once for a window: the expected count plus ten standard deviations (rarely a second)."""
+    """Gaps to draw at once for a window: the expected count plus ten standard
+    deviations (rarely a second).
+    """
     return int(rate * duration_s + 10 * np.sqrt(rate * duration_s) + 16)
 
 

@@ -96,7 +96,9 @@ def batch_share(alone_energies: Sequence[float], energy_growth: float) -> float:
 
 
 def idle_energy(idle_power_w: np.ndarray, busy_s: np.ndarray, horizon_s: float) -> np.ndarray:
-    """Idle energy of each node (J): its idle power for the time between t = 0 and the horizon it did not serve."""
+    """Idle energy of each node (J): its idle power for the time between t = 0 and the
+    horizon it did not serve.
+    """
     return idle_power_w * np.maximum(horizon_s - busy_s, 0.0)
 
 

@@ -38,7 +38,9 @@ def readme_example() -> tuple[list[list[str]], str, str]:
 
 @pytest.fixture(scope="module")
 def readme_run(hybridsim: CliRun, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Runs the README's calibrate-then-simulate example exactly, in a fresh folder: (profile dir, results)."""
+    """Runs the README's calibrate-then-simulate example exactly, in a fresh
+    folder: (profile dir, results).
+    """
     commands, scenario_file, scenario_text = readme_example()
     folder = tmp_path_factory.mktemp("readme")
     (folder / scenario_file).parent.mkdir(parents=True, exist_ok=True)

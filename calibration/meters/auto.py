@@ -4,8 +4,9 @@
 files are readable (one `CompositeMeter`); otherwise RAPL alone; otherwise powermetrics on an Apple
 Silicon Mac. When none works it raises `MeterUnavailable` listing why each failed, and so it does when
 GPUs were asked for (`gpu_indices`, as the CLI does for `--device cuda`) and NVML cannot read them,
-rather than measure a GPU run with a CPU-only meter. It never falls back to the `estimated` meter: a profile built from a model instead of a counter must be asked for by name
-(`--meter estimated`), so that nobody mistakes one for the other.
+rather than measure a GPU run with a CPU-only meter. It never falls back to the `estimated` meter: a profile
+built from a model instead of a counter must be asked for by name (`--meter estimated`), so that nobody
+mistakes one for the other.
 """
 
 from __future__ import annotations

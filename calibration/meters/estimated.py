@@ -44,7 +44,10 @@ class EstimatedMeter(EnergyMeter):
     """
 
     name = "estimated"
-    scope = "estimate: this process's CPU time x (TDP / cores), plus a constant accelerator power if given; nothing is measured"
+    scope = (
+        "estimate: this process's CPU time x (TDP / cores), plus a constant accelerator "
+        "power if given; nothing is measured"
+    )
     estimated = True
 
     def __init__(

@@ -67,8 +67,9 @@ def _read_int(path: Path) -> int:
 def _unreadable(path: Path, error: OSError | ValueError) -> MeterUnavailable:
     if isinstance(error, PermissionError):
         return MeterUnavailable(
-            f"rapl: cannot read {path}: permission denied (RAPL energy files are root-only since the 2020 PLATYPUS fix); "
-            f"run as root, or `sudo chmod a+r {path}` and the other zones' energy_uj (lasts until reboot)"
+            f"rapl: cannot read {path}: permission denied (RAPL energy files are root-only since the "
+            f"2020 PLATYPUS fix); run as root, or `sudo chmod a+r {path}` and the other zones' "
+            "energy_uj (lasts until reboot)"
         )
     if isinstance(error, FileNotFoundError):
         return MeterUnavailable(f"rapl: {path} does not exist: this powercap zone has no energy counter")
@@ -83,8 +84,9 @@ def discover_domains(root: Path, *, include_dram: bool = True) -> list[RaplDomai
     """
     if not root.is_dir():
         raise MeterUnavailable(
-            f"rapl: {root} does not exist: this kernel exposes no powercap interface (on a Linux host with an "
-            "Intel or AMD CPU try `sudo modprobe intel_rapl_msr`; virtual machines and containers rarely expose RAPL)"
+            f"rapl: {root} does not exist: this kernel exposes no powercap interface (on a Linux host "
+            "with an Intel or AMD CPU try `sudo modprobe intel_rapl_msr`; virtual machines and "
+            "containers rarely expose RAPL)"
         )
     zones: dict[tuple[int, int | None], Path] = {}
     for path in sorted([*root.glob("intel-rapl:*"), *root.glob("intel-rapl:*/intel-rapl:*")]):

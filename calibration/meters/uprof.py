@@ -43,7 +43,9 @@ _CORE_RE = re.compile(r"^core(?P<core>\d+)[-_ ]?power$", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class UProfTrace:
-    """Per-core power over time from one timechart; record i is the mean power over the interval ending at it."""
+    """Per-core power over time from one timechart; record i is the mean power over
+    the interval ending at it.
+    """
 
     seconds: np.ndarray
     """Time of each record, in seconds after the first one (midnight rollovers resolved)."""
@@ -278,7 +280,9 @@ class UProfMeter(EnergyMeter):
         return self.energy_between(started, ended, cores=cores)
 
     def _file_state(self) -> tuple[int, int] | None:
-        """(modification time, size) of the timechart, to re-read it only when it changed (it can be large)."""
+        """(modification time, size) of the timechart, to re-read it only when it
+        changed (it can be large).
+        """
         try:
             status = self.path.stat()
         except OSError:

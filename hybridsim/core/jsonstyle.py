@@ -1,4 +1,6 @@
-"""The one JSON style of every file hybridsim writes (summaries, profiles, markers): stable bytes for stable data."""
+"""The one JSON style of every file hybridsim writes (summaries, profiles, markers):
+stable bytes for stable data.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Reading and writing profile directories (`profile.json` + `points.csv` [+ `trials.csv`]).
 
-The format is described in `profile_model.py`; serving tables in `serving_io.py`. Writes are atomic; `append_trials` adds rows to `trials.csv` one
-trial at a time so that an interrupted calibration keeps everything measured so far.
+The format is described in `profile_model.py`; serving tables in `serving_io.py`. Writes are atomic;
+`append_trials` adds rows to `trials.csv` one trial at a time so that an interrupted calibration keeps
+everything measured so far.
 """
 
 from __future__ import annotations
@@ -164,7 +165,9 @@ def append_trials(path: Path, rows: list[Mapping[str, Any]], filename: str = TRI
 
 
 def _drop_torn_last_line(path: Path) -> None:
-    """A crash in the middle of an append leaves a line without its newline: cut it, keep every whole trial."""
+    """A crash in the middle of an append leaves a line without its newline: cut
+    it, keep every whole trial.
+    """
     with path.open("rb+") as handle:
         handle.seek(0, os.SEEK_END)
         size = handle.tell()

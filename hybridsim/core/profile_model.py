@@ -92,7 +92,9 @@ class ProfileMetadata:
     kv_cache: bool | None = None
     batch_size: int = 1
     estimated: bool = False
-    """True when no energy counter was read (the `estimated` meter): the numbers are a model, not a measurement."""
+    """True when no energy counter was read (the `estimated` meter): the numbers are a
+    model, not a measurement.
+    """
     notes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     """Anything else worth keeping: host, driver, library versions, corrections applied."""
@@ -132,7 +134,8 @@ DECODE_KEYS: tuple[str, ...] = ("batch_size", "context_tokens")
 
 @dataclass(frozen=True)
 class ServingTables:
-    """What one forward pass costs on a node whose engine batches (vLLM, TGI): the unit of continuous batching.
+    """What one forward pass costs on a node whose engine batches (vLLM, TGI): the unit of continuous
+    batching.
 
     A request-level profile prices a whole request served alone. A batching engine instead runs
     *iterations*: a prefill pass over newly admitted prompts, then decode iterations that each generate one

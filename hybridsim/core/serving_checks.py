@@ -48,7 +48,9 @@ def ok_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_serving_table(table: pd.DataFrame, path: Path, keys: Sequence[str]) -> pd.DataFrame:
-    """`table` (as read from `path`) checked, with integer keys; raises `HybridsimError` on the first problem."""
+    """`table` (as read from `path`) checked, with integer keys; raises
+    `HybridsimError` on the first problem.
+    """
     required = list(keys) + list(SERVING_COST_COLUMNS)
     missing = [column for column in required if column not in table.columns]
     if missing:

@@ -1,4 +1,5 @@
-"""Serving tables on disk: `serving_prefill.csv`, `serving_decode.csv` and the `serving` block of profile.json.
+"""Serving tables on disk: `serving_prefill.csv`, `serving_decode.csv` and the `serving` block of
+profile.json.
 
 A profile that a batching engine can use carries, beside (or instead of) its per-request points, what one
 prefill pass and one decode iteration cost (`hybridsim.core.profile_model.ServingTables`). The tables

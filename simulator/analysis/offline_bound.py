@@ -100,7 +100,9 @@ class BoundResult:
     marginal_j: float
     """The LP optimum's marginal energy, sum of (E_s - P_s R_s) over its placement (J)."""
     always_on_j: float
-    """Every node's idle power over the LP optimum's horizon, sum_s N_s P_s H (J); energy_j = marginal + this."""
+    """Every node's idle power over the LP optimum's horizon, sum_s N_s P_s H (J);
+    energy_j = marginal + this.
+    """
     share: dict[str, float]
     """Fraction of the requests the LP optimum places on each system."""
     requests: int
@@ -116,11 +118,15 @@ class BoundResult:
     notes: list[str] = field(default_factory=list)
 
     def above_pct(self, energy_j: float) -> float | None:
-        """How far `energy_j` lies above the bound, in percent of the bound (None for a bound of 0 or less)."""
+        """How far `energy_j` lies above the bound, in percent of the bound
+        (None for a bound of 0 or less).
+        """
         return 100.0 * (energy_j - self.energy_j) / self.energy_j if self.energy_j > 0 else None
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready figures (without the solve time, so that a summary stays byte-identical across reruns)."""
+        """JSON-ready figures (without the solve time, so that a summary stays
+        byte-identical across reruns).
+        """
         return {
             "energy_j": self.energy_j,
             "energy_kwh": self.energy_j / 3.6e6,
@@ -350,7 +356,8 @@ def _solve(
             for j in range(0, count, step):
                 for k, end in enumerate(due):
                     if end > starts[j]:
-                        # arriving at or after T_j and due by D_k: sum A[j' >= j, k' <= k, s] <= N_s (D_k - T_j)
+                        # arriving at or after T_j and due by D_k: sum A[j' >= j, k' <= k, s] <= N_s (D_k -
+                        # T_j)
                         mine = grid[j:, : k + 1, s].reshape(-1)
                         add(mine, np.ones(mine.size), nodes[s] * (end - starts[j]))
     pair_of = np.full((n_groups, systems), -1, dtype=np.int64)

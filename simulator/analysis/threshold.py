@@ -329,7 +329,9 @@ def artifact_output_table(table: PerBinTable) -> PerBinTable:
 def unique_pairs(
     input_tokens: np.ndarray, output_tokens: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (m, n) pairs and the index mapping every request to its pair (cost models run once per pair)."""
+    """Distinct (m, n) pairs and the index mapping every request to its pair (cost
+    models run once per pair).
+    """
     pairs = np.stack([np.asarray(input_tokens, np.int64), np.asarray(output_tokens, np.int64)], axis=1)
     unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
     return unique[:, 0], unique[:, 1], inverse.reshape(-1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -26,6 +28,18 @@ SHOW_COLUMNS = {
     "gpu_energy_j_mean": "gpu_j",
     "status": "status",
 }
+
+
+def _builtin_out(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The importers' `--out`: a folder, by default the built-in profile directory they regenerate."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=BUILTIN_DIR,
+        show_default="the built-in profile directory",
+        help=help_text,
+    )
 
 
 @click.group()
@@ -86,14 +100,7 @@ def show_command(names: tuple[str, ...], plot_path: Path | None, overwrite: bool
 
 @profiles.command("import-wilkins2024")
 @click.argument("raw_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=BUILTIN_DIR,
-    show_default="the built-in profile directory",
-    help="Where to write the profiles.",
-)
+@_builtin_out("Where to write the profiles.")
 def import_command(raw_dir: Path, out_dir: Path) -> None:
     """Regenerate the built-in profiles from the paper's raw data (../shared/reference/wilkins2024/raw)."""
     from ..profiles.wilkins2024 import import_wilkins2024
@@ -104,14 +111,7 @@ def import_command(raw_dir: Path, out_dir: Path) -> None:
 
 @profiles.command("import-splitwise2024")
 @click.argument("raw_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=BUILTIN_DIR,
-    show_default="the built-in profile directory",
-    help="Where to write the serving profiles and their PROVENANCE.md.",
-)
+@_builtin_out("Where to write the serving profiles and their PROVENANCE.md.")
 def import_splitwise_command(raw_dir: Path, out_dir: Path) -> None:
     """Regenerate the built-in serving profiles from Splitwise's measurements
     (../shared/reference/splitwise2024/raw)."""

@@ -21,7 +21,8 @@ def describe_serving(serving: ServingTables) -> str:
         else f"{serving.idle_power_w:g} W ({serving.idle_power_source})"
     )
     lines = [
-        f"serving:      {serving.tensor_parallel} GPU(s) per replica; KV cache {serving.kv_capacity_tokens:,} "
+        f"serving:      {serving.tensor_parallel} GPU(s) per replica; KV cache "
+        f"{serving.kv_capacity_tokens:,} "
         f"tokens ({serving.kv_capacity_source})",
         f"pass energy:  {serving.energy_source}{label}",
         f"pass idle:    {idle}",

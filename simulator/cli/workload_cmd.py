@@ -53,7 +53,8 @@ def show(name: str, plot_path: Path | None, overwrite: bool) -> None:
     statistics = summarise(lengths)  # an empty table fails here, before anything is printed
     click.echo(f"{name}: {table.provenance}")
     click.echo(
-        f"{'field':<8} {'n':>8} {'mean':>8} {'median':>7} {'p90':>7} {'p99':>7} {'min':>5} {'max':>6} {'<=32':>6}"
+        f"{'field':<8} {'n':>8} {'mean':>8} {'median':>7} {'p90':>7} {'p99':>7} "
+        f"{'min':>5} {'max':>6} {'<=32':>6}"
     )
     for axis, stats in statistics.items():
         click.echo(

@@ -1,4 +1,6 @@
-"""Nodes and pools of a hybrid datacenter (SimPy): queue disciplines, batching, power caps, per-request costs."""
+"""Nodes and pools of a hybrid datacenter (SimPy): queue disciplines, batching,
+power caps, per-request costs.
+"""
 
 from ..energy import NO_CAP, PowerCap
 from .batching import BatchModel

@@ -48,7 +48,8 @@ class Cluster:
         for setup in setups:
             if setup.name in self.pools:
                 raise ValueError(f"duplicate pool name {setup.name!r}")
-            # a ContinuousPool offers the router the same view as a Pool (least_loaded, soonest, estimate, nodes)
+            # a ContinuousPool offers the router the same view as a Pool (least_loaded, soonest, estimate,
+            # nodes)
             if setup.serving is None:
                 pool = Pool(setup, len(self.nodes), self)
             else:

@@ -53,7 +53,9 @@ _LOAD = attrgetter("load")
 
 
 class ContinuousPool:
-    """The batching nodes of one system, their waiting lines, and the events that move requests through them."""
+    """The batching nodes of one system, their waiting lines, and the events that
+    move requests through them.
+    """
 
     shared = False
     """Each node keeps its own waiting line (the router picks the node)."""
@@ -132,7 +134,9 @@ class ContinuousPool:
         )
 
     def marginal(self, request: Request, node: ContinuousNode) -> tuple[float, float]:
-        """(energy J, latency s) `request` adds joining `node`'s batch as it is now (see `marginal_estimate`)."""
+        """(energy J, latency s) `request` adds joining `node`'s batch as it is now
+        (see `marginal_estimate`).
+        """
         return marginal_estimate(
             self.pricer, len(node.running), node.held, request.input_tokens, request.predicted_output_tokens
         )
@@ -239,7 +243,9 @@ class ContinuousPool:
                 records.tbt_max_s[index] = gap
 
     def _admit(self, node: ContinuousNode) -> bool:
-        """Prefill first: admit the head of the line while it fits, in one prefill pass. False if none fits."""
+        """Prefill first: admit the head of the line while it fits, in one prefill
+        pass. False if none fits.
+        """
         records, queue = self.records, node.queue
         batch, held, tokens = len(node.running), node.held, 0
         admitted: list[tuple[int, int]] = []

@@ -108,7 +108,9 @@ class ChunkedPrefillPool(ContinuousPool):
         )
 
     def _reserved(self, node: ContinuousNode) -> int:
-        """KV tokens reserved for the prompts being read (their whole prompt + first token, from admission)."""
+        """KV tokens reserved for the prompts being read (their whole prompt +
+        first token, from admission).
+        """
         records = self.records
         return sum(self._input[index] + records.generated[index] + 1 for index, _ in node.prefilling)
 

@@ -42,7 +42,9 @@ class ServingLimits:
     max_num_seqs: int = 256
     """Most requests in the running batch."""
     max_num_batched_tokens: int = 8192
-    """Most tokens one pass may process (prompt tokens of a prefill; prefill chunks + decodes when chunked)."""
+    """Most tokens one pass may process (prompt tokens of a prefill; prefill
+    chunks + decodes when chunked).
+    """
     chunked_prefill: bool = False
     """Mix prefill chunks with the running decodes in one iteration (else a prefill pass pauses the batch)."""
     kv_capacity_tokens: int = 0
@@ -69,7 +71,9 @@ class ContinuousSetup:
 
 
 class ContinuousNode:
-    """One batching GPU (a model replica): its waiting line, running batch and the run of iterations in flight."""
+    """One batching GPU (a model replica): its waiting line, running batch and the
+    run of iterations in flight.
+    """
 
     __slots__ = (
         "index", "local", "pool", "queue", "running", "finishing", "phase", "epoch", "clock", "held",
@@ -100,7 +104,9 @@ class ContinuousNode:
         self.waiting_tokens = 0
         """Prompt (and recompute) tokens of the waiting line."""
         self.share_j = 0.0
-        """Cumulative decode energy per running request (J): a request's share is the difference over its stay."""
+        """Cumulative decode energy per running request (J): a request's share is the
+        difference over its stay.
+        """
         self.share_cpu_j = 0.0
         self.gaps = array("d")
         """Longest time between tokens within each run of decode iterations, in order."""
@@ -155,4 +161,7 @@ class ContinuousNode:
         return self.held + self.waiting_tokens
 
     def __repr__(self) -> str:
-        return f"ContinuousNode({self.pool.name}#{self.local}, running={len(self.running)}, waiting={len(self.queue)})"
+        return (
+            f"ContinuousNode({self.pool.name}#{self.local}, "
+            f"running={len(self.running)}, waiting={len(self.queue)})"
+        )

@@ -76,8 +76,8 @@ class Pool:
             Node(first_index + k, k, self, self.queue if self.shared else deque()) for k in range(setup.count)
         ]
         self.idle: dict[Node, None] = dict.fromkeys(reversed(self.nodes))
-        """Idle nodes of a shared pool, as a stack: the node freed last on top (last in the dict's order); at the
-        start, the lowest-numbered. A dict, so that a router naming any idle node takes it out in O(1)."""
+        """Idle nodes of a shared pool, as a stack: the node freed last on top (last in the dict's order); at
+        the start, the lowest-numbered. A dict, so that a router naming any idle node takes it out in O(1)."""
         self.loads = [0] * setup.count
         """Requests waiting at or served by each node (per-node FIFO)."""
         self.free_at = [0.0] * setup.count
@@ -94,7 +94,9 @@ class Pool:
         self.estimator: CostEstimator | None = None
         """What the router believes requests cost here (set before the run)."""
         self._runtime = array("d")
-        """Each request's true service time here (s), as a flat array the event loop indexes (not for routers)."""
+        """Each request's true service time here (s), as a flat array the event loop
+        indexes (not for routers).
+        """
         self._energy = array("d")
         """Each request's active energy here served alone (J): what a batch's share is worked out from."""
         batching = setup.batch.max_batch > 1
@@ -121,7 +123,9 @@ class Pool:
         return sum(node.busy for node in self.nodes)
 
     def least_loaded(self) -> tuple[float, Node]:
-        """(requests ahead of a newcomer per server, the node it should join): the join-shortest-queue view."""
+        """(requests ahead of a newcomer per server, the node it should join): the
+        join-shortest-queue view.
+        """
         if self.shared:
             if self.idle:
                 return 0.0, next(reversed(self.idle))

@@ -9,10 +9,12 @@ least energy (or money, or carbon)?
       cluster.a100.count: {from: 2, to: 8}
     policies:                                # routers to choose from; `grid` lists parameter values
       - {name: all-a100, policy: all_on, params: {system: a100}}
-      - {name: output, policy: output_threshold, params: {below: m1, above: a100}, grid: {threshold: [32, 64]}}
+      - {name: output, policy: output_threshold, params: {below: m1, above: a100},
+         grid: {threshold: [32, 64]}}
     seeds: 3                                 # every candidate runs with 3 seeds (a list names them)
     objective: {kind: energy}                # or {kind: cost, price_per_kwh: 0.15, node_hour: {a100: 1.2}}
-                                             # or {kind: carbon, carbon: {g_per_kwh: 400} | {intensity_csv: ...}}
+                                             # or {kind: carbon, carbon: {g_per_kwh: 400}}
+                                             # or {kind: carbon, carbon: {intensity_csv: ...}}
     constraints: [{metric: latency_s.p99, max: 60}]   # any figure of a run's summary, by dotted path
     no_saturation: true                      # a pool falling behind its load makes a candidate infeasible
     search: {method: auto, trials: 200, batch: 16, seed: 0}   # grid, optuna (TPE) or auto
@@ -253,13 +255,15 @@ def _headline(summary: dict[str, Any], axis: str) -> str:
     above = best["offline_bound"]["above_pct_mean"]
     bound = f", energy {above:.2f}% above the offline bound" if above is not None else ""
     interval = (
-        f" (95% CI {best['objective_ci_low']:.4g}-{best['objective_ci_high']:.4g} over {len(summary['seeds'])} seeds)"
+        f" (95% CI {best['objective_ci_low']:.4g}-{best['objective_ci_high']:.4g} over "
+        f"{len(summary['seeds'])} seeds)"
         if best["objective_ci_low"] is not None
         else ""
     )
     return (
-        f"{summary['scenario'] or 'plan'}: best {key(best['choice'])}: {best['objective']:.4g} {unit}{interval}, "
-        f"{axis} {best['pareto_value']:.3g} s{bound}; {summary['feasible']} of {summary['search']['evaluated']} "
+        f"{summary['scenario'] or 'plan'}: best {key(best['choice'])}: "
+        f"{best['objective']:.4g} {unit}{interval}, {axis} {best['pareto_value']:.3g} s{bound}; "
+        f"{summary['feasible']} of {summary['search']['evaluated']} "
         f"candidates feasible ({summary['search']['method']}, space {summary['search']['space_size']})"
         + (f"; {len(summary['tied_with_best'])} others tie with it" if summary["tied_with_best"] else "")
     )

@@ -19,9 +19,9 @@ import pydantic
 
 from hybridsim.core.errors import HybridsimError
 
-from ..scenario.simulation import _set_path
 from ..scenario.simulation_schema import PolicySpec
 from ..scenario.simulation_schema import Scenario as Simulation
+from ..scenario.sweep import set_path
 from .schema import PolicyChoice
 from .schema import Scenario as Plan
 
@@ -74,7 +74,7 @@ class Space:
         data = copy.deepcopy(self.base)
         for path, value in choice.items():
             if path != POLICY_DIMENSION:
-                _set_path(data, path, value)
+                set_path(data, path, value)
         variant = next(v for v in self.variants if v.label == choice[POLICY_DIMENSION])
         data.update(policies=[variant.spec], seed=seed, write_requests=False, workers=1)
         data.pop("sweep", None)
@@ -146,7 +146,7 @@ def build_space(plan: Plan, base: dict[str, Any], source: str) -> Space:
     data = copy.deepcopy(base)
     for path, value in plan.set.items():
         _check_path(full, path, f"{source}: set.{path}")
-        _set_path(data, path, value)
+        set_path(data, path, value)
     dimensions: dict[str, list[Any]] = {}
     for path, values in plan.space.items():
         _check_path(full, path, f"{source}: space.{path}")

@@ -60,7 +60,9 @@ def bind(policy: Policy, view: Cluster, rng: np.random.Generator) -> None:
 
 
 class BlockDraws:
-    """A policy's random numbers, drawn from its stream a block at a time (a numpy call per arrival is slow)."""
+    """A policy's random numbers, drawn from its stream a block at a time (a numpy
+    call per arrival is slow).
+    """
 
     __slots__ = ("_draw", "_block", "_next")
     BLOCK = 65536

@@ -38,8 +38,8 @@ class TokenJsq(RoutingPolicy):
             for k, pool in enumerate(pools):
                 if not isinstance(pool, ContinuousPool):
                     raise HybridsimError(
-                        f"params.systems.{k}: pool {pool.name!r} serves request by request; token_jsq balances "
-                        "the KV load of batching pools (serving: continuous)"
+                        f"params.systems.{k}: pool {pool.name!r} serves request by request; token_jsq "
+                        "balances the KV load of batching pools (serving: continuous)"
                     )
         self._pools = pools  # type: ignore[assignment]
 

@@ -41,6 +41,7 @@ points (`"extrapolate"`, one warning per model).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -109,7 +110,9 @@ def outside_mask(model: CostModel, input_tokens: ArrayLike, output_tokens: Array
 
 
 def range_excess(model: CostModel, input_tokens: ArrayLike, output_tokens: ArrayLike) -> str:
-    """Where requests leave `model`'s measured range, per axis and side ("3 with input tokens 6-8 below 9")."""
+    """Where requests leave `model`'s measured range, per axis and side ("3 with
+    input tokens 6-8 below 9").
+    """
     parts = []
     for axis, tokens, (low, high) in (
         ("input", input_tokens, model.input_range),
@@ -134,8 +137,32 @@ def outside_message(model: CostModel, profile: str, input_tokens: ArrayLike, out
     (m_lo, m_hi), (n_lo, n_hi) = model.input_range, model.output_range
     return (
         f"{int(strays.sum()):,} of {m.size:,} requests fall outside profile {profile}'s measured range "
-        f"(input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): {range_excess(model, m[strays], n[strays])}"
+        f"(input {m_lo:g}-{m_hi:g}, output {n_lo:g}-{n_hi:g} tokens): "
+        f"{range_excess(model, m[strays], n[strays])}"
     )
+
+
+def outside_ranges(
+    where: str,
+    axes: Iterable[tuple[str, np.ndarray, tuple[float, float]]],
+    out_of_range: str,
+    noun: str,
+) -> bool:
+    """Whether any value lies outside its axis's measured (low, high) range; with `out_of_range="error"`,
+    a `ProfileRangeError` naming the worst value instead. Shared by per-request and per-pass costs."""
+    outside = False
+    for axis, values, (low, high) in axes:
+        bad = (values < low) | (values > high)
+        if not bad.any():
+            continue
+        outside = True
+        if out_of_range == "error":
+            worst = values[bad].max() if (values > high).any() else values[bad].min()
+            raise ProfileRangeError(
+                f"{where}: {axis} {worst:g} outside the measured range {low:g}-{high:g} "
+                f"({int(bad.sum())} of {bad.size} {noun}; out_of_range: clamp or extrapolate allows them)"
+            )
+    return outside
 
 
 class _RangedModel:
@@ -151,18 +178,12 @@ class _RangedModel:
         m, n = np.broadcast_arrays(
             np.asarray(input_tokens, dtype=np.float64), np.asarray(output_tokens, dtype=np.float64)
         )
-        outside = False
-        for axis, values, (low, high) in (("input", m, self.input_range), ("output", n, self.output_range)):
-            bad = (values < low) | (values > high)
-            if not bad.any():
-                continue
-            outside = True
-            if self.out_of_range == "error":
-                worst = values[bad].max() if (values > high).any() else values[bad].min()
-                raise ProfileRangeError(
-                    f"profile {self.name}: {axis} tokens {worst:g} outside the measured range {low:g}-{high:g} "
-                    f"({int(bad.sum())} of {bad.size} requests; out_of_range: clamp or extrapolate allows them)"
-                )
+        outside = outside_ranges(
+            f"profile {self.name}",
+            (("input tokens", m, self.input_range), ("output tokens", n, self.output_range)),
+            self.out_of_range,
+            "requests",
+        )
         if self.out_of_range == "clamp":
             return np.clip(m, *self.input_range), np.clip(n, *self.output_range)
         if outside and not self._warned:
@@ -288,7 +309,9 @@ def _curve(rows: pd.DataFrame, axis: str, at: float, anchor: float, column: str)
 
 
 class _Scattered:
-    """Piecewise-linear interpolation over a Delaunay triangulation in (log m, log n); NaN outside its hull."""
+    """Piecewise-linear interpolation over a Delaunay triangulation in (log m, log
+    n); NaN outside its hull.
+    """
 
     def __init__(self, points: np.ndarray, values: np.ndarray) -> None:
         self.log_values = bool(np.all(values > 0))

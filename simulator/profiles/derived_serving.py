@@ -116,9 +116,9 @@ def derive() -> Profile:
     shape = build_serving_cost_model(load_profile(SHAPE_PROFILE), "clamp")
     meta = request.metadata
     how = (
-        f"DERIVED, not measured: batch 1 from {REQUEST_PROFILE} (per-token slope of its interpolated runtime and "
-        f"energy between {SHORT} and {LONG} output tokens), batch sizes scaled by the time ratios Splitwise measured "
-        f"for {SHAPE_PROFILE}; energy follows time"
+        f"DERIVED, not measured: batch 1 from {REQUEST_PROFILE} (per-token slope of its interpolated runtime "
+        f"and energy between {SHORT} and {LONG} output tokens), batch sizes scaled by the time ratios "
+        f"Splitwise measured for {SHAPE_PROFILE}; energy follows time"
     )
     capacity = kv_capacity_tokens()
     tables = ServingTables(
@@ -153,7 +153,8 @@ def derive() -> Profile:
         batch_size=1,
         estimated=True,
         notes=(
-            "a DERIVATION standing in for a 7B GPU serving calibration: replace with `hybridsim calibrate --serving`",
+            "a DERIVATION standing in for a 7B GPU serving calibration: replace with "
+            "`hybridsim calibrate --serving`",
             "the 70B batching shape assumes a 7B model gains from batching as a 70B one on 8 GPUs does",
         ),
         extra={"request_profile": REQUEST_PROFILE, "shape_profile": SHAPE_PROFILE},

@@ -1,4 +1,5 @@
-"""What the iterations of a batching engine cost: pure functions of (batch, context), beside the serving tables.
+"""What the iterations of a batching engine cost: pure functions of (batch, context), beside the serving
+tables.
 
 A batching engine (vLLM, TGI) spends its day in forward passes. A *prefill* pass reads newly admitted
 prompts and writes their KV cache; a *decode* iteration generates one token for every running request and
@@ -26,7 +27,9 @@ from ..energy import NO_CAP, PowerCap, iteration_energy
 
 
 class DecodeRun(Protocol):
-    """`steps` decode iterations of one unchanged batch; j counts iterations from the run's start (1..steps)."""
+    """`steps` decode iterations of one unchanged batch; j counts iterations
+    from the run's start (1..steps).
+    """
 
     steps: int
 
@@ -43,7 +46,9 @@ class DecodeRun(Protocol):
         ...
 
     def longest_step(self, first: int, last: int) -> float:
-        """Longest of iterations first + 1 .. last (s): a gap between two tokens of every request in the batch."""
+        """Longest of iterations first + 1 .. last (s): a gap between two tokens of
+        every request in the batch.
+        """
         ...
 
     def totals(self, j: int) -> tuple[float, float, float]:
@@ -94,7 +99,9 @@ class _Strided:
             sums.append(array("d", padded.reshape(rows, batch).cumsum(axis=0).ravel()[: size + 1].tobytes()))
             if not sums[1:]:
                 self.time = array("d", dense.tobytes())
-                """Decode time at each context (s); a flat array, so a run's strided slice is read without numpy."""
+                """Decode time at each context (s); a flat array, so a run's strided
+                slice is read without numpy.
+                """
         self.time_sum, self.cpu_sum, self.gpu_sum = sums
 
 
@@ -203,7 +210,9 @@ class IterationPricer:
     # -- the grid ---------------------------------------------------------------------------------------
 
     def _table(self, kind: str, batch: int) -> tuple[array, array, array]:
-        """(time, CPU J, GPU J) at the grid's points (one more repeating the end, so an index + 1 is valid)."""
+        """(time, CPU J, GPU J) at the grid's points (one more repeating the
+        end, so an index + 1 is valid).
+        """
         columns = self._columns.get((kind, batch))
         if columns is None:
             values = self._exact(kind, np.full(self.grid.size, float(batch)), self.grid)
@@ -227,7 +236,9 @@ class IterationPricer:
     # -- what the event loop asks -----------------------------------------------------------------------
 
     def prefill(self, batch: int, prompt_tokens: int) -> tuple[float, float, float]:
-        """(time s, energy J, CPU energy J) of one prefill pass over `batch` prompts of `prompt_tokens` in all."""
+        """(time s, energy J, CPU energy J) of one prefill pass over `batch` prompts
+        of `prompt_tokens` in all.
+        """
         if 1 <= prompt_tokens <= self.top:
             time, cpu, gpu = self._at("prefill", batch, prompt_tokens)
             return time, cpu + gpu, cpu
@@ -235,7 +246,8 @@ class IterationPricer:
         return float(times[0]), float(cpus[0] + gpus[0]), float(cpus[0])
 
     def decode_run(self, batch: int, context_tokens: int, steps: int) -> DecodeRun:
-        """Price `steps` decode iterations of `batch` requests holding `context_tokens` KV tokens at the first.
+        """Price `steps` decode iterations of `batch` requests holding `context_tokens` KV tokens at the
+        first.
 
         Iteration k reads `context_tokens + k * batch` tokens (every request's KV grows by one token a step).
         """
@@ -251,7 +263,9 @@ class IterationPricer:
         return ArrayRun(np.cumsum(time), cpu_sum + np.cumsum(gpu), cpu_sum)
 
     def _strided(self, batch: int, last: int) -> _Strided:
-        """Batch `batch`'s strided sums, covering contexts up to `last` (grown by doubling, up to the grid)."""
+        """Batch `batch`'s strided sums, covering contexts up to `last` (grown by
+        doubling, up to the grid).
+        """
         table = self._strides.get(batch)
         if table is None or table.size < last:
             size = int(min(max(2 * (table.size if table else 0), last, 4096), self.top))

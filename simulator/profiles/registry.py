@@ -39,7 +39,9 @@ def list_builtin_serving() -> list[str]:
 
 
 def load_profile(name_or_path: str, base_dir: Path | None = None) -> Profile:
-    """The built-in profile `name_or_path`, or the profile directory at that path (relative: to `base_dir`)."""
+    """The built-in profile `name_or_path`, or the profile directory at that path
+    (relative: to `base_dir`).
+    """
     name = str(name_or_path)
     if base_dir is not None and name not in list_builtin():
         path = Path(name).expanduser()

@@ -43,9 +43,11 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.interpolate import PchipInterpolator
 
-from hybridsim.core.errors import HybridsimError, ProfileRangeError
+from hybridsim.core.errors import HybridsimError
 from hybridsim.core.profile_model import DECODE_KEYS, PREFILL_KEYS, PassCost, Profile, ServingCostModel
 from hybridsim.core.serving_checks import ok_rows
+
+from .cost_models import outside_ranges
 
 OUT_OF_RANGE = ("error", "clamp", "extrapolate")
 QUANTITIES = ("time_s", "cpu_energy_j", "gpu_energy_j")
@@ -75,7 +77,8 @@ class _Row:
         self.derivatives = PchipInterpolator(x, y, axis=0).derivative()(x)
         self.slopes = ((y[1] - y[0]) / (x[1] - x[0]), (y[-1] - y[-2]) / (x[-1] - x[-2]))
 
-        # The same cubic per interval as polynomial coefficients in t = (x - x_i) / h_i, for one pass at a time.
+        # The same cubic per interval as polynomial coefficients in t = (x - x_i) / h_i, for one pass at a
+        # time.
         h = np.diff(x)[:, None]
         y0, y1, d0, d1 = y[:-1], y[1:], h * self.derivatives[:-1], h * self.derivatives[1:]
         self.polynomials = [
@@ -184,7 +187,9 @@ class _Table:
         return values
 
     def one(self, batch_log: float, tokens_log: float) -> np.ndarray:
-        """The quantities of one pass (natural units): `__call__` for a single pass, without array overhead."""
+        """The quantities of one pass (natural units): `__call__` for a single
+        pass, without array overhead.
+        """
         if len(self.rows) == 1:
             values = self.rows[0].one(tokens_log)
         else:
@@ -258,21 +263,12 @@ class InterpolatedServingModel:
             or not (np.isfinite(batch).all() and np.isfinite(count).all())
         ):
             raise HybridsimError(f"{table.where}: batch sizes and token counts must be finite and >= 1")
-        outside = False
-        for axis, values, (low, high) in (
-            (table.keys[0], batch, table.batch_range),
-            (table.keys[1], count, table.token_range),
-        ):
-            bad = (values < low) | (values > high)
-            if not bad.any():
-                continue
-            outside = True
-            if self.out_of_range == "error":
-                worst = values[bad].max() if (values > high).any() else values[bad].min()
-                raise ProfileRangeError(
-                    f"{table.where}: {axis} {worst:g} outside the measured range {low:g}-{high:g} "
-                    f"({int(bad.sum())} of {bad.size} passes; out_of_range: clamp or extrapolate allows them)"
-                )
+        outside = outside_ranges(
+            table.where,
+            ((table.keys[0], batch, table.batch_range), (table.keys[1], count, table.token_range)),
+            self.out_of_range,
+            "passes",
+        )
         if self.out_of_range == "clamp":
             return np.clip(batch, *table.batch_range), np.clip(count, *table.token_range)
         if outside and not self._warned:

@@ -149,7 +149,9 @@ def build_profile(
         tensor_parallel=tp,
         energy_source=energy_source,
         idle_power_w=idle_w,
-        idle_power_source=f"published assumption: splitwise-sim idle power {watts['idle']:g} W per GPU x {tp}",
+        idle_power_source=(
+            f"published assumption: splitwise-sim idle power {watts['idle']:g} W per GPU x {tp}"
+        ),
         kv_capacity_derivation={k: v for k, v in derivation.items() if k != "kv_capacity_tokens"},
     )
     metadata = ProfileMetadata(
@@ -174,7 +176,8 @@ def build_profile(
             "(its own simulator marks that power model unused)",
             "time_s_mean holds the median over runs (the statistic splitwise-sim prices with); "
             "time_s_mean_of_runs keeps the mean",
-            "decode context_tokens = batch x (prompt + generated / 2), the mean context of a run's iterations",
+            "decode context_tokens = batch x (prompt + generated / 2), the "
+            "mean context of a run's iterations",
             *dropped,
             *dropped_decode,
         ),

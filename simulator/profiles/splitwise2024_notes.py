@@ -60,19 +60,24 @@ def provenance_markdown(
         "## What is measured",
         "",
         "* **Time**, from `raw/perf_model.csv` (milliseconds there, seconds here): `prompt_time` is the",
-        "  prefill of the whole batch, `token_time` one decode iteration of the whole batch. Each cell was run",
+        "  prefill of the whole batch, `token_time` one decode iteration of the "
+        "whole batch. Each cell was run",
         "  5 times (15 at batch 1, prompt 512, 128 generated). `time_s_mean` holds the **median** over runs,",
         "  the statistic splitwise-sim itself prices with; `time_s_mean_of_runs` keeps the mean and",
         "  `time_s_std` the sample standard deviation.",
-        "* **prefill**: key (batch size, batch x prompt length). Runs at batch 1 and prompt 512 that generated",
+        "* **prefill**: key (batch size, batch x prompt length). Runs at batch "
+        "1 and prompt 512 that generated",
         "  128 ... 8,192 tokens all did the same prefill: their prompt times are pooled (45 runs).",
-        "* **decode**: key (batch size, batch x (prompt + generated / 2)). `token_time` is the mean iteration",
-        "  over a run whose contexts grew from the prompt to prompt + generated tokens: half-way is the mean.",
+        "* **decode**: key (batch size, batch x (prompt + generated / 2)). "
+        "`token_time` is the mean iteration",
+        "  over a run whose contexts grew from the prompt to prompt + "
+        "generated tokens: half-way is the mean.",
         "  Runs that generated more than the model's 4,096-token window (Llama-2) are kept as measured.",
         "",
         "## What is assumed",
         "",
-        "* **Energy is modelled, not metered.** Most of the source's power columns are empty (0 for every H100",
+        "* **Energy is modelled, not metered.** Most of the source's power "
+        "columns are empty (0 for every H100",
         "  row), so energy = time x GPUs per replica x splitwise-sim's per-GPU phase power from",
         "  `configs/power_model/constant.yaml`, which its own simulator marks unused. Scope: the replica's",
         "  GPUs only. Every profile says so (`energy_source`, `estimated: true`, `energy_scope`, notes).",
@@ -84,9 +89,11 @@ def provenance_markdown(
         "  The power-capped H100 has no entry there: it is taken as the H100's figures capped at 70% of the",
         "  highest (700 W -> 490 W), the ratio of the `dgx-h100-pcap` to `dgx-h100` server TDPs",
         "  (7,140 / 10,200 W) in `configs/hardware_repo/skus`.",
-        "* **KV-cache capacity** = (GPUs x 80 GiB x (1 - 0.10 headroom) - fp16 weights) / KV bytes per token,",
+        "* **KV-cache capacity** = (GPUs x 80 GiB x (1 - 0.10 headroom) - fp16 "
+        "weights) / KV bytes per token,",
         "  floored. KV bytes per token = 2 (K and V) x layers x hidden size x 2 bytes x KV heads / heads,",
-        "  layers, hidden size and weights from `configs/model_repo`. Llama-2-70B uses grouped-query attention,",
+        "  layers, hidden size and weights from `configs/model_repo`. "
+        "Llama-2-70B uses grouped-query attention,",
         "  8 KV heads for 64 query heads (Touvron et al. 2023, Llama 2, §2.2; the source config lists no KV",
         "  heads), so 327,680 bytes per token; BLOOM-176B has ordinary attention, 4,014,080 bytes. The 10%",
         "  headroom is vLLM's default `gpu_memory_utilization` of 0.9. Each profile writes these numbers out",

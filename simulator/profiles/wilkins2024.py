@@ -118,7 +118,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def read_sweep_trials(files: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every inference trial of both sweeps (`files`: each sweep's raw file), one row each, columns renamed."""
+    """Every inference trial of both sweeps (`files`: each sweep's raw file),
+    one row each, columns renamed.
+    """
     frames = []
     for sweep, (_, limit_column) in SWEEP_FILES.items():
         raw = files[sweep]
@@ -392,9 +394,9 @@ def _idle_power(system: str, startup: pd.DataFrame, cpu_w: dict[str, float]) -> 
     if system == "M1-Pro":
         gpu = float(rows.loc[rows["phase"] == "load model", "gpu_power_w"].median())
         return _round_w(gpu), (
-            f"Not measured by the paper. GPU: median powermetrics GPU power over the {len(rows)} 'load model' "
-            f"windows ({gpu:.3f} W; the GPU does no inference there). CPU: the process's share of CPU power "
-            "at idle is assumed 0 W. Whole-machine idle of an M1 Pro (a few W) is outside this scope."
+            f"Not measured by the paper. GPU: median powermetrics GPU power over the {len(rows)} 'load "
+            f"model' windows ({gpu:.3f} W; the GPU does no inference there). CPU: the process's share of CPU "
+            "power at idle is assumed 0 W. Whole-machine idle of an M1 Pro (a few W) is outside this scope."
         )
     tokenizer = rows[rows["phase"] == "tokenizer"]
     gpu = float(tokenizer["gpu_power_w"].median())

@@ -37,7 +37,9 @@ SHOWN = {
     "slo_attainment": "SLO",
     "cost_u": "U",
 }
-"""Printed columns (CSV name -> header), besides each system's utilisation (`util_<system>` -> `<system>%`)."""
+"""Printed columns (CSV name -> header), besides each system's utilisation
+(`util_<system>` -> `<system>%`).
+"""
 
 
 def _read_summary(run_dir: Path) -> dict[str, Any]:

@@ -80,7 +80,9 @@ def _corner(runs: list[dict[str, Any]]) -> list[int]:
 
 
 def _zoom(axis: plt.Axes, runs: list[dict[str, Any]], chosen: list[int], colours: list[str]) -> None:
-    """The best corner on linear axes, each point named in a column beside it (lowest energy at the bottom)."""
+    """The best corner on linear axes, each point named in a column beside it
+    (lowest energy at the bottom).
+    """
     order = sorted(chosen, key=lambda k: runs[k]["energy"]["total_kwh"])
     for rank, k in enumerate(order):
         p99, kwh = runs[k]["latency_s"]["p99"], runs[k]["energy"]["total_kwh"]

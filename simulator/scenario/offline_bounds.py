@@ -87,7 +87,9 @@ def bound_pools(setups: Sequence[PoolSetup], costs: Mapping[str, SystemCosts]) -
 def run_bound(
     result: RunResult, setups: Sequence[PoolSetup], min_horizon_s: float = 0.0, **options: Any
 ) -> BoundResult:
-    """The offline bound for a finished run's requests on its pools (`min_horizon_s`: the arrival window's end)."""
+    """The offline bound for a finished run's requests on its pools (`min_horizon_s`:
+    the arrival window's end).
+    """
     return offline_energy_bound(
         result.table["arrival_s"], bound_pools(setups, result.costs), min_horizon_s, **options
     )

@@ -26,7 +26,6 @@ processes and predictors are described in `cluster/`, `arrivals.py` and `predict
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import sys
@@ -35,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydantic
 from hybridsim.simulator.profiles.cost_models import build_cost_model
 from tqdm import tqdm
 
@@ -55,7 +53,9 @@ from ..profiles.registry import load_profile
 from ..workload.spec import WorkloadSpec, build_workload
 from .continuous_pools import check_continuous, continuous_config
 from .offline_bounds import attach_offline_bounds, point_bound
+from .pool_facts import profile_facts
 from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario
+from .sweep import sweep_points
 from .workers import run_in_workers
 
 __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
@@ -137,7 +137,9 @@ def _resolve(path: Path | None, base_dir: Path | None) -> Path:
 
 
 def _seeds(seed: int) -> list[np.random.SeedSequence]:
-    """A run's independent random streams, in a fixed order: arrival times, token lengths, predictor, policy."""
+    """A run's independent random streams, in a fixed order: arrival times, token
+    lengths, predictor, policy.
+    """
     return np.random.SeedSequence(seed).spawn(4)
 
 
@@ -263,83 +265,7 @@ def run_one(
     return {**entry, **summary}
 
 
-# -- sweeps, workers and the files of a run -----------------------------------------------------------------
-
-
-def sweep_points(scenario: Scenario, source: str) -> list[tuple[Any, Scenario]]:
-    """(value, scenario with that value) for each sweep value; [(None, scenario)] without a sweep."""
-    if scenario.sweep is None:
-        return [(None, scenario)]
-    data = scenario.model_dump(mode="json", exclude={"sweep"}, exclude_none=True)
-    points = []
-    for k, value in enumerate(scenario.sweep.values):
-        changed = copy.deepcopy(data)
-        try:
-            _set_path(changed, scenario.sweep.parameter, value)
-        except HybridsimError as error:
-            raise HybridsimError(f"{source}: {error}") from None
-        try:
-            points.append((value, Scenario.model_validate(changed)))
-        except pydantic.ValidationError as error:
-            from .loader import format_validation_error
-
-            raise HybridsimError(format_validation_error(error, f"{source}: sweep.values.{k}")) from None
-    return points
-
-
-def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    parts, node = path.split("."), data
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        if isinstance(node, list):
-            matches = [
-                item
-                for k, item in enumerate(node)
-                if str(k) == part or item.get("name", item.get("policy")) == part
-            ]
-            if not matches:
-                raise HybridsimError(f"sweep.parameter: {path}: no entry {part!r}")
-            if last:
-                raise HybridsimError(f"sweep.parameter: {path}: names a whole entry, not a value")
-            node = matches[0]
-        elif last:
-            node[part] = value
-        else:
-            if not isinstance(node.setdefault(part, {}), (dict, list)):
-                raise HybridsimError(f"sweep.parameter: {path}: {part!r} is not a section")
-            node = node[part]
-
-
-def _profile_facts(spec: PoolSpec, base_dir: Path | None) -> dict[str, Any]:
-    """What a reader of the summary must know about a pool's numbers: what was measured, how, and the idle."""
-    profile = load_profile(spec.profile, base_dir)
-    meta = profile.metadata
-    overridden = spec.idle_power_w is not None
-    serving = {}
-    if spec.serving == "continuous" and profile.serving is not None:
-        serving = {
-            "serving_energy_source": profile.serving.energy_source,
-            "serving_energy_modelled": profile.serving.energy_modelled,
-            "kv_capacity_source": profile.serving.kv_capacity_source,
-            "serving_passes_out_of_range": "clamped to the measured batch sizes and token counts",
-        }
-        if not overridden:
-            meta_idle = profile.serving.idle_power_w
-            if meta_idle is not None:
-                serving["idle_power_w_used"] = meta_idle
-                serving["idle_power_source"] = profile.serving.idle_power_source
-    return {
-        "system": meta.system,
-        "model": meta.model,
-        "meter": meta.meter,
-        "estimated": meta.estimated,
-        "energy_scope": meta.energy_scope,
-        "kv_cache": meta.kv_cache,
-        "batch_size": meta.batch_size,
-        "idle_power_w_used": spec.idle_power_w if overridden else meta.idle_power_w,
-        "idle_power_source": "set in the scenario" if overridden else meta.idle_power_source,
-        **serving,
-    }
+# -- workers and the files of a run ------------------------------------------------------------------------
 
 
 def _file_name(text: str) -> str:
@@ -383,7 +309,9 @@ def _map(
 
 
 def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) -> dict[str, Any]:
-    """Run every policy at every sweep point; write per-request Parquet files and plots; return the summary."""
+    """Run every policy at every sweep point; write per-request Parquet files and
+    plots; return the summary.
+    """
     from ..report.serving_plots import power_over_time
     from ..report.simulation_plots import write_plots
 
@@ -432,7 +360,7 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "seed": scenario.seed,
         "sweep": scenario.sweep.model_dump() if scenario.sweep else None,
         "cluster": {
-            name: {**spec.model_dump(exclude_none=True), **_profile_facts(spec, base_dir)}
+            name: {**spec.model_dump(exclude_none=True), **profile_facts(spec, base_dir)}
             for name, spec in scenario.cluster.items()
         },
         "cost_model": {

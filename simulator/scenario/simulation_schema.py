@@ -106,7 +106,8 @@ class ArrivalSpec(_Strict):
             if not expected <= MAX_REQUESTS:
                 raise PydanticCustomError(
                     "arrival",
-                    f"rate x duration_s asks for about {expected:.3g} requests; at most {MAX_REQUESTS:,} per run",
+                    f"rate x duration_s asks for about {expected:.3g} requests; "
+                    f"at most {MAX_REQUESTS:,} per run",
                 )
         return self
 

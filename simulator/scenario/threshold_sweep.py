@@ -351,7 +351,10 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path) -> dict[str, Any
     result = sweep(key, costs, scenario.threshold_values(), scenario.rule, scenario.lam)
     frame = result.to_frame()
     frame.to_csv(out_dir / "sweep.csv", index=False, float_format="%.6f", lineterminator="\n")
-    title = f"{scenario.name or scenario_path.stem}: {workload.name}, {len(workload):,} requests ({scenario.method})"
+    title = (
+        f"{scenario.name or scenario_path.stem}: {workload.name}, "
+        f"{len(workload):,} requests ({scenario.method})"
+    )
     plot_threshold_sweep(
         frame,
         {labels[0]: result.energy_all_a / JOULES_PER_KWH, labels[1]: result.energy_all_b / JOULES_PER_KWH},

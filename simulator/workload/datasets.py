@@ -128,7 +128,8 @@ def validate_lengths(frame: pd.DataFrame, source: str, with_count: bool) -> pd.D
             row = int(np.argmax(bad))
             raise HybridsimError(
                 f"{source}: row {row + 2}: {column} must be an integer >= {lowest}"
-                f"{f' and <= {highest:,}' if values[row] > highest else ''}, got {shown(frame[column].iloc[row])}"
+                f"{f' and <= {highest:,}' if values[row] > highest else ''}, got "
+                f"{shown(frame[column].iloc[row])}"
             )
         out[column] = values.astype(np.int64)
     return pd.DataFrame(out)

@@ -1,4 +1,6 @@
-"""The offline bound is a true lower bound on every router's energy, and exact where its relaxation is tight."""
+"""The offline bound is a true lower bound on every router's energy, and exact
+where its relaxation is tight.
+"""
 
 from __future__ import annotations
 
@@ -125,8 +127,8 @@ def bound_of(pools: list[PoolConfig], requests: RequestStream) -> float:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_the_bound_never_exceeds_the_brute_force_optimum(seed: int) -> None:
-    """Random tiny instances (4-5 requests, 3 nodes, bursts that queue): the relaxation may be loose (fractional
-    placement, pooled capacity), but it must never exceed the best of all 3^n placements."""
+    """Random tiny instances (4-5 requests, 3 nodes, bursts that queue): the relaxation may be loose
+    (fractional placement, pooled capacity), but it must never exceed the best of all 3^n placements."""
     rng = np.random.default_rng(seed)
     size = int(rng.integers(4, 6))
     requests = tiny(

@@ -89,7 +89,8 @@ def table(bins: list[int], ept: list[float], runtime: list[float]) -> PerBinTabl
 def test_bin_lookup_is_the_nearest_power_of_two_clipped_to_measured_bins() -> None:
     t = table([8, 16, 32, 64], [1, 2, 3, 4], [10, 20, 30, 40])
     lengths = np.array([1, 5, 6, 11, 12, 22, 23, 45, 46, 90, 91, 5000])
-    # 2**round(log2 L): 6 -> 8, 11 -> 8, 12 -> 16, 22 -> 16, 23 -> 32, 45 -> 32, 46 -> 64, 91 -> 128 -> clipped
+    # 2**round(log2 L): 6 -> 8, 11 -> 8, 12 -> 16, 22 -> 16, 23 -> 32, 45 -> 32, 46 -> 64, 91 -> 128 ->
+    # clipped
     assert t.bins[t.lookup(lengths)].tolist() == [8, 8, 8, 8, 16, 16, 32, 32, 64, 64, 64, 64]
     assert t.outside(lengths) == 4  # 1 -> 1, 5 -> 4, 91 -> 128, 5000 -> 4096
     gap = table([8, 64], [1, 4], [1, 4])  # a missing bin in between: the nearest measured one in log2

@@ -16,7 +16,9 @@ from hybridsim.calibration.runner import BudgetExhausted, OutOfMemory, TrialResu
 
 
 def fake_runtime_s(m: int, n: int) -> float:
-    """The cost law of the fake machine: a fixed overhead, prefill per input token, decode per output token."""
+    """The cost law of the fake machine: a fixed overhead, prefill per input
+    token, decode per output token.
+    """
     return 0.05 + 1e-3 * m + 1e-2 * n
 
 

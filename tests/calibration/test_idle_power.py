@@ -1,4 +1,6 @@
-"""`calibrate` records each profile's idle power: measured where the meter can, a stated 0 W where it cannot."""
+"""`calibrate` records each profile's idle power: measured where the meter can, a
+stated 0 W where it cannot.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The paper's protocol: planned settings (plan.py), the CI stopping rule, resume, out-of-memory and time budgets."""
+"""The paper's protocol: planned settings (plan.py), the CI stopping rule, resume,
+out-of-memory and time budgets.
+"""
 
 from __future__ import annotations
 

@@ -117,7 +117,8 @@ def test_warnings_are_one_line_each_and_not_repeated_per_worker(hybridsim: CliRu
     scenario = tmp_path / "paper.yaml"
     scenario.write_text(
         "kind: simulation\nseed: 1\n"
-        "cluster: {m1: {profile: m1-pro/llama2-7b, count: 4}, a100: {profile: swing-a100/llama2-7b, count: 1}}\n"
+        "cluster: {m1: {profile: m1-pro/llama2-7b, count: 4}, a100: {profile: swing-a100/llama2-7b, count: "
+        "1}}\n"
         "cost_model: {method: paper, out_of_range: clamp}\n"
         "workload: {dataset: alpaca}\narrival: {process: poisson, rate: 0.2, requests: 100}\n"
         "policies: [{policy: all_on, params: {system: a100}}, {policy: round_robin}]\n"

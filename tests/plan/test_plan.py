@@ -1,4 +1,6 @@
-"""`kind: plan`: the search finds what an exhaustive grid finds, tables are reproducible, bad plans fail whole."""
+"""`kind: plan`: the search finds what an exhaustive grid finds, tables are
+reproducible, bad plans fail whole.
+"""
 
 from __future__ import annotations
 

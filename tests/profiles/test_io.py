@@ -1,4 +1,6 @@
-"""Profile directories on disk: trials survive an interrupted write; damaged directories are one clear error."""
+"""Profile directories on disk: trials survive an interrupted write; damaged
+directories are one clear error.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Serving tables on disk: they round-trip, a serving-only profile is a profile, and bad tables are one line."""
+"""Serving tables on disk: they round-trip, a serving-only profile is a profile,
+and bad tables are one line.
+"""
 
 from __future__ import annotations
 

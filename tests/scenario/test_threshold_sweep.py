@@ -1,4 +1,6 @@
-"""`hybridsim run` on threshold-sweep scenarios, end to end: results whole and reproducible, bad input refused."""
+"""`hybridsim run` on threshold-sweep scenarios, end to end: results whole and
+reproducible, bad input refused.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Carbon: each joule priced at the grid intensity when it was spent; constants reduce to energy x intensity."""
+"""Carbon: each joule priced at the grid intensity when it was spent; constants
+reduce to energy x intensity.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`serving: continuous` in a scenario: a hybrid cluster runs end to end, and bad input is one line, exit 2."""
+"""`serving: continuous` in a scenario: a hybrid cluster runs end to end, and bad
+input is one line, exit 2.
+"""
 
 from __future__ import annotations
 

@@ -45,7 +45,9 @@ def linear_least_loaded(pool: Pool) -> tuple[float, int]:
 
 
 def linear_soonest(pool: Pool) -> tuple[tuple[float, int], list[float], list[float], int]:
-    """The soonest-free view by a scan, on copies: (answer, free_at after, pred_end after, overruns noticed)."""
+    """The soonest-free view by a scan, on copies: (answer, free_at after, pred_end
+    after, overruns noticed).
+    """
     now = pool.cluster.env.now
     free_at = list(pool.free_at)
     pred_end = [node.pred_end for node in pool.nodes]
@@ -109,7 +111,8 @@ POLICIES = {
 def test_every_routing_choice_matches_the_linear_scan(
     policy: str, seed: int, checked: dict[str, int]
 ) -> None:
-    """Randomised clusters (sizes, queue disciplines, batching) under heavy load with noisy predictions, so that
+    """Randomised clusters (sizes, queue disciplines, batching) under heavy load with noisy predictions, so
+    that
     queues tie, predicted ends overrun and the index sees every kind of change."""
     rng = np.random.default_rng(seed)
     pools = [

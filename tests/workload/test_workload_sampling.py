@@ -1,4 +1,6 @@
-"""Built-in workloads and seeded sampling: every record exactly once, or draws true to the joint distribution."""
+"""Built-in workloads and seeded sampling: every record exactly once, or draws true
+to the joint distribution.
+"""
 
 from __future__ import annotations
 
