@@ -105,6 +105,17 @@ class RunSummary:
     stopped_for_budget: bool = False
     elapsed_s: float = 0.0
 
+    def count_finished(self, terminal: str | None) -> None:
+        """Count one finished setting by how it ended (None: measured to the stopping rule)."""
+        if terminal == "oom":
+            self.settings_oom += 1
+        elif terminal == "skipped":
+            self.settings_skipped += 1
+        elif terminal == "error":
+            self.settings_failed += 1
+        else:
+            self.settings_done += 1
+
 
 TrialCallback = Callable[[], object]
 
@@ -161,7 +172,7 @@ def run_protocol(
                 state = states.setdefault(setting.key, SettingState())
                 bar.set_description(setting.label())
                 if _finished(state, config):
-                    _count_finished(summary, state)
+                    summary.count_finished(state.terminal)
                     bar.update(1)
                     continue
                 if expired:
@@ -179,7 +190,7 @@ def run_protocol(
                         ),
                     )
                     state.terminal = "skipped"
-                    _count_finished(summary, state)
+                    summary.count_finished(state.terminal)
                     bar.update(1)
                     continue
                 eta = f"~{_eta(pending, states, config, estimator)} left"
@@ -205,7 +216,7 @@ def run_protocol(
                     continue
                 if outcome == "oom":
                     _note_oom(oom_keys, setting)
-                _count_finished(summary, state)
+                summary.count_finished(state.terminal)
                 if after_setting is not None:
                     after_setting()
                 bar.update(1)
@@ -416,17 +427,6 @@ def _larger_than_oom(setting: Setting, oom_keys: dict[str, list[tuple[int, int]]
             if setting.input_tokens >= m and setting.output_tokens >= n and setting.key != (m, n):
                 return (m, n)
     return None
-
-
-def _count_finished(summary: RunSummary, state: SettingState) -> None:
-    if state.terminal == "oom":
-        summary.settings_oom += 1
-    elif state.terminal == "skipped":
-        summary.settings_skipped += 1
-    elif state.terminal == "error":
-        summary.settings_failed += 1
-    else:
-        summary.settings_done += 1
 
 
 def _postfix(state: SettingState, config: ProtocolConfig, warmup: bool, eta: str) -> str:

@@ -114,7 +114,7 @@ def run_serving_protocol(
     pending: list[ServingSetting] = []
     for setting in plan:
         if _finished(states.get(setting.key), config):
-            _count(summary, states[setting.key])
+            summary.count_finished(states[setting.key].terminal)
             bar.update(1)
         else:
             pending.append(setting)
@@ -156,7 +156,7 @@ def run_serving_protocol(
                         if not warmup:
                             longest = max(longest, state.warm_times[-1])
                 if _finished(state, config):
-                    _count(summary, state)
+                    summary.count_finished(state.terminal)
                     bar.update(1)
                 else:
                     still.append(setting)
@@ -219,17 +219,6 @@ def _dominating_oom(setting: ServingSetting, ooms: list[tuple[str, int, int]]) -
         ):
             return (table, batch, length)
     return None
-
-
-def _count(summary: RunSummary, state: PassState) -> None:
-    if state.terminal == "oom":
-        summary.settings_oom += 1
-    elif state.terminal == "skipped":
-        summary.settings_skipped += 1
-    elif state.terminal == "error":
-        summary.settings_failed += 1
-    else:
-        summary.settings_done += 1
 
 
 def _append(
