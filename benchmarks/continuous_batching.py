@@ -47,6 +47,8 @@ import argparse
 import json
 import resource
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,7 @@ from hybridsim.simulator.predictors import make_predictor
 from hybridsim.simulator.profiles.iteration_pricing import DecodeRun, IterationPricer, ServedAlone
 from hybridsim.simulator.profiles.registry import load_profile
 from hybridsim.simulator.profiles.serving_costs import build_serving_cost_model
+from simpy.events import Timeout
 
 from hybridsim.core.errors import HybridsimError
 
@@ -109,23 +112,31 @@ class PassByPass(IterationPricer):
         return OnePass(float(time), float(cpu + gpu), float(cpu))
 
 
-class PerIterationPool(ContinuousPool):
-    """The reference: the same scheduler, one SimPy event per decode iteration, every pass priced by the
-    serving cost model as it happens (no grid, no runs)."""
+class PerIterationGridPool(ContinuousPool):
+    """The lighter reference: one SimPy event per pass (each decode iteration one), priced from this engine's
+    grid."""
+
+    def _run_length(self, steps: int) -> int:
+        return 1
+
+    def _wake(self, node: Any, when: float, action: Callable[[], None]) -> None:
+        env = self.cluster.env
+        node.wake += 1
+        Timeout(env, when - env.now).callbacks.append(partial(self._fire, node, node.wake, action))
+
+    def _fire(self, node: Any, wake: int, action: Callable[[], None], _event: object) -> None:
+        if node.wake == wake:  # else moved by a newcomer's cut
+            self.timeline.now = self.cluster.env.now
+            action()
+
+
+class PerIterationPool(PerIterationGridPool):
+    """The reference: the same scheduler, one SimPy event per pass (each decode iteration one), every pass
+    priced by the serving cost model as it happens (no grid, no runs)."""
 
     def __init__(self, setup: PoolSetup, first_index: int, cluster: Any) -> None:
         super().__init__(setup, first_index, cluster)
         self.pricer = PassByPass(self.serving.model, self.serving.cap)
-
-    def _run_length(self, steps: int) -> int:
-        return 1
-
-
-class PerIterationGridPool(ContinuousPool):
-    """The earlier, lighter reference: one event per decode iteration, but priced from this engine's grid."""
-
-    def _run_length(self, steps: int) -> int:
-        return 1
 
 
 def serving_model() -> tuple[Any, str]:

@@ -88,6 +88,7 @@ def simulate(
         cluster.observer = predictor.observe
     _Door(cluster, stream, policy, predictions, predictor, guessed).open()
     cluster.env.run()
+    cluster.catch_up(float("inf"))
     if predictions is None:
         predictions = np.frombuffer(guessed, dtype=np.float64)  # type: ignore[arg-type]
     return _finish(cluster, pools, stream, costs, predictions)
@@ -136,6 +137,7 @@ class _Door:
         env, arrival, request, cluster = self.env, self.arrival, self.request, self.cluster
         inputs, limits, fixed, guessed = self.inputs, self.limits, self.fixed, self.guessed
         route, admit, predict = self.route, self.admit, self.predict
+        cluster.catch_up(env.now)
         index, count = self.next, len(arrival)
         while index < count:
             when = arrival[index]

@@ -21,6 +21,7 @@ from ..request import Request
 from .continuous import ContinuousPool
 from .continuous_chunked import ChunkedPrefillPool
 from .node import Node
+from .node_timeline import NodeTimeline
 from .pool import Pool, PoolSetup
 from .records import RequestRecords
 
@@ -39,6 +40,8 @@ class Cluster:
         """Whether the pools keep the router's backlog estimates (set when a policy asks for them)."""
         self.est_runtime = array("d")
         """The router's runtime estimate for each admitted request on the pool it was sent to."""
+        self.timeline = NodeTimeline()
+        """The batching nodes' pending events, played up to each arrival (`catch_up`)."""
         self.observer: Callable[[int], None] | None = None
         """Called with a request's index when it finishes (learning predictors)."""
         self.pools: dict[str, Pool] = {}
@@ -62,6 +65,10 @@ class Cluster:
     def now(self) -> float:
         """The simulation clock (s)."""
         return self.env.now
+
+    def catch_up(self, until: float) -> None:
+        """Play the batching nodes' events up to `until` (before the router looks; inf: to the end)."""
+        self.timeline.play_until(until)
 
     def pool(self, name: str) -> Pool:
         return self.pools[name]

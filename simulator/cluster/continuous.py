@@ -17,9 +17,10 @@ iterations while the batch keeps decoding); a request's first token comes at the
 
 Speed: the decode iterations between two changes of the running batch differ only in the KV they read, so
 they are priced together (`profiles/iteration_pricing.py`, vectorised over the steps) and the node schedules
-one SimPy event at the next change: the next finish, the next KV overflow, or the next iteration boundary
-after a newcomer arrives that could be admitted. Events grow with requests, not with tokens. The end made
-stale by such a cut is emptied of its callback (it still leaves SimPy's queue, calling nothing).
+one event at the next change: the next finish, the next KV overflow, or the next iteration boundary after
+a newcomer arrives that could be admitted. Events grow with requests, not with tokens. Those events are
+not SimPy's: they wait in the cluster's `NodeTimeline` (`node_timeline.py`), played up to each arrival
+before the router looks, so each costs a heap push and pop.
 
 What a router sees (as a real load balancer polls it): waiting and running requests per node, free KV
 tokens and the KV load (held tokens + waiting prompts) as of the last iteration boundary, and predicted
@@ -31,12 +32,12 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
-from simpy.events import Timeout
 
 from ..profiles.iteration_pricing import IterationPricer, first_boundary, marginal_estimate
 from .continuous_node import DECODE, IDLE, PREFILL, ContinuousNode, ContinuousSetup
@@ -73,6 +74,8 @@ class ContinuousPool:
             setup.serving.model, setup.serving.cap, self.kv_capacity + 1 if setup.serving.tabulate else 0
         )
         """What this pool's passes cost (exact, or read from a grid: `ContinuousSetup.tabulate`)."""
+        self.timeline = cluster.timeline
+        """Where this pool's nodes keep their pending events (and read the time)."""
         self.nodes = [ContinuousNode(first_index + k, k, self) for k in range(setup.count)]
         for node in self.nodes:
             node.prefilled = partial(self._prefilled, node)
@@ -171,7 +174,7 @@ class ContinuousPool:
         """End the decode iterations in flight at the first boundary from now, if `index` fits there."""
         run = node.run
         assert run is not None
-        now = self.cluster.env.now
+        now = self.timeline.now
         steps = first_boundary(run, now - node.run_start, node.run_steps)
         if steps >= node.run_steps:
             return
@@ -180,11 +183,7 @@ class ContinuousPool:
             return
         node.run_steps = steps
         end = node.run_start + run.end(steps)
-        stale = node.wake.callbacks
-        if stale:
-            stale.clear()  # the old end still pops from SimPy's queue, but calls nothing
-        node.wake = Timeout(self.cluster.env, max(end - now, 0.0))
-        node.wake.callbacks.append(node.decoded)
+        self._wake(node, now + max(end - now, 0.0), node.decoded)  # replaces the run's later end
 
     def _fits(self, node: ContinuousNode, held: int, batch: int, need: int, tokens: int) -> bool:
         """Can a request needing `need` prefill tokens join a batch of `batch` holding `held` KV tokens, with
@@ -213,7 +212,7 @@ class ContinuousPool:
         if not heap or heap[0][0] > clock:
             return
         cluster = self.cluster
-        now = cluster.env.now
+        now = self.timeline.now
         finish_s, start_s, observer = cluster.records.finish_s, cluster.records.start_s, cluster.observer
         inputs, outputs, running, fresh = self._input, self._output, node.running, node.fresh
         pop = heapq.heappop
@@ -265,8 +264,7 @@ class ContinuousPool:
         return True
 
     def _start_prefill(self, node: ContinuousNode, admitted: list[tuple[int, int]], tokens: int) -> None:
-        env = self.cluster.env
-        now = env.now
+        now = self.timeline.now
         starts = self.cluster.records.start_s
         records = self.records
         preemptions, prefill_j, prefill_cpu_j = records.preemptions, records.prefill_j, records.prefill_cpu_j
@@ -282,11 +280,16 @@ class ContinuousPool:
         node.busy_s += time
         node.prefilling = admitted
         node.phase = PREFILL
-        Timeout(env, time).callbacks.append(node.prefilled)
+        self._wake(node, now + time, node.prefilled)
 
-    def _prefilled(self, node: ContinuousNode, _event: object) -> None:
+    def _wake(self, node: ContinuousNode, when: float, action: Callable[[], None]) -> None:
+        """Make `action` at `when` the node's one pending event (a per-iteration reference,
+        `benchmarks/continuous_batching.py`, makes it a SimPy event instead)."""
+        self.timeline.at(when, node, action)
+
+    def _prefilled(self, node: ContinuousNode) -> None:
         """The prefill pass ended: each admitted request has its next (first, unless recomputed) token."""
-        now = self.cluster.env.now
+        now = self.timeline.now
         for index, _ in node.prefilling:
             self._join(node, index, now)
         node.prefilling = []
@@ -321,14 +324,12 @@ class ContinuousPool:
             self._boundary(node)
             return
         steps = self._run_length(min(node.finishing[0][0] - node.clock, (capacity - node.held) // batch))
-        env = self.cluster.env
-        now = env.now
+        now = self.timeline.now
         run = self.pricer.decode_run(batch, node.held, steps)
         self._first_gaps(node, now, run.end(1))
         node.run, node.run_start, node.run_steps = run, now, steps
         node.phase = DECODE
-        node.wake = Timeout(env, run.end(steps))
-        node.wake.callbacks.append(node.decoded)
+        self._wake(node, now + run.end(steps), node.decoded)
 
     def _run_length(self, steps: int) -> int:
         """How many of the next `steps` unchanged iterations one event covers: all of them (a per-iteration
@@ -352,10 +353,8 @@ class ContinuousPool:
             log_start[index] = start
         fresh.clear()
 
-    def _decoded(self, node: ContinuousNode, event: object) -> None:
+    def _decoded(self, node: ContinuousNode) -> None:
         """The run of decode iterations reached its (possibly cut) end: book it, then the next boundary."""
-        if event is not node.wake:
-            return  # an end moved earlier by `_cut` (its callbacks are cleared; kept as a guard)
         run, steps = node.run, node.run_steps
         assert run is not None
         batch = len(node.running)
@@ -379,7 +378,7 @@ class ContinuousPool:
         generated = records.generated[index] + node.clock - records.admit_clock[index]
         if index in node.fresh:
             node.fresh.remove(index)
-        self._leave(node, index, self.cluster.env.now)
+        self._leave(node, index, self.timeline.now)
         records.generated[index] = generated
         records.preemptions[index] += 1
         if node.clock > records.admit_clock[index]:

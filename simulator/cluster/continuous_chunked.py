@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from simpy.events import Timeout
-
 from .continuous import ContinuousPool
 from .continuous_node import IDLE, PREFILL, ContinuousNode
 
@@ -53,7 +51,7 @@ class ChunkedPrefillPool(ContinuousPool):
             partial_prompts.append((index, remaining))
         records, queue = self.records, node.queue
         starts = self.cluster.records.start_s
-        now = self.cluster.env.now
+        now = self.timeline.now
         while queue and budget > 0:
             index = queue[0]
             need = self._input[index] + records.generated[index]
@@ -75,7 +73,7 @@ class ChunkedPrefillPool(ContinuousPool):
         return True
 
     def _mixed(self, node: ContinuousNode, chunks: list[tuple[int, int]]) -> None:
-        now = self.cluster.env.now
+        now = self.timeline.now
         batch = len(node.running)
         tokens = sum(take for _, take in chunks)
         time, energy, cpu = self.pricer.prefill(len(chunks), tokens)
@@ -102,10 +100,7 @@ class ChunkedPrefillPool(ContinuousPool):
         )
         node.busy_s += total
         node.phase = PREFILL
-        node.epoch += 1
-        Timeout(self.cluster.env, total).callbacks.append(
-            partial(self._mixed_done, node, node.epoch, chunks, decode_energy, decode_cpu)
-        )
+        self._wake(node, now + total, partial(self._mixed_done, node, chunks, decode_energy, decode_cpu))
 
     def _reserved(self, node: ContinuousNode) -> int:
         """KV tokens reserved for the prompts being read (their whole prompt +
@@ -117,13 +112,11 @@ class ChunkedPrefillPool(ContinuousPool):
     def _mixed_done(
         self,
         node: ContinuousNode,
-        epoch: int,
         chunks: list[tuple[int, int]],
         decode_energy: float,
         decode_cpu: float,
-        _event: object,
     ) -> None:
-        now = self.cluster.env.now
+        now = self.timeline.now
         batch = len(node.running)
         if batch:
             node.share_j += decode_energy / batch

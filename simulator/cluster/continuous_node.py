@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from simpy.events import Event
-
 from hybridsim.core.profile_model import ServingCostModel
 
 from ..energy import NO_CAP, PowerCap
@@ -24,14 +22,11 @@ if TYPE_CHECKING:
     from .continuous import ContinuousPool
 
 IDLE, PREFILL, DECODE = 0, 1, 2
-_NEVER = Event.__new__(Event)
-_NEVER.callbacks = []
-"""Placeholder for `ContinuousNode.wake` before the node's first run (an event with nothing to call)."""
 KV_WATERMARK = 0.01
 """Share of the KV cache an admission must leave free (vLLM's watermark), so an admitted request can grow."""
 
 
-def _ignore(_event: Event) -> None:
+def _ignore() -> None:
     pass
 
 
@@ -76,7 +71,7 @@ class ContinuousNode:
     """
 
     __slots__ = (
-        "index", "local", "pool", "queue", "running", "finishing", "phase", "epoch", "clock", "held",
+        "index", "local", "pool", "queue", "running", "finishing", "phase", "clock", "held",
         "waiting_tokens", "share_j", "share_cpu_j", "gaps", "last_decode_s", "fresh", "run", "run_start",
         "run_steps", "prefilling", "busy_s", "served", "load", "pred_end", "on_done", "wake",
         "prefilled", "decoded",
@@ -95,8 +90,6 @@ class ContinuousNode:
         self.finishing: list[tuple[int, int]] = []
         """Heap of (decode-step count at which a running request has its last token, request id)."""
         self.phase = IDLE
-        self.epoch = 0
-        """Bumped when the scheduled end of the iterations in flight is moved (older events are ignored)."""
         self.clock = 0
         """Decode iterations run so far (every running request gains one token per iteration)."""
         self.held = 0
@@ -117,10 +110,10 @@ class ContinuousNode:
         self.run: DecodeRun | None = None
         self.run_start = 0.0
         self.run_steps = 0
-        self.wake: Event = _NEVER
-        """The SimPy event at the scheduled end of the decode iterations in flight."""
-        self.prefilled: Callable[[Event], None] = _ignore
-        self.decoded: Callable[[Event], None] = _ignore
+        self.wake = 0
+        """Sequence number of the node's one pending event in the cluster's `NodeTimeline`."""
+        self.prefilled: Callable[[], None] = _ignore
+        self.decoded: Callable[[], None] = _ignore
         """The pool's callbacks for the end of this node's prefill pass and decode run (set by the pool)."""
         self.prefilling: list[tuple[int, int]] = []
         """The pass in flight's prompts: (request id, tokens it prefills in this pass)."""
