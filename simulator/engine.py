@@ -4,9 +4,11 @@ The engine wires the parts together for one run, in the order the data flows:
 
 1. price every request on every system up front (vectorised cost models, power caps);
 2. let the predictor guess every answer length it can guess before the day starts;
-3. start a SimPy environment with the door (`_Door`): at each arrival time the router is shown the
-   request and the floor, names a node, and the node's pool starts it or queues it;
-4. run until every queue is empty (every request is served exactly once, however long that takes);
+3. start a SimPy environment with the door (`_Door`): at each arrival time the batching nodes catch up
+   (`Cluster.catch_up`: their own events, kept off SimPy's queue), the router is shown the request and the
+   floor, names a node, and the node's pool starts it or queues it;
+4. run until every queue is empty (every request is served exactly once, however long that takes), the
+   batching nodes last;
 5. turn the ledger into per-request columns and the nodes' books into energy, through the one energy path
    (`energy.py`): active energy per request from the profile (power cap and batch share applied), plus
    idle power x idle time per node, up to the end of the run (the horizon: the last finish, or the end of

@@ -32,7 +32,6 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections import deque
-from collections.abc import Callable
 from functools import partial
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -42,6 +41,7 @@ import numpy as np
 from ..profiles.iteration_pricing import IterationPricer, first_boundary, marginal_estimate
 from .continuous_node import DECODE, IDLE, PREFILL, ContinuousNode, ContinuousSetup
 from .costs import CostEstimator, SystemCosts
+from .node_timeline import NodeTimeline, SimPyTimeline
 from .serving_records import PassLog, ServingRecords
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class ContinuousPool:
             setup.serving.model, setup.serving.cap, self.kv_capacity + 1 if setup.serving.tabulate else 0
         )
         """What this pool's passes cost (exact, or read from a grid: `ContinuousSetup.tabulate`)."""
-        self.timeline = cluster.timeline
+        self.timeline: NodeTimeline | SimPyTimeline = cluster.timeline
         """Where this pool's nodes keep their pending events (and read the time)."""
         self.nodes = [ContinuousNode(first_index + k, k, self) for k in range(setup.count)]
         for node in self.nodes:
@@ -183,7 +183,7 @@ class ContinuousPool:
             return
         node.run_steps = steps
         end = node.run_start + run.end(steps)
-        self._wake(node, now + max(end - now, 0.0), node.decoded)  # replaces the run's later end
+        self.timeline.at(now + max(end - now, 0.0), node, node.decoded)  # replaces the run's later end
 
     def _fits(self, node: ContinuousNode, held: int, batch: int, need: int, tokens: int) -> bool:
         """Can a request needing `need` prefill tokens join a batch of `batch` holding `held` KV tokens, with
@@ -280,12 +280,7 @@ class ContinuousPool:
         node.busy_s += time
         node.prefilling = admitted
         node.phase = PREFILL
-        self._wake(node, now + time, node.prefilled)
-
-    def _wake(self, node: ContinuousNode, when: float, action: Callable[[], None]) -> None:
-        """Make `action` at `when` the node's one pending event (a per-iteration reference,
-        `benchmarks/continuous_batching.py`, makes it a SimPy event instead)."""
-        self.timeline.at(when, node, action)
+        self.timeline.at(now + time, node, node.prefilled)
 
     def _prefilled(self, node: ContinuousNode) -> None:
         """The prefill pass ended: each admitted request has its next (first, unless recomputed) token."""
@@ -329,7 +324,7 @@ class ContinuousPool:
         self._first_gaps(node, now, run.end(1))
         node.run, node.run_start, node.run_steps = run, now, steps
         node.phase = DECODE
-        self._wake(node, now + run.end(steps), node.decoded)
+        self.timeline.at(now + run.end(steps), node, node.decoded)
 
     def _run_length(self, steps: int) -> int:
         """How many of the next `steps` unchanged iterations one event covers: all of them (a per-iteration

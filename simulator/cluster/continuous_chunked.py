@@ -100,7 +100,9 @@ class ChunkedPrefillPool(ContinuousPool):
         )
         node.busy_s += total
         node.phase = PREFILL
-        self._wake(node, now + total, partial(self._mixed_done, node, chunks, decode_energy, decode_cpu))
+        self.timeline.at(
+            now + total, node, partial(self._mixed_done, node, chunks, decode_energy, decode_cpu)
+        )
 
     def _reserved(self, node: ContinuousNode) -> int:
         """KV tokens reserved for the prompts being read (their whole prompt +

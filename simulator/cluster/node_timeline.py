@@ -15,8 +15,12 @@ run cut short by a newcomer) leaves the old entry in the heap, skipped when it s
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from heapq import heappop, heappush
 from typing import Protocol
+
+import simpy
+from simpy.events import Timeout
 
 
 class Waking(Protocol):
@@ -54,3 +58,29 @@ class NodeTimeline:
             action()
         if until > self.now and until != float("inf"):
             self.now = until
+
+
+class SimPyTimeline:
+    """The same two verbs on SimPy's own queue: every node event a SimPy event, as the nodes ran before
+    `NodeTimeline`. Kept as the yardstick: the tests check that both give the same answers, and the
+    per-iteration reference (`benchmarks/continuous_batching.py`) schedules its iterations with it."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self._sequence = 0
+
+    @property
+    def now(self) -> float:
+        return float(self.env.now)
+
+    def at(self, when: float, node: Waking, action: Callable[[], None]) -> None:
+        self._sequence += 1
+        node.wake = self._sequence
+        Timeout(self.env, max(when - self.env.now, 0.0)).callbacks.append(
+            partial(self._fire, node, self._sequence, action)
+        )
+
+    @staticmethod
+    def _fire(node: Waking, sequence: int, action: Callable[[], None], _event: object) -> None:
+        if node.wake == sequence:  # else moved earlier by a newcomer (a cut run)
+            action()
