@@ -184,8 +184,11 @@ class NvidiaMeter(EnergyMeter):
             self._nvml.nvmlInit()
             self._initialised = True
         polled = [gpu for gpu in self.gpus if gpu.method == POLLING_METHOD]
+        # the window opens at the first power sample, so the polled span and the elapsed time are one
+        # interval (starting the poller thread can take tens of ms on a loaded machine)
+        started = time.perf_counter()
         trace: dict[str, list[tuple[float, float]]] = {
-            gpu.domain: [(time.perf_counter(), self._read_power_w(gpu))] for gpu in polled
+            gpu.domain: [(started, self._read_power_w(gpu))] for gpu in polled
         }
         counters = {
             gpu.domain: self._read_counter_j(gpu) for gpu in self.gpus if gpu.method == COUNTER_METHOD
@@ -199,7 +202,7 @@ class NvidiaMeter(EnergyMeter):
 
             poller = PeriodicSampler(poll, self.poll_interval_s, name="nvml-power-poller")
             poller.start()
-        self._window = (time.perf_counter(), counters, poller, trace)
+        self._window = (started, counters, poller, trace)
 
     def end_window(self) -> Measurement:
         if self._window is None:
@@ -213,12 +216,12 @@ class NvidiaMeter(EnergyMeter):
             for gpu in self.gpus
             if gpu.method == COUNTER_METHOD
         }
+        ended = time.perf_counter()
         for gpu in self.gpus:
             if gpu.method == POLLING_METHOD:
-                trace[gpu.domain].append((time.perf_counter(), self._read_power_w(gpu)))
+                trace[gpu.domain].append((ended, self._read_power_w(gpu)))
                 times, watts = zip(*trace[gpu.domain], strict=True)
                 energy[gpu.domain] = trapezoid_energy_j(times, watts)
-        ended = time.perf_counter()
         samples = 2 * len(counters) + sum(len(points) for points in trace.values())
         ordered = {gpu.domain: energy[gpu.domain] for gpu in self.gpus}
         return Measurement(elapsed_s=ended - started, energy_j=ordered, method=self.method, samples=samples)
