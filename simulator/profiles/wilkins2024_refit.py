@@ -1,9 +1,10 @@
 """The paper's bilinear fits, refitted from the upstream independence grids (reference README §5).
 
-The paper published E(m, n) and R(m, n) = a m + b n + c m n fits without their data's exact rows; the
-upstream repository keeps the independence grids they came from (a 9x9 grid on Swing for each model, a
-smaller one on the M1 Pro for Llama-2). This module refits them (OLS without intercept) so that every
-built-in profile's `paper_fit` is reproducible, rounded so that regeneration stays byte-identical.
+The paper's bilinear fits, E(m, n) and R(m, n) = a m + b n + c m n, are refitted here (OLS without
+intercept) from the independence grids in the upstream repository: a 9x9 grid on Swing for each model (one
+trial per cell) and a grid on the M1 Pro for Llama-2 (1-3 trials per cell). Each built-in profile carries
+the refit as its `paper_fit`; coefficients are rounded to nine significant digits so that regeneration
+stays byte-identical.
 """
 
 from __future__ import annotations
