@@ -32,8 +32,8 @@ from hybridsim.core.profile_io import TRIALS_FILE, read_trials, save_profile_dir
 from hybridsim.core.profile_model import Profile, ProfileMetadata
 
 from .fitting import fit_report, is_true, paper_fit, warm_trials
-from .protocol import TERMINAL_STATUSES
 from .stopping import ci_halfwidth
+from .trial_log import TERMINAL_STATUSES
 
 CALIBRATION_FILE = "calibration.json"
 QUANTITIES = ("runtime_s", "cpu_energy_j", "gpu_energy_j", "energy_j")

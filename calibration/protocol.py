@@ -4,118 +4,32 @@ The settings, their order and the stopping rule are in `plan.py`. Each visit to 
 warm-up trials (recorded with `warmup = True`, excluded from the profile), then repeats the setting until
 the plan's stopping rule says it is done.
 
-Every trial is appended to `<out>/trials.csv` the moment it ends, and the profile (points.csv,
-profile.json) is rewritten from trials.csv after each setting, so a run stopped by Ctrl-C, a crash or a
-time budget keeps what it measured; `resume` skips settings already finished and continues the rest. An
-out-of-memory trial is recorded (`status = oom`) and larger settings of the same sweep are recorded as
-`skipped`; the run goes on with the others.
+Every trial is appended to `<out>/trials.csv` the moment it ends (the file's format: `trials_file.py`),
+and the profile (points.csv, profile.json) is rewritten from trials.csv after each setting, so a run
+stopped by Ctrl-C, a crash or a time budget keeps what it measured; `resume` skips settings already
+finished and continues the rest. An out-of-memory trial is recorded (`status = oom`) and larger settings
+of the same sweep are recorded as `skipped`; the run goes on with the others. What the run did comes back
+as a `RunSummary` (`trial_log.py`, shared with the serving sweep).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from hybridsim.core.profile_io import append_trials, read_trials
+from hybridsim.core.profile_io import read_trials
 
 from .budget import RuntimeEstimator
-from .fitting import is_true
 from .meters.common import EnergyMeter
 from .plan import ProtocolConfig, Setting, is_converged, plan_settings
 from .runner import BudgetExhausted, OutOfMemory, Runner
 from .stopping import ci_halfwidth
-
-TERMINAL_STATUSES = ("oom", "skipped", "error")
-
-TRIAL_COLUMNS: tuple[str, ...] = (
-    "sweep",
-    "input_tokens",
-    "output_tokens",
-    "trial",
-    "warmup",
-    "status",
-    "runtime_s",
-    "cpu_energy_j",
-    "gpu_energy_j",
-    "energy_j",
-    "actual_input_tokens",
-    "actual_output_tokens",
-    "batch_size",
-    "total_tokens",
-    "energy_per_token_j",
-    "peak_memory_mb",
-    "meter_method",
-    "estimated",
-    "samples",
-    "energy_by_domain_j",
-    "gross_energy_j",
-    "started_at",
-    "message",
-)
-
-
-@dataclass
-class SettingState:
-    """What trials.csv already holds for one setting."""
-
-    warm_runtimes: list[float] = field(default_factory=list)
-    warmup_runtimes: list[float] = field(default_factory=list)
-    trials: int = 0
-    terminal: str | None = None
-    """'oom', 'skipped' or 'error' once the setting cannot be measured in this run."""
-
-
-def setting_states(trials: pd.DataFrame) -> dict[tuple[int, int], SettingState]:
-    """Group the trials recorded so far by (m, n)."""
-    states: dict[tuple[int, int], SettingState] = {}
-    if trials.empty:
-        return states
-    for row in trials.assign(warmup=is_true(trials["warmup"])).itertuples(index=False):
-        state = states.setdefault((int(row.input_tokens), int(row.output_tokens)), SettingState())
-        state.trials = max(state.trials, int(row.trial) + 1)
-        if row.status in TERMINAL_STATUSES:
-            state.terminal = str(row.status)
-        elif row.status == "ok":
-            runtimes = state.warmup_runtimes if row.warmup else state.warm_runtimes
-            runtimes.append(float(row.runtime_s))
-    return states
-
-
-@dataclass
-class RunSummary:
-    """What one invocation did."""
-
-    settings_planned: int
-    settings_done: int = 0
-    settings_oom: int = 0
-    settings_skipped: int = 0
-    settings_failed: int = 0
-    settings_left: list[tuple[str, float | None]] = field(default_factory=list)
-    """Settings not finished (time budget), which `--resume` will continue, with the estimated seconds
-    their warm-ups and minimum trials need."""
-    trials_run: int = 0
-    stopped_for_budget: bool = False
-    elapsed_s: float = 0.0
-
-    def count_finished(self, terminal: str | None) -> None:
-        """Count one finished setting by how it ended (None: measured to the stopping rule)."""
-        if terminal == "oom":
-            self.settings_oom += 1
-        elif terminal == "skipped":
-            self.settings_skipped += 1
-        elif terminal == "error":
-            self.settings_failed += 1
-        else:
-            self.settings_done += 1
-
+from .trial_log import RunSummary, progress_bar
+from .trials_file import SettingState, append_trial, setting_states
 
 TrialCallback = Callable[[], object]
 
@@ -163,7 +77,7 @@ def run_protocol(
             cheapest = min(unfinished, key=lambda s: estimator.work(*s.key))
             pending.remove(cheapest)
             pending.insert(0, cheapest)
-    bar = _progress_bar(len(plan), progress)
+    bar = progress_bar(len(plan), progress)
     expired = False
     try:
         while pending and not expired:
@@ -180,7 +94,7 @@ def run_protocol(
                     continue
                 blocker = _larger_than_oom(setting, oom_keys) if config.skip_larger_after_oom else None
                 if blocker is not None:
-                    _append(
+                    append_trial(
                         out_dir,
                         setting,
                         state,
@@ -301,7 +215,7 @@ def _measure_setting(
         except BudgetExhausted:
             return "deadline"  # the runner's hard deadline: the abandoned trial is not recorded
         except OutOfMemory as error:
-            _append(
+            append_trial(
                 out_dir,
                 setting,
                 state,
@@ -316,7 +230,7 @@ def _measure_setting(
         summary.trials_run += 1
         if (result.output_tokens, result.input_tokens) != (setting.output_tokens, setting.input_tokens):
             # Deterministic for a given model: repeating it would only repeat the error.
-            _append(
+            append_trial(
                 out_dir,
                 setting,
                 state,
@@ -329,7 +243,9 @@ def _measure_setting(
             )
             state.terminal = "error"
             return "error"
-        _append(out_dir, setting, state, status="ok", warmup=warmup, result=result, started_at=started_at)
+        append_trial(
+            out_dir, setting, state, status="ok", warmup=warmup, result=result, started_at=started_at
+        )
         estimator.record(setting.key, result.runtime_s, warmup=warmup)
         if warmup:
             warmups_left -= 1
@@ -337,81 +253,6 @@ def _measure_setting(
         state.warm_runtimes.append(result.runtime_s)
         if is_converged(state.warm_runtimes, config):
             return "done"
-
-
-def _append(
-    out_dir: Path,
-    setting: Setting,
-    state: SettingState,
-    *,
-    status: str,
-    warmup: bool = False,
-    result: Any = None,
-    message: str = "",
-    started_at: str = "",
-) -> None:
-    row = trial_row(
-        TRIAL_COLUMNS,
-        {
-            "sweep": setting.sweep,
-            "input_tokens": setting.input_tokens,
-            "output_tokens": setting.output_tokens,
-        },
-        trial=state.trials,
-        warmup=warmup,
-        status=status,
-        message=message,
-        started_at=started_at,
-    )
-    if result is not None:
-        measurement = result.measurement
-        total_tokens = result.batch_size * (result.input_tokens + result.output_tokens)
-        energy = measurement.total_energy_j
-        row.update(
-            runtime_s=result.runtime_s,
-            cpu_energy_j=measurement.cpu_energy_j,
-            gpu_energy_j=measurement.gpu_energy_j,
-            energy_j=energy,
-            actual_input_tokens=result.input_tokens,
-            actual_output_tokens=result.output_tokens,
-            batch_size=result.batch_size,
-            total_tokens=total_tokens,
-            energy_per_token_j=energy / total_tokens if total_tokens else "",
-            peak_memory_mb="" if result.peak_memory_mb is None else round(result.peak_memory_mb, 1),
-            meter_method=measurement.method,
-            estimated=measurement.estimated,
-            samples=measurement.samples,
-            energy_by_domain_j=json.dumps(measurement.energy_j, sort_keys=True),
-            gross_energy_j=""
-            if measurement.gross_energy_j is None
-            else sum(measurement.gross_energy_j.values()),
-        )
-    append_trials(out_dir, [row])
-    state.trials += 1
-
-
-def trial_row(
-    columns: tuple[str, ...],
-    setting: dict[str, Any],
-    *,
-    trial: int,
-    warmup: bool,
-    status: str,
-    message: str,
-    started_at: str,
-) -> dict[str, Any]:
-    """One row of a trials file, every column present (empty until filled): the setting's keys, then the
-    trial's number, status and start (now, unless given). Shared by the request and the serving sweep."""
-    row: dict[str, Any] = dict.fromkeys(columns, "")
-    row.update(
-        setting,
-        trial=trial,
-        warmup=warmup,
-        status=status,
-        message=message,
-        started_at=started_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    )
-    return row
 
 
 def _note_oom(oom_keys: dict[str, list[tuple[int, int]]], setting: Setting) -> None:
@@ -435,9 +276,3 @@ def _postfix(state: SettingState, config: ProtocolConfig, warmup: bool, eta: str
     width = ci_halfwidth(state.warm_runtimes, config.confidence)
     ci = "-" if math.isinf(width) else f"{width:.3f}s"
     return f"trial {len(state.warm_runtimes) + 1}/{config.max_trials} ci±{ci}, {eta}"
-
-
-def _progress_bar(total: int, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="setting", disable=not enabled, dynamic_ncols=True, leave=True)

@@ -31,9 +31,9 @@ from hybridsim.core.profile_io import append_trials, read_trials
 
 from .fitting import is_true
 from .meters.common import EnergyMeter
-from .protocol import TERMINAL_STATUSES, RunSummary, _progress_bar, trial_row
 from .runner import BudgetExhausted, OutOfMemory
 from .serving_plan import ServingConfig, ServingSetting, is_converged, plan_serving
+from .trial_log import TERMINAL_STATUSES, RunSummary, progress_bar, trial_row
 
 SERVING_TRIALS_FILE = "serving_trials.csv"
 TRIAL_COLUMNS: tuple[str, ...] = (
@@ -109,7 +109,7 @@ def run_serving_protocol(
     started = clock()
     deadline = None if config.time_budget_s is None else started + config.time_budget_s
     longest = max((max(s.warm_times) for s in states.values() if s.warm_times), default=0.0)
-    bar = _progress_bar(len(plan), progress)
+    bar = progress_bar(len(plan), progress)
     visited: set[tuple[str, int, int]] = set()
     pending: list[ServingSetting] = []
     for setting in plan:

@@ -29,8 +29,8 @@ from .profile_writer import (
     load_context,
     measured_metadata,
 )
-from .protocol import TERMINAL_STATUSES
 from .serving_protocol import SERVING_TRIALS_FILE
+from .trial_log import TERMINAL_STATUSES
 
 TOKEN_KEYS = {"prefill": "prompt_tokens", "decode": "context_tokens"}
 

@@ -3,10 +3,11 @@
 An operator comparing routers wants to know how much is left on the table. Hand the whole day's requests
 (arrival times, and what each would cost on each system) to an omniscient planner that knows every answer's
 length in advance and may place every request anywhere: the energy it reaches is a floor no router can go
-below. Computing that planner's exact optimum is a scheduling problem (NP-hard); instead this module solves
+below. Computing that planner's exact optimum is a scheduling problem (NP-hard); instead the bound solves
 a *relaxation* of it, a linear program (HiGHS, via `scipy.optimize.linprog`), whose optimum is at most the
 exact one, hence at most the energy of every policy the simulator runs. "X% above the offline bound" is
-then an honest upper estimate of what any cleverer router could still save.
+then an honest upper estimate of what any cleverer router could still save. This module reduces the
+requests to the LP's groups and reports its optimum; `offline_lp.py` writes the LP down and solves it.
 
 How the simulator counts energy (`metrics/summary.py`, `engine.py`), and so what the bound minimises: every
 node of every pool is powered from t = 0 to the horizon H (the last finish, or the end of the arrival
@@ -59,10 +60,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linprog
 
 from hybridsim.core.errors import HybridsimError
+
+from .offline_lp import solve_relaxation
 
 
 @dataclass(frozen=True)
@@ -265,9 +266,9 @@ def offline_energy_bound(
     g_bucket[groups:] = bucket[tail]
     g_allowed[groups:] = allowed[tail]
 
-    return _solve(
-        live,
-        started,
+    optimum = solve_relaxation(
+        np.array([pool.count for pool in live], dtype=np.float64),
+        np.array([pool.idle_power_w for pool in live], dtype=np.float64),
         arrival,
         runtime,
         tail,
@@ -281,121 +282,21 @@ def offline_energy_bound(
         g_bucket,
         g_allowed,
         horizon_floor,
-        resolution,
         deadline_s is not None,
-        notes,
     )
-
-
-def _solve(
-    live: list[BoundPool],
-    started: float,
-    arrival: np.ndarray,
-    runtime: np.ndarray,
-    tail: np.ndarray,
-    groups: int,
-    starts: np.ndarray,
-    due: np.ndarray,
-    sizes: np.ndarray,
-    g_energy: np.ndarray,
-    g_work: np.ndarray,
-    g_window: np.ndarray,
-    g_bucket: np.ndarray,
-    g_allowed: np.ndarray,
-    horizon_floor: float,
-    resolution: float | None,
-    deadlines: bool,
-    notes: list[str],
-) -> BoundResult:
-    """Build the LP over the groups and solve it with HiGHS.
-
-    Variables: y[g, s] for each allowed (group, system) pair; A[j, k, s], the work on s of the requests of
-    arrival window j and deadline bucket k (one bucket without deadlines); and H, last.
-    """
-    systems, n_groups, count = len(live), sizes.size, starts.size
-    buckets = max(due.size, 1)
-    pair_g, pair_s = np.nonzero(g_allowed)
-    n_pairs = pair_g.size
-    n_aggregates = count * buckets * systems
-    h = n_pairs + n_aggregates
-    aggregate = n_pairs + (g_window[pair_g] * buckets + g_bucket[pair_g]) * systems + pair_s
-    nodes = np.array([pool.count for pool in live], dtype=np.float64)
-    idle_w = np.array([pool.idle_power_w for pool in live], dtype=np.float64)
-    always_on_w = float(nodes @ idle_w)
-    cost = np.zeros(h + 1)
-    cost[:n_pairs] = g_energy[pair_g, pair_s]
-    cost[h] = always_on_w
-
-    # Equalities: every group placed in full; every aggregate equal to its members' work.
-    pairs = np.arange(n_pairs)
-    eq_rows = np.concatenate([pair_g, n_groups + aggregate - n_pairs, n_groups + np.arange(n_aggregates)])
-    eq_cols = np.concatenate([pairs, pairs, n_pairs + np.arange(n_aggregates)])
-    eq_vals = np.concatenate([np.ones(n_pairs), g_work[pair_g, pair_s], -np.ones(n_aggregates)])
-    a_eq = sparse.csr_matrix((eq_vals, (eq_rows, eq_cols)), shape=(n_groups + n_aggregates, h + 1))
-    b_eq = np.concatenate([sizes, np.zeros(n_aggregates)])
-
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    rhs: list[float] = []
-
-    def add(columns: np.ndarray, values: np.ndarray, bound: float) -> None:
-        rows.append(np.full(columns.size, len(rhs)))
-        cols.append(columns)
-        vals.append(values)
-        rhs.append(bound)
-
-    grid = np.arange(n_aggregates).reshape(count, buckets, systems) + n_pairs
-    for s in range(systems):
-        for j in range(count):
-            # work arriving at or after T_j, on s: sum A[j' >= j, :, s] - N_s H <= -N_s T_j
-            mine = grid[j:, :, s].reshape(-1)
-            add(np.append(mine, h), np.append(np.ones(mine.size), -nodes[s]), -nodes[s] * starts[j])
-        if deadlines:
-            step = max(1, -(-count // buckets))
-            for j in range(0, count, step):
-                for k, end in enumerate(due):
-                    if end > starts[j]:
-                        # arriving at or after T_j and due by D_k: sum A[j' >= j, k' <= k, s] <= N_s (D_k -
-                        # T_j)
-                        mine = grid[j:, : k + 1, s].reshape(-1)
-                        add(mine, np.ones(mine.size), nodes[s] * (end - starts[j]))
-    pair_of = np.full((n_groups, systems), -1, dtype=np.int64)
-    pair_of[pair_g, pair_s] = pairs
-    for position, request in enumerate(tail):
-        # a_r + sum_s x[r, s] R_s(r) - H <= 0
-        chosen = pair_of[groups + position]
-        chosen = chosen[chosen >= 0]
-        add(np.append(chosen, h), np.append(runtime[request, pair_s[chosen]], -1.0), -arrival[request])
-    a_ub = sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(rhs), h + 1)
-    )
-    bounds = [(0.0, None)] * h + [(horizon_floor, None)]
-    solution = linprog(
-        cost, A_ub=a_ub, b_ub=np.array(rhs), A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs"
-    )
-    if solution.status == 2:
-        raise HybridsimError("offline bound: no placement meets every deadline within the nodes' capacity")
-    if not solution.success:
-        raise RuntimeError(f"offline bound: the LP solver failed: {solution.message}")  # a bug, not input
-    y = solution.x[:n_pairs]
-    horizon = float(solution.x[h])
-    placed = np.zeros(systems)
-    np.add.at(placed, pair_s, y)
-    requests = arrival.size
     return BoundResult(
-        energy_j=float(solution.fun),
-        horizon_s=horizon,
-        marginal_j=float(cost[:n_pairs] @ y),
-        always_on_j=always_on_w * horizon,
-        share={pool.name: float(placed[s] / requests) for s, pool in enumerate(live)},
+        energy_j=optimum.energy_j,
+        horizon_s=optimum.horizon_s,
+        marginal_j=optimum.marginal_j,
+        always_on_j=optimum.always_on_w * optimum.horizon_s,
+        share={pool.name: float(optimum.placed[s] / requests) for s, pool in enumerate(live)},
         requests=requests,
         groups=n_groups,
         windows=count,
-        variables=h + 1,
-        constraints=len(rhs) + n_groups + n_aggregates,
+        variables=optimum.variables,
+        constraints=optimum.constraints,
         solve_s=time.perf_counter() - started,
         resolution=resolution,
-        deadlines=deadlines,
+        deadlines=deadline_s is not None,
         notes=notes,
     )

@@ -26,7 +26,7 @@ from hybridsim.core.profile_model import POINT_COLUMNS
 def trial(
     sweep: str, m: int, n: int, k: int, runtime: float, *, warmup: bool = False, status: str = "ok"
 ) -> dict:
-    from hybridsim.calibration.protocol import TRIAL_COLUMNS
+    from hybridsim.calibration.trials_file import TRIAL_COLUMNS
 
     row = dict.fromkeys(TRIAL_COLUMNS, "")
     ok = status == "ok"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hybridsim.simulator.profiles.cost_models import COMBINATIONS, build_cost_model
-from hybridsim.simulator.profiles.wilkins2024 import M1_GRID_BROKEN_PHASES
+from hybridsim.simulator.profiles.wilkins2024_refit import M1_GRID_BROKEN_PHASES
 
 from hybridsim.core.profile_model import Profile, ProfileMetadata
 

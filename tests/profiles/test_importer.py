@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from hybridsim.simulator.profiles.registry import BUILTIN_DIR, list_builtin, load_profile
-from hybridsim.simulator.profiles.wilkins2024 import MODELS, SYSTEMS, UPSTREAM
+from hybridsim.simulator.profiles.wilkins2024 import MODELS
+from hybridsim.simulator.profiles.wilkins2024_raw import UPSTREAM
+from hybridsim.simulator.profiles.wilkins2024_systems import SYSTEMS
 
 from hybridsim.cli import cli
 

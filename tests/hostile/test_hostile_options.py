@@ -1,0 +1,77 @@
+"""Hostile command lines: every numeric option of `calibrate` given a value it must refuse, and output paths
+that are not the command's to write (the current folder, the root, a user's file or folder, the home
+directory) for `run`, `compare`, `calibrate` and `profiles show --plot`. The promise and the harness:
+hostile_harness.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from hostile_harness import FUZZ, SCENARIO, check, invoke, snapshot, workspace
+from hypothesis import given
+from hypothesis import strategies as st
+
+OPTION_VALUES = ["nan", "inf", "-inf", "-1", "-0.5", "1e400", "abc", ""]
+"""Refused by every option below (a huge but finite --time-budget-s would be a valid, long calibration)."""
+CALIBRATE_OPTIONS = [
+    "--seed",
+    "--tdp-w",
+    "--idle-s",
+    "--ci-halfwidth",
+    "--time-budget-s",
+    "--batch-size",
+    "--min-trials",
+    "--fixed-input",
+    "--input-tokens",
+    "--max-output",
+]
+
+
+@FUZZ
+@given(st.sampled_from(CALIBRATE_OPTIONS), st.sampled_from(OPTION_VALUES))
+def test_calibrate_with_a_hostile_option(option: str, value: str) -> None:
+    with workspace() as folder:
+        before = snapshot(folder)
+        meter = "estimated" if option != "--idle-s" else "rapl"
+        # an --out no run may take stops a run that wrongly accepted the value before any model is built
+        args = ["--arch", "tiny-llama", "--meter", meter, "--out", "/proc/cal", option, value]
+        outcome = invoke(folder, "calibrate", *args)
+        check(outcome, folder, before, None)
+        assert outcome.code == 2 and option in outcome.stderr, outcome
+
+
+OUT_PATHS = [".", "", "..", "/", "/proc/x", "/sys/x", "keep.txt", "keep.txt/sub", "papers", "HOME", "\0x"]
+
+
+@FUZZ
+@given(st.sampled_from(OUT_PATHS), st.sampled_from(["run", "compare", "calibrate", "plot"]), st.booleans())
+def test_hostile_output_paths(out: str, command: str, overwrite: bool) -> None:
+    with workspace() as folder:
+        (folder / "papers").mkdir()
+        (folder / "papers" / "thesis.tex").write_text("years of work")
+        (folder / "s.yaml").write_text(yaml.safe_dump(SCENARIO))
+        (folder / "r").mkdir()
+        (folder / "r" / "summary.json").write_text("{}")
+        out = str(Path.home()) if out == "HOME" else out
+        before = snapshot(folder)
+        flag = ["--overwrite"] if overwrite else []
+        args = {
+            "run": ["run", "s.yaml", "--out", out, *flag],
+            "compare": ["compare", "r", "--out", out, *flag],
+            "calibrate": ["calibrate", "--arch", "tiny-llama", "--meter", "estimated", "--out", out, *flag],
+            "plot": ["profiles", "show", "m1-pro/llama2-7b", "--plot", out, *flag],
+        }[command]
+        if command == "calibrate" and out == "papers" and overwrite:  # accepted: stop it at the meter
+            args[args.index("estimated")] = "uprof"
+            args[1:1] = ["--uprof-csv", "missing.csv"]  # refused after --out is checked, before any model
+        outcome = invoke(folder, *args)
+        assert "Traceback" not in outcome.stderr and len(outcome.stderr.splitlines()) <= 3
+        if out == "papers":  # the user's folder, with or without --overwrite: their file is untouched
+            assert (folder / "papers" / "thesis.tex").read_text() == "years of work"
+            assert outcome.code == (0 if overwrite and command == "run" else 2), outcome
+            check(outcome, folder, before, folder / "papers")
+        else:
+            assert outcome.code == 2, outcome  # every other place is refused
+            check(outcome, folder, before, None)
