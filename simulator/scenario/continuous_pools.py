@@ -8,11 +8,12 @@
         max_num_seqs: 128                 # running batch (vLLM's names)
         max_num_batched_tokens: 8192      # tokens one pass may process
         kv_capacity_tokens: 200000        # optional: default the serving tables'
+        chunked_prefill: true             # optional: prompt chunks ride along with the decodes
 
 Checked before anything runs, each failure one line naming the YAML path: a profile without serving
 tables, a KV cache too small to hold the largest request (prompt + answer, plus the scheduler's
 watermark), a token budget below the longest prompt (no pass could ever read it) or, with chunked
-prefill, no larger than the running batch (no chunk would fit beside a full batch of decodes).
+prefill, below `max_num_seqs` (a full batch's decodes would not fit in one iteration: vLLM's rule).
 """
 
 from __future__ import annotations
@@ -59,8 +60,15 @@ def continuous_config(name: str, spec: Any, profile: Profile, out_of_range: str)
     cap = (
         PowerCap(spec.power_cap.runtime_factor, spec.power_cap.power_factor) if spec.power_cap else PowerCap()
     )
+    if spec.chunked_prefill and spec.max_num_batched_tokens < spec.max_num_seqs:
+        # vLLM's rule too: every running request decodes one token inside each iteration's budget
+        raise HybridsimError(
+            f"{where}.max_num_batched_tokens: {spec.max_num_batched_tokens} tokens per iteration cannot "
+            f"hold the decodes of max_num_seqs {spec.max_num_seqs} running requests with chunked_prefill; "
+            "raise it to at least max_num_seqs"
+        )
     limits = ServingLimits(
-        spec.max_num_seqs, spec.max_num_batched_tokens, False, spec.kv_capacity_tokens or 0
+        spec.max_num_seqs, spec.max_num_batched_tokens, spec.chunked_prefill, spec.kv_capacity_tokens or 0
     )
     setup = PoolSetup(name, spec.count, float(idle), "fifo", serving=ContinuousSetup(model, limits, cap))
     return PoolConfig(setup, ServedAlone(model), cap, False, spec.profile)

@@ -14,6 +14,8 @@ import pytest
 import yaml
 from hybridsim.simulator.scenario.loader import run_scenario
 
+from hybridsim.core.errors import HybridsimError
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "profiles"))
 from serving_fakes import write_serving_profile  # noqa: E402
 
@@ -65,7 +67,7 @@ def test_a_hybrid_cluster_with_a_batching_pool_runs_and_reports_tokens(tmp_path:
         ({"max_num_seqs": 0}, None, "cluster.gpu.max_num_seqs"),
         ({"kv_capacity_tokens": 300}, None, "cluster.gpu.kv_capacity_tokens"),
         ({"max_num_batched_tokens": 16}, None, "cluster.gpu.max_num_batched_tokens"),
-        ({"max_num_batched_tokens": 16, "chunked_prefill": True}, None, "cluster.gpu.max_num_batched_tokens"),
+        ({"max_num_batched_tokens": 8, "chunked_prefill": True}, None, "cluster.gpu.max_num_batched_tokens"),
         ({}, "m1-pro/llama2-7b", "cluster.gpu.serving"),
         ({"queue": "shared"}, None, "cluster.gpu"),
     ],
@@ -95,3 +97,22 @@ def test_bad_batching_input_is_one_line_exit_2_nothing_written(
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().count("\n") == 0 and message in done.stderr, done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_chunked_prefill_in_the_yaml_reaches_the_engine(tmp_path: Path) -> None:
+    """With a 64-token budget, prefill first is refused (no pass could read a long prompt); chunked prefill
+    reads longer prompts in 64-token slices over several iterations, so their first token comes later than
+    from one whole-prompt prefill pass."""
+    with pytest.raises(HybridsimError, match=r"cluster\.gpu\.max_num_batched_tokens"):
+        run_scenario(scenario(tmp_path, max_num_batched_tokens=64), tmp_path / "first")
+    run_scenario(scenario(tmp_path, max_num_batched_tokens=64, chunked_prefill=True), tmp_path / "chunked")
+    run_scenario(scenario(tmp_path), tmp_path / "whole")
+
+    def long_prompt_ttft(out: str) -> float:
+        table = pq.read_table(tmp_path / out / "requests" / "all_on.parquet").to_pandas()
+        long = table[table["input_tokens"] > 64]
+        assert len(long) > 10, len(long)
+        return float(long["ttft_s"].mean())
+
+    chunked, whole = long_prompt_ttft("chunked"), long_prompt_ttft("whole")
+    assert chunked > 1.5 * whole, (chunked, whole)
