@@ -278,10 +278,20 @@ def headline(summary: dict[str, Any]) -> str:
     parts = []
     for label in dict.fromkeys(run["policy"] for run in runs):
         mine = [run for run in runs if run["policy"] == label]
-        first = next((run for run in mine if run["saturated"]), None)
-        parts.append(
-            f"{label}: {', '.join(first['saturated'])} saturated from {first['sweep_value']}"
-            if first
-            else f"{label}: no pool saturated"
+        pools = list(dict.fromkeys(pool for run in mine for pool in run["saturated"]))
+        saturated = [_value(run["sweep_value"]) for run in mine if run["saturated"]]
+        part = (
+            f"{label}: {', '.join(pools)} saturated at {', '.join(saturated)}"
+            if pools
+            else f"{label}: none saturated"
         )
+        if any(run.get("slos") for run in mine):
+            met = [_value(run["sweep_value"]) for run in mine if (run.get("slos") or {}).get("all_met")]
+            part += f", SLOs met at {', '.join(met)}" if met else ", SLOs met at no value"
+        parts.append(part)
     return f"{name}: {parameter} sweep; " + "; ".join(parts)
+
+
+def _value(value: object) -> str:
+    """A sweep value as a headline shows it (12 rather than 12.0)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)

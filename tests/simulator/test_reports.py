@@ -73,6 +73,22 @@ def test_without_oracles_or_saturation_the_glossary_stays_out() -> None:
     assert "oracle:" not in text and "saturated" not in text and "-10.0% vs all-a100" in text
 
 
+def test_a_capacity_sweep_headline_lists_where_pools_saturate_and_where_slos_hold() -> None:
+    met = {"all_met": True}
+    missed = {"all_met": False}
+    runs = [
+        fake_run("jsq", 5.6, 900.0, saturated=["gpu"], sweep_value=1, slos=missed),
+        fake_run("jsq", 5.6, 600.0, saturated=["gpu"], sweep_value=2, slos=missed),
+        fake_run("jsq", 7.0, 68.0, sweep_value=3, slos=missed),
+        fake_run("jsq", 12.9, 36.0, sweep_value=6, slos=met),
+        fake_run("rr", 5.0, 10.0, sweep_value=1.0),
+    ]
+    swept = summary(runs) | {"sweep": {"parameter": "cluster.gpu.count", "values": [1, 2, 3, 6]}}
+    assert headline(swept) == (
+        "default: cluster.gpu.count sweep; jsq: gpu saturated at 1, 2, SLOs met at 6; rr: none saturated"
+    )
+
+
 def test_compare_prints_a_table_narrower_than_120_characters_and_a_short_legend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
