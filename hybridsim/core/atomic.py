@@ -81,6 +81,23 @@ def staged_directory(
         raise
 
 
+@contextlib.contextmanager
+def import_directory(target: Path, builtin: Path, kind: str, *, overwrite: bool = False) -> Iterator[Path]:
+    """Where an importer writes the tables it derives: the folder to fill, given to the `with` block.
+
+    `builtin` is the folder inside hybridsim that the importer regenerates (its default `--out`): every
+    file the importer writes there is one hybridsim shipped, so it is rewritten in place, file by file.
+    Any other `--out` is an output folder like a run's (`staged_directory`, kind `kind`): filled whole or
+    not at all, a previous import of the same kind replaced, a folder of other files refused unless
+    `overwrite`, and a user's file never replaced.
+    """
+    if os.path.realpath(target) == os.path.realpath(builtin):
+        yield Path(target)
+        return
+    with staged_directory(Path(target), kind, overwrite=overwrite) as staging:
+        yield staging
+
+
 def _make_staging(target: Path, option: str) -> Path:
     """An empty hidden folder beside `target`, named after this process (see `clean_stale`)."""
     try:

@@ -25,11 +25,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hybridsim.core.atomic import import_directory
 from hybridsim.core.bilinear import fit_bilinear
 from hybridsim.core.errors import HybridsimError
 from hybridsim.core.profile_io import save_profile_dir
 from hybridsim.core.profile_model import BilinearFit, Profile, ProfileMetadata
 from hybridsim.core.readers import read_csv_file
+
+from .registry import BUILTIN_DIR
 
 UPSTREAM = "github.com/grantwilkins/energy-inference @ 5c2cfa4a9bdbccc6a037ece3d2eb64322db115ea"
 M1_SLEEP_S = 2.0
@@ -98,19 +101,22 @@ SWEEP_FILES = {
 """Per sweep: the raw file and the column that holds the output length."""
 
 
-def import_wilkins2024(raw_dir: Path, out_dir: Path) -> list[str]:
-    """Write every built-in profile derived from `raw_dir` under `out_dir`; return their names."""
+def import_wilkins2024(raw_dir: Path, out_dir: Path, overwrite: bool = False) -> list[str]:
+    """Write every built-in profile derived from `raw_dir` under `out_dir` (any but the built-in folder
+    by the rules of `import_directory`); return their names."""
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     raw = {sweep: _read_csv(raw_dir / filename) for sweep, (filename, _) in SWEEP_FILES.items()}
     trials = read_sweep_trials(raw)
     startup = read_startup_rows(raw)
     fits = refit_paper_coefficients(raw_dir)
-    names = []
-    for (system, model), rows in trials.groupby(["system", "model"], sort=True):
-        profile = build_profile(system, model, rows, startup, fits.get((system, model)))
-        save_profile_dir(profile, out_dir / profile.name)
-        names.append(profile.name)
-    return names
+    profiles = [
+        build_profile(system, model, rows, startup, fits.get((system, model)))
+        for (system, model), rows in trials.groupby(["system", "model"], sort=True)
+    ]
+    with import_directory(out_dir, BUILTIN_DIR, "profiles-wilkins2024", overwrite=overwrite) as place:
+        for profile in profiles:
+            save_profile_dir(profile, place / profile.name)
+    return [profile.name for profile in profiles]
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
