@@ -5,6 +5,8 @@ crash, an interrupt or a validation error half-way leaves nothing a reader could
 Which folders may be filled at all, and which files in them are hybridsim's to replace, is decided by
 `output_guard` (a marker file in every output directory). A staging folder carries the id of the process
 that made it, so the next run into the same place removes what a killed run (SIGKILL, power loss) left.
+A run stopped by Ctrl-C, SIGTERM or SIGHUP removes its own (`stop_signals`); such a signal waits while
+the staging folder is made and while the finished results are renamed into place.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from hybridsim.core.output_guard import (
     marker_text,
     refuse_foreign,
 )
+from hybridsim.core.stop_signals import held
 
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
 """Write failures that are the place's fault, not the program's: reported as one line."""
@@ -59,24 +62,51 @@ def staged_directory(
     if existing.state in ("foreign", "other", "legacy") and not overwrite:
         refuse_foreign(target, existing, kind, option)
     clean_stale(target)
+    staging: Path | None = None
+    try:
+        with held():  # a stop signal waits until `staging` is known, so that the cleanup below removes it
+            staging = _make_staging(target, option)
+        yield staging
+        files = files_under(staging)
+        (staging / MARKER).write_text(marker_text(kind, files), encoding="utf-8")
+        with held():  # the renames that put the results in place are never cut in half
+            _commit(staging, target, existing, files, option)
+    except BaseException as error:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
+            raise HybridsimError(
+                f"{option} {target}: cannot write the results: {error.strerror}; nothing was changed"
+            ) from None
+        raise
+
+
+@contextlib.contextmanager
+def import_directory(target: Path, builtin: Path, kind: str, *, overwrite: bool = False) -> Iterator[Path]:
+    """Where an importer writes the tables it derives: the folder to fill, given to the `with` block.
+
+    `builtin` is the folder inside hybridsim that the importer regenerates (its default `--out`): every
+    file the importer writes there is one hybridsim shipped, so it is rewritten in place, file by file.
+    Any other `--out` is an output folder like a run's (`staged_directory`, kind `kind`): filled whole or
+    not at all, a previous import of the same kind replaced, a folder of other files refused unless
+    `overwrite`, and a user's file never replaced.
+    """
+    if os.path.realpath(target) == os.path.realpath(builtin):
+        yield Path(target)
+        return
+    with staged_directory(Path(target), kind, overwrite=overwrite) as staging:
+        yield staging
+
+
+def _make_staging(target: Path, option: str) -> Path:
+    """An empty hidden folder beside `target`, named after this process (see `clean_stale`)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-{os.getpid()}-", dir=target.parent))
         os.chmod(staging, 0o777 & ~_current_umask())  # mkdtemp makes 0700; give the run ordinary permissions
     except OSError as error:
         raise HybridsimError(f"{option} {target}: cannot write here: {error.strerror}") from None
-    try:
-        yield staging
-        files = files_under(staging)
-        (staging / MARKER).write_text(marker_text(kind, files), encoding="utf-8")
-        _commit(staging, target, existing, files, option)
-    except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
-            raise HybridsimError(
-                f"{option} {target}: cannot write the results: {error.strerror}; nothing was changed"
-            ) from None
-        raise
+    return staging
 
 
 def _commit(staging: Path, target: Path, existing: ExistingOutput, files: list[str], option: str) -> None:

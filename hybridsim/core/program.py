@@ -1,42 +1,36 @@
 """Running a click command as a program: a user's mistake is one line on stderr and exit code 2.
 
 Both `hybridsim` and `python -m hybridsim.calibration.cli` go through `run_main`, so the messages, the
-warning format and the exit codes are the same whichever way a command is started.
+warning format and the exit codes are the same whichever way a command is started. Ctrl-C, SIGTERM and
+SIGHUP end a command the same way too (`stop_signals`): its cleanup runs, then one line and 130/143/129.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import signal
 import sys
 import warnings
-from types import FrameType
 from typing import TextIO
 
 import click
 
+from . import stop_signals
 from .errors import HybridsimError, Interrupted
+from .stop_signals import Terminated
 
 USER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
 """Operating-system errors that are the place's fault (full disk, read-only, no permission): one line."""
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that every `finally` and staging cleanup runs."""
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
-
-
 def run_main(command: click.Command, prog_name: str) -> None:
     """Run a click command as a program: every user error is one line on stderr and a non-zero exit."""
     warnings.showwarning = _show_warning
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_signals.install()
     try:
         command.main(prog_name=prog_name, standalone_mode=False)
-    except Terminated:
-        _fail("terminated", 143)
+    except Terminated as stop:
+        _stopped(stop.message, stop.exit_code)
     except ValueError as error:
         if "null byte" not in str(error):
             raise
@@ -55,7 +49,7 @@ def run_main(command: click.Command, prog_name: str) -> None:
         where = error.ctx.command_path if error.ctx else prog_name
         _fail(f"{where}: {error.format_message()} (see '{where} --help')", error.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        _fail("aborted", 130)
+        _stopped("aborted", 130)
     except click.ClickException as error:
         _fail(error.format_message(), error.exit_code)
 
@@ -73,5 +67,12 @@ def _show_warning(
 
 
 def _fail(message: str, exit_code: int) -> None:
-    click.echo(message if message in ("aborted", "terminated") else f"error: {message}", err=True)
+    click.echo(f"error: {message}", err=True)
+    sys.exit(exit_code)
+
+
+def _stopped(message: str, exit_code: int) -> None:
+    """A stopped command's one line (after SIGHUP the terminal may be gone: the exit status still tells)."""
+    with contextlib.suppress(OSError):
+        click.echo(message, err=True)
     sys.exit(exit_code)

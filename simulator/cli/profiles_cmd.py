@@ -42,6 +42,14 @@ def _builtin_out(help_text: str) -> Callable[[Callable[..., Any]], Callable[...,
     )
 
 
+_import_overwrite = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Write into an --out folder that holds other files (only hybridsim's own files are replaced).",
+)
+"""The importers' `--overwrite` (the built-in folder they regenerate needs none)."""
+
+
 @click.group()
 def profiles() -> None:
     """Built-in and user profiles: measured costs of one model on one system."""
@@ -101,23 +109,25 @@ def show_command(names: tuple[str, ...], plot_path: Path | None, overwrite: bool
 @profiles.command("import-wilkins2024")
 @click.argument("raw_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_builtin_out("Where to write the profiles.")
-def import_command(raw_dir: Path, out_dir: Path) -> None:
+@_import_overwrite
+def import_command(raw_dir: Path, out_dir: Path, overwrite: bool) -> None:
     """Regenerate the built-in profiles from the paper's raw data (../shared/reference/wilkins2024/raw)."""
     from ..profiles.wilkins2024 import import_wilkins2024
 
-    for name in import_wilkins2024(raw_dir, out_dir):
+    for name in import_wilkins2024(raw_dir, out_dir, overwrite=overwrite):
         click.echo(f"wrote {out_dir / name}")
 
 
 @profiles.command("import-splitwise2024")
 @click.argument("raw_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_builtin_out("Where to write the serving profiles and their PROVENANCE.md.")
-def import_splitwise_command(raw_dir: Path, out_dir: Path) -> None:
+@_import_overwrite
+def import_splitwise_command(raw_dir: Path, out_dir: Path, overwrite: bool) -> None:
     """Regenerate the built-in serving profiles from Splitwise's measurements
     (../shared/reference/splitwise2024/raw)."""
     from ..profiles.splitwise2024 import import_splitwise2024
 
-    for name in import_splitwise2024(raw_dir, out_dir):
+    for name in import_splitwise2024(raw_dir, out_dir, overwrite=overwrite):
         click.echo(f"wrote {out_dir / name}")
 
 

@@ -78,9 +78,14 @@ def show(name: str, plot_path: Path | None, overwrite: bool) -> None:
     show_default=True,
     help="Where to write the derived tables and PROVENANCE.md.",
 )
-def import_alpaca_cmd(directory: Path, out_dir: Path) -> None:
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Write into an --out folder that holds other files (only hybridsim's own files are replaced).",
+)
+def import_alpaca_cmd(directory: Path, out_dir: Path, overwrite: bool) -> None:
     """Regenerate the built-in Alpaca tables from DIRECTORY (a copy of shared/data/alpaca)."""
     from ..workload.alpaca_import import import_alpaca
 
-    for path in import_alpaca(directory, out_dir):
+    for path in import_alpaca(directory, out_dir, overwrite=overwrite):
         click.echo(f"wrote {path}")

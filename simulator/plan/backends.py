@@ -5,12 +5,13 @@ scenario, so *where* it runs cannot change its result: both backends hand back t
 the tasks were given, and the plan's tables are byte-identical whichever backend and however many workers.
 
 * `local` (the default): a pool of worker processes on this machine (the simulation scenario's own task
-  function), kept open for the whole plan.
+  function and `WorkerPool`: the workers die with the plan), kept open for the whole plan.
 * `ray`: tasks on a Ray cluster, an existing one (`--address host:port`) or one started here for the plan
   (`workers` CPUs). Ray is an optional extra: `pip install 'hybridsim[ray]'`. The workers must be able to
   import hybridsim (installed on every node of an existing cluster).
 
-Ctrl-C cancels the work not yet done (queued futures, Ray tasks) and leaves no output behind.
+Ctrl-C, SIGTERM or SIGHUP ends the work at once (the local workers, the Ray tasks) and leaves no output
+behind.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import os
 import socket
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from hybridsim.core.errors import HybridsimError
 
 from ..scenario.simulation import _task
 from ..scenario.simulation_schema import Scenario as Simulation
+from ..scenario.workers import WorkerPool
 
 Task = tuple[Simulation, Path | None]
 Result = tuple[dict[str, Any], list[str]]
@@ -51,7 +52,7 @@ class LocalBackend:
 
     def __init__(self, workers: int | None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
 
     def map(self, tasks: Sequence[Task], progress: Progress) -> list[Result]:
         if self.workers == 1 or len(tasks) == 1:
@@ -61,21 +62,21 @@ class LocalBackend:
                 progress(1)
             return results
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+            self._pool = WorkerPool(self.workers)
         results = []
         try:
-            for result in self._pool.map(evaluate, tasks):
+            for result in self._pool.imap(evaluate, list(tasks)):
                 results.append(result)
                 progress(1)
         except BaseException:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.terminate()
             self._pool = None
             raise
         return results
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.close()
             self._pool = None
 
 

@@ -35,13 +35,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from hybridsim.core.atomic import write_text_atomic
+from hybridsim.core.atomic import import_directory, write_text_atomic
 from hybridsim.core.errors import HybridsimError
 from hybridsim.core.profile_io import save_profile_dir
 from hybridsim.core.profile_model import POINT_COLUMNS, Profile, ProfileMetadata, ServingTables
 from hybridsim.core.readers import read_csv_file
 from hybridsim.core.serving_checks import MONOTONE_TOLERANCE
 
+from .registry import BUILTIN_DIR
 from .splitwise2024_notes import provenance_markdown
 
 UPSTREAM = "github.com/Mutinifni/splitwise-sim @ 8f99e7dc9b407f4ce2488d03dd44c0b8b946dab0"
@@ -90,27 +91,33 @@ MODELS = {"llama2-70b": "Llama-2 (70B)", "bloom-176b": "BLOOM (176B)"}
 PHASES = {"prefill": "prompt_power", "decode": "token_power"}
 
 
-def import_splitwise2024(raw_dir: Path, out_dir: Path) -> list[str]:
-    """Write every built-in serving profile derived from `raw_dir` under `out_dir`; return their names."""
+def import_splitwise2024(raw_dir: Path, out_dir: Path, overwrite: bool = False) -> list[str]:
+    """Write every built-in serving profile derived from `raw_dir` under `out_dir` (any but the built-in
+    folder by the rules of `import_directory`); return their names."""
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     perf = read_csv_file(raw_dir / PERF_FILE, "raw file of the Splitwise measurements")
     power = _read_yaml(raw_dir / POWER_FILE)
-    names: list[str] = []
+    profiles: list[Profile] = []
     by_system: dict[str, list[dict[str, Any]]] = {}
     for (model, hardware, tp), runs in perf.groupby(["model", "hardware", "tensor_parallel"], sort=True):
         if hardware not in HARDWARE or model not in MODELS:
             raise HybridsimError(f"{raw_dir / PERF_FILE}: unknown model/hardware {model}/{hardware}")
         profile, dropped = build_profile(str(model), HARDWARE[str(hardware)], int(tp), runs, power, raw_dir)
-        save_profile_dir(profile, out_dir / profile.name)
-        names.append(profile.name)
+        profiles.append(profile)
         by_system.setdefault(HARDWARE[str(hardware)].key, []).append(
             {"profile": profile, "dropped": dropped, "runs": len(runs)}
         )
     digests = {name: _sha256(raw_dir / name) for name in (PERF_FILE, POWER_FILE, *_model_files(raw_dir))}
-    for system, entries in sorted(by_system.items()):
-        text = provenance_markdown(system, entries, digests, _power_table(power))
-        write_text_atomic(out_dir / system / "PROVENANCE.md", text)
-    return names
+    notes = {
+        system: provenance_markdown(system, entries, digests, _power_table(power))
+        for system, entries in sorted(by_system.items())
+    }
+    with import_directory(out_dir, BUILTIN_DIR, "profiles-splitwise2024", overwrite=overwrite) as place:
+        for profile in profiles:
+            save_profile_dir(profile, place / profile.name)
+        for system, text in notes.items():
+            write_text_atomic(place / system / "PROVENANCE.md", text)
+    return [profile.name for profile in profiles]
 
 
 def build_profile(

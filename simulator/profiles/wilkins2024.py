@@ -26,9 +26,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from hybridsim.core.atomic import import_directory
 from hybridsim.core.profile_io import save_profile_dir
 from hybridsim.core.profile_model import BilinearFit, Profile, ProfileMetadata
 
+from .registry import BUILTIN_DIR
 from .wilkins2024_raw import SWEEP_FILES, UPSTREAM, read_raw_csv, read_startup_rows, read_sweep_trials
 from .wilkins2024_refit import refit_paper_coefficients
 from .wilkins2024_systems import SYSTEMS, energy_scope, idle_power
@@ -43,19 +45,22 @@ DOCUMENTED_OOM = {("Palmetto Intel+V100", "Falcon (7B)"): (("input", 2048, 32), 
 """Settings the paper could not run (out of GPU memory), kept as `status = oom` rows."""
 
 
-def import_wilkins2024(raw_dir: Path, out_dir: Path) -> list[str]:
-    """Write every built-in profile derived from `raw_dir` under `out_dir`; return their names."""
+def import_wilkins2024(raw_dir: Path, out_dir: Path, overwrite: bool = False) -> list[str]:
+    """Write every built-in profile derived from `raw_dir` under `out_dir` (any but the built-in folder
+    by the rules of `import_directory`); return their names."""
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     raw = {sweep: read_raw_csv(raw_dir / filename) for sweep, (filename, _) in SWEEP_FILES.items()}
     trials = read_sweep_trials(raw)
     startup = read_startup_rows(raw)
     fits = refit_paper_coefficients(raw_dir)
-    names = []
-    for (system, model), rows in trials.groupby(["system", "model"], sort=True):
-        profile = build_profile(system, model, rows, startup, fits.get((system, model)))
-        save_profile_dir(profile, out_dir / profile.name)
-        names.append(profile.name)
-    return names
+    profiles = [
+        build_profile(system, model, rows, startup, fits.get((system, model)))
+        for (system, model), rows in trials.groupby(["system", "model"], sort=True)
+    ]
+    with import_directory(out_dir, BUILTIN_DIR, "profiles-wilkins2024", overwrite=overwrite) as place:
+        for profile in profiles:
+            save_profile_dir(profile, place / profile.name)
+    return [profile.name for profile in profiles]
 
 
 def _input_tokens(model: str, trials: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

@@ -56,7 +56,7 @@ from .offline_bounds import attach_offline_bounds, point_bound
 from .pool_facts import profile_facts
 from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario
 from .sweep import sweep_points
-from .workers import run_in_workers
+from .workers import WorkerPool
 
 __all__ = ["Scenario", "check", "run", "run_one", "sweep_points"]
 
@@ -302,9 +302,10 @@ def _map(
                 progress.update()
         else:
             results = []
-            for result in run_in_workers(_task, tasks, workers):  # workers die with this process
-                results.append(result)
-                progress.update()
+            with WorkerPool(workers) as pool:  # an interruption anywhere in the block ends the workers
+                for result in pool.imap(_task, tasks):
+                    results.append(result)
+                    progress.update()
     return [entry for entry, _ in results], [message for _, messages in results for message in messages]
 
 

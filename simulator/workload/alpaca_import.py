@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hybridsim.core.atomic import write_text_atomic
+from hybridsim.core.atomic import import_directory, write_text_atomic
 from hybridsim.core.errors import HybridsimError
 
 from .datasets import BUILTIN_WORKLOADS, DATA_DIR, JointHistogram, TokenLengths, summarise, validate_lengths
@@ -175,8 +175,11 @@ def provenance_markdown(rows: list[tuple[AlpacaSource, TokenLengths, JointHistog
     return "\n".join(lines)
 
 
-def import_alpaca(directory: Path, out_dir: Path = DATA_DIR) -> list[Path]:
-    """Regenerate the built-in Alpaca tables and PROVENANCE.md from `directory`; return the files written."""
+def import_alpaca(directory: Path, out_dir: Path = DATA_DIR, overwrite: bool = False) -> list[Path]:
+    """Regenerate the built-in Alpaca tables and PROVENANCE.md from `directory`; return the files written.
+
+    Any `out_dir` but the built-in one is an output folder (`import_directory`): a folder of other files is
+    refused unless `overwrite`, and a user's file is never replaced."""
     directory, out_dir = Path(directory), Path(out_dir)
     rows = []
     for source in SOURCES:
@@ -186,11 +189,9 @@ def import_alpaca(directory: Path, out_dir: Path = DATA_DIR) -> list[Path]:
             lengths.input_tokens, lengths.output_tokens, source.builtin, source.file
         )
         rows.append((source, lengths, table, digest))
-    written = []
-    for source, _, table, _ in rows:
-        path = out_dir / BUILTIN_WORKLOADS[source.builtin].file
-        write_text_atomic(path, histogram_csv(table))
-        written.append(path)
-    write_text_atomic(out_dir / "PROVENANCE.md", provenance_markdown(rows))
-    written.append(out_dir / "PROVENANCE.md")
-    return written
+    names = [BUILTIN_WORKLOADS[source.builtin].file for source, *_ in rows] + ["PROVENANCE.md"]
+    with import_directory(out_dir, DATA_DIR, "workload-alpaca", overwrite=overwrite) as place:
+        for source, _, table, _ in rows:
+            write_text_atomic(place / BUILTIN_WORKLOADS[source.builtin].file, histogram_csv(table))
+        write_text_atomic(place / "PROVENANCE.md", provenance_markdown(rows))
+    return [out_dir / name for name in names]

@@ -53,7 +53,7 @@ def in_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     from hybridsim.core.program import run_main
 
     stdout, stderr, code = io.StringIO(), io.StringIO(), 0
-    saved = (sys.argv, os.getcwd(), signal.getsignal(signal.SIGTERM))
+    saved = (sys.argv, os.getcwd(), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP))
     os.chdir(cwd)
     sys.argv = ["hybridsim", *args]
     try:
@@ -66,6 +66,7 @@ def in_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         sys.argv = saved[0]
         os.chdir(saved[1])
         signal.signal(signal.SIGTERM, saved[2])
+        signal.signal(signal.SIGHUP, saved[3])
     return subprocess.CompletedProcess(list(args), code, stdout.getvalue(), stderr.getvalue())
 
 

@@ -100,7 +100,7 @@ class Outcome:
 @contextmanager
 def _program_state(cwd: Path) -> Iterator[None]:
     """Whatever `run_main` and a command change in this process, put back afterwards."""
-    saved = (sys.argv, os.getcwd(), signal.getsignal(signal.SIGTERM))
+    saved = (sys.argv, os.getcwd(), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP))
     os.chdir(cwd)
     try:
         with warnings.catch_warnings():
@@ -109,6 +109,7 @@ def _program_state(cwd: Path) -> Iterator[None]:
         sys.argv = saved[0]
         os.chdir(saved[1])
         signal.signal(signal.SIGTERM, saved[2])
+        signal.signal(signal.SIGHUP, saved[3])
 
 
 def invoke(cwd: Path, *args: str) -> Outcome:

@@ -41,10 +41,10 @@ def test_workload_cli_show_plot_and_import(hybridsim: CliRun, shared_dir: Path, 
     assert "GPT-4" in shown.stdout and "169.98" in shown.stdout
     assert (tmp_path / "fig3.png").stat().st_size > 1000
     imported = hybridsim(
-        "workload", "import-alpaca", str(shared_dir / "data" / "alpaca"), "--out", str(tmp_path)
+        "workload", "import-alpaca", str(shared_dir / "data" / "alpaca"), "--out", str(tmp_path / "tables")
     )
     assert imported.returncode == 0, imported.stderr
-    assert (tmp_path / "alpaca.csv").read_bytes() == (DATA_DIR / "alpaca.csv").read_bytes()
+    assert (tmp_path / "tables" / "alpaca.csv").read_bytes() == (DATA_DIR / "alpaca.csv").read_bytes()
     unknown = hybridsim("workload", "show", "nope")
     assert (
         unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "unknown workload" in unknown.stderr
