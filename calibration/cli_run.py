@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from hybridsim.core.errors import HybridsimError, Interrupted
+from hybridsim.core.errors import HybridsimError
+from hybridsim.core.stop_signals import Terminated, saved_and_stopped
 
 from .cli_out_dir import prepare_out_dir
 
@@ -111,10 +112,10 @@ def run_calibration(
             after_setting=lambda: write_profile(out_dir, context),
             progress=progress,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:  # Ctrl-C, or a scheduler's SIGTERM at its time limit
         write_profile(out_dir, context)
-        raise Interrupted(
-            f"interrupted: every finished trial is in {out_dir / 'trials.csv'}; continue with --resume"
+        raise saved_and_stopped(
+            stop, f"every finished trial is in {out_dir / 'trials.csv'}; continue with --resume"
         ) from None
     finally:
         runner.close()

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.stop_signals import Terminated, saved_and_stopped
 
 HEADROOM_FRACTION = 0.10
 """Device memory kept free of weights and KV cache (vLLM's default `gpu_memory_utilization` 0.9)."""
@@ -110,14 +111,11 @@ def run_serving(
             after_setting=lambda: write_serving_profile(out_dir, context),
             progress=not params["no_progress"],
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:  # Ctrl-C, or a scheduler's SIGTERM at its time limit
         write_serving_profile(out_dir, context)
-        click.echo(
-            f"\ninterrupted: every finished trial is in {out_dir / SERVING_TRIALS_FILE}; "
-            "continue with --resume",
-            err=True,
-        )
-        raise
+        raise saved_and_stopped(
+            stop, f"every finished trial is in {out_dir / SERVING_TRIALS_FILE}; continue with --resume"
+        ) from None
     finally:
         runner.close()
     profile = write_serving_profile(out_dir, context)

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from .errors import Interrupted
+
 TERMINATING: dict[int, str] = {signal.SIGTERM: "terminated"}
 """Signals that end a run with `Terminated`, and the line the run ends with."""
 if hasattr(signal, "SIGHUP"):  # not on Windows
@@ -49,6 +51,15 @@ class Terminated(BaseException):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def saved_and_stopped(stop: BaseException, saved: str) -> Interrupted:
+    """The one line for work stopped by Ctrl-C, SIGTERM or SIGHUP that kept what it finished (`saved` says
+    where), with that signal's exit status: raise it in place of `stop`."""
+    word = stop.message if isinstance(stop, Terminated) else "interrupted"
+    error = Interrupted(f"{word}: {saved}")
+    error.exit_code = stop.exit_code if isinstance(stop, Terminated) else 130
+    return error
 
 
 def install() -> None:

@@ -4,6 +4,7 @@ finished trial through a torn write."""
 from __future__ import annotations
 
 import hashlib
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from hybridsim.calibration.profile_writer import check_resumable, extended_run, 
 
 from hybridsim.core.errors import HybridsimError, Interrupted
 from hybridsim.core.profile_io import read_trials
+from hybridsim.core.stop_signals import Terminated
 
 RUN: dict[str, Any] = {
     "model": None,
@@ -111,8 +113,16 @@ def test_a_torn_last_trial_is_dropped_when_the_trials_are_read(tmp_path: Path) -
     assert (tmp_path / "trials.csv").read_text() == whole
 
 
-def test_ctrl_c_during_the_trials_is_one_line_and_exit_130(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("stop", "word", "status"),
+    [
+        (KeyboardInterrupt(), "interrupted", 130),
+        (Terminated(signal.SIGTERM), "terminated", 143),  # a batch scheduler's time limit
+        (Terminated(signal.SIGHUP), "hung up", 129),
+    ],
+)
+def test_a_stop_during_the_trials_keeps_them_in_one_line_with_the_signals_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: BaseException, word: str, status: int
 ) -> None:
     pytest.importorskip("torch")
 
@@ -132,13 +142,13 @@ def test_ctrl_c_during_the_trials_is_one_line_and_exit_130(
             pass
 
     def interrupted(*args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt
+        raise stop
 
     monkeypatch.setattr("hybridsim.calibration.runner.TransformersRunner", QuickRunner)
     monkeypatch.setattr("hybridsim.calibration.protocol.run_protocol", interrupted)
     result = invoke(tmp_path / "cal")
     assert isinstance(result.exception, Interrupted), result.output
-    assert result.exception.exit_code == 130
+    assert result.exception.exit_code == status
     message = str(result.exception)
-    assert "\n" not in message and message.startswith("interrupted: every finished trial is in")
+    assert "\n" not in message and message.startswith(f"{word}: every finished trial is in")
     assert (tmp_path / "cal" / "calibration.json").is_file()  # the run's record stays for --resume

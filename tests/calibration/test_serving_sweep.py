@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from hybridsim.calibration.serving_runner import PassResult
 from hybridsim.calibration.serving_writer import kv_capacity, write_serving_profile
 from hybridsim.simulator.profiles.serving_costs import build_serving_cost_model
 
-from hybridsim.core.errors import HybridsimError
+from hybridsim.core.errors import HybridsimError, Interrupted
 from hybridsim.core.profile_io import load_profile_dir, read_trials
+from hybridsim.core.stop_signals import Terminated
 
 CONFIG = ServingConfig(
     batch_sizes=(1, 4, 16),
@@ -260,3 +262,24 @@ def test_a_serving_calibration_of_a_tiny_llama_on_the_cpu_end_to_end(tmp_path: P
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "0 trials" in resumed.stdout
+
+
+def test_a_scheduler_stopping_a_serving_sweep_gets_one_line_and_143(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (a batch scheduler's time limit) mid-sweep: the profile of what finished is written, one line
+    says where the trials are, and the exit status is SIGTERM's."""
+    pytest.importorskip("torch")
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise Terminated(signal.SIGTERM)
+
+    monkeypatch.setattr("hybridsim.calibration.serving_protocol.run_serving_protocol", stopped)
+    out = tmp_path / "cal"
+    arguments = ["--serving", "--quick", "--out", str(out), "--device", "cpu", "--arch", "tiny-llama"]
+    result = CliRunner().invoke(calibrate, [*arguments, "--meter", "estimated"], standalone_mode=False)
+    assert isinstance(result.exception, Interrupted), result.output
+    assert result.exception.exit_code == 143
+    message = str(result.exception)
+    assert "\n" not in message and message.startswith("terminated: every finished trial is in")
+    assert message.endswith("continue with --resume") and (out / "calibration.json").is_file()
