@@ -6,7 +6,9 @@ outside the node sees those moments except through the router, which looks only 
 plays them, in time order across every batching node, up to each arrival before the router looks, and to
 the end after the last arrival. Each event then costs a heap push and pop instead of a SimPy event; the
 order, and so every result, is what one SimPy queue would give, except that a node event and an arrival
-at the very same instant always resolve node first (SimPy orders such a tie by scheduling order).
+at the very same instant always resolve node first (SimPy orders such a tie by scheduling order), and that a
+learning predictor hears of a batching node's finishes between two arrivals after those of request-level
+pools in the same interval (it hears of all of them before the next prediction either way).
 
 A node has one pending event at a time (`ContinuousNode.wake` holds its sequence number); moving it (a
 run cut short by a newcomer) leaves the old entry in the heap, skipped when it surfaces.
