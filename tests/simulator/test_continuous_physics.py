@@ -71,12 +71,14 @@ def test_at_saturation_throughput_is_the_tables_closed_form(seqs: int, budget: i
     assert simulated == pytest.approx(closed_form, rel=0.02)
 
 
-def small_kv_run(policy: str = "join_shortest_queue", params=None, chunked: bool = False):
+def small_kv_run(
+    policy: str = "join_shortest_queue", params=None, chunked: bool = False, tabulate: bool = False
+):
     serving = LinearServing(kv_capacity_tokens=6000)
     requests = poisson(1500, 6.0, seed=2, prompt=(10, 1200), answer=(1, 600))
     budget = 512 if chunked else 8192
     pools = [
-        continuous_pool("gpu", 2, serving, 80.0, 32, budget, chunked_prefill=chunked),
+        continuous_pool("gpu", 2, serving, 80.0, 32, budget, chunked_prefill=chunked, tabulate=tabulate),
         pool("slow", 3, SLOW, idle_w=5.0),
     ]
     return run(pools, requests, policy, params), requests
