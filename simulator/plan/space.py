@@ -174,6 +174,8 @@ def read_base(plan: Plan, plan_path: Path | None) -> tuple[dict[str, Any], Path 
         data, folder, where = read_yaml(path), path.resolve().parent, f"base ({path})"
     if data.get("kind") != "simulation":
         raise HybridsimError(f"{where}: kind: a plan's base must be a 'simulation' scenario")
+    if data.get("sweep") is not None:
+        raise HybridsimError(f"{where}: sweep: a plan searches its own space; give the values under space:")
     try:
         Simulation.model_validate(data)
     except pydantic.ValidationError as error:
