@@ -54,7 +54,7 @@ from ..workload.spec import WorkloadSpec, build_workload
 from .continuous_pools import check_continuous, continuous_config
 from .offline_bounds import attach_offline_bounds, point_bound
 from .pool_facts import profile_facts
-from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario
+from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario, changed
 from .sweep import sweep_points
 from .workers import run_in_workers
 
@@ -327,6 +327,10 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
 
     source = str(scenario_path) if scenario_path else "scenario"
     base_dir = Path(scenario_path).resolve().parent if scenario_path else None
+    swept = scenario.sweep.parameter.split(".")[0] == "predictor" if scenario.sweep else False
+    if all(spec.predictor for spec in scenario.policies) and (swept or changed(scenario, "predictor")):
+        where = "sweep.parameter" if swept else "predictor"
+        raise HybridsimError(f"{source}: {where}: every policy names its own predictor; none reads this one")
     points = sweep_points(scenario, source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -166,7 +166,7 @@ class Scenario(BaseModel):
             message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
             key = (first.get("ctx") or {}).get("yaml_key")
             where = ".".join([*(str(part) for part in first["loc"]), *([key] if key else [])])
-            raise invalid(f"{where}: {message}" if where else message) from None
+            raise (unread(where, message) if where else invalid(message)) from None
 
     @field_validator("thresholds")
     @classmethod
@@ -290,6 +290,7 @@ def _summary(
     summary: dict[str, Any] = {
         "kind": scenario.kind,
         "scenario": name,
+        "description": scenario.description,
         "scenario_file": str(scenario_path),
         "seed": scenario.seed,
         "method": scenario.method,
