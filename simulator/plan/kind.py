@@ -65,7 +65,10 @@ def _seeds(plan: Scenario, base: dict[str, Any]) -> list[int]:
 
 def _prepare(plan: Scenario, plan_path: Path | None, source: str) -> tuple[Space, list[int], Path | None]:
     """The space, the seeds and the base's folder; every value of every dimension checked once."""
-    base, base_dir = read_base(plan, plan_path)
+    try:
+        base, base_dir = read_base(plan, plan_path)
+    except HybridsimError as error:
+        raise HybridsimError(f"{source}: {error}") from None
     if plan.objective.carbon is not None:
         base["carbon"] = plan.objective.carbon.model_dump(mode="json", exclude_none=True)
         if plan.objective.carbon.intensity_csv is not None and plan_path is not None:

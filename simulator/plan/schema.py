@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..scenario.simulation_schema import CarbonSpec, PredictorSpec
+from ..scenario.simulation_schema import CarbonSpec, PredictorSpec, changed, unread
 
 
 class _Strict(BaseModel):
@@ -75,6 +75,9 @@ class ObjectiveSpec(_Strict):
             )
         if any(price < 0 for price in self.node_hour.values()):
             raise PydanticCustomError("objective", "node_hour prices must be >= 0")
+        key = changed(self, "price_per_kwh", "node_hour") if self.kind != "cost" else None
+        if key:
+            raise unread(key, f"prices the 'cost' objective only; kind {self.kind!r} does not read it")
         return self
 
 
@@ -108,6 +111,19 @@ class SearchSpec(_Strict):
     batch: int = Field(default=16, ge=1)
     seed: int = Field(default=0, ge=0)
     max_grid: int = Field(default=2000, ge=1)
+
+    @model_validator(mode="after")
+    def _read(self) -> SearchSpec:
+        key = changed(self, "trials", "batch", "seed") if self.method == "grid" else None
+        if key:
+            raise unread(
+                key, "steers method optuna (or auto beyond max_grid); method grid tries every candidate"
+            )
+        if self.method == "optuna" and changed(self, "max_grid"):
+            raise unread(
+                "max_grid", "chooses between grid and optuna for method auto; method optuna reads trials"
+            )
+        return self
 
 
 class ExecutionSpec(_Strict):
@@ -173,4 +189,8 @@ class Scenario(_Strict):
             raise PydanticCustomError("seeds", "seeds: at least one")
         if isinstance(self.seeds, list) and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise PydanticCustomError("seeds", "seeds: a non-empty list of distinct seeds")
+        if isinstance(self.seeds, list) and self.seed is not None:
+            raise unread(
+                "seed", "seeds: lists every seed to run (so seed, or --seed, would go unread); give a count"
+            )
         return self

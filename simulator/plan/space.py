@@ -19,7 +19,7 @@ import pydantic
 
 from hybridsim.core.errors import HybridsimError
 
-from ..scenario.simulation_schema import PolicySpec
+from ..scenario.simulation_schema import PolicySpec, PredictorSpec
 from ..scenario.simulation_schema import Scenario as Simulation
 from ..scenario.sweep import set_path
 from .schema import PolicyChoice
@@ -146,6 +146,9 @@ def build_space(plan: Plan, base: dict[str, Any], source: str) -> Space:
     data = copy.deepcopy(base)
     for path, value in plan.set.items():
         _check_path(full, path, f"{source}: set.{path}")
+        why = _set_by_plan(plan, path)
+        if why:
+            raise HybridsimError(f"{source}: set.{path}: {why}")
         set_path(data, path, value)
     dimensions: dict[str, list[Any]] = {}
     for path, values in plan.space.items():
@@ -159,7 +162,22 @@ def build_space(plan: Plan, base: dict[str, Any], source: str) -> Space:
             raise HybridsimError(f"{source}: space.{path}: repeated values")
         dimensions[path] = listed
     variants = _variants(plan.policies if plan.policies is not None else _base_policies(data))
+    if all("predictor" in variant.spec for variant in variants):
+        predictor = [path for path in dimensions if path.split(".")[0] == "predictor"]
+        if predictor or Simulation.model_validate(data).predictor != PredictorSpec():
+            where = f"space.{predictor[0]}" if predictor else "predictor (of the base, or set:)"
+            raise HybridsimError(f"{source}: {where}: every policy choice names its own predictor; remove it")
     return Space(data, dimensions, variants)
+
+
+def _set_by_plan(plan: Plan, path: str) -> str | None:
+    """Why the plan itself would overwrite `set:`'s value at `path` (None: the value stands)."""
+    top = path.split(".")[0]
+    if top in {"sweep", "workers", "write_requests"}:
+        return "set by the plan itself (search: and execution: choose these)"
+    if top == "seed" and (plan.seed is not None or isinstance(plan.seeds, list)):
+        return "the plan's seed: or seeds: list choose the seeds"
+    return None
 
 
 def read_base(plan: Plan, plan_path: Path | None) -> tuple[dict[str, Any], Path | None]:
@@ -174,6 +192,8 @@ def read_base(plan: Plan, plan_path: Path | None) -> tuple[dict[str, Any], Path 
         data, folder, where = read_yaml(path), path.resolve().parent, f"base ({path})"
     if data.get("kind") != "simulation":
         raise HybridsimError(f"{where}: kind: a plan's base must be a 'simulation' scenario")
+    if data.get("sweep") is not None:
+        raise HybridsimError(f"{where}: sweep: a plan searches its own space; give the values under space:")
     try:
         Simulation.model_validate(data)
     except pydantic.ValidationError as error:

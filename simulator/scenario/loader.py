@@ -69,7 +69,9 @@ def kind_module(kind: Any, source: str) -> Any:
 def format_validation_error(error: pydantic.ValidationError, source: str) -> str:
     """The first problem, as `source: yaml.path: message` on one line."""
     first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    # a cross-field rule names the key it refuses in its context (`unread` in the simulation schema)
+    key = (first.get("ctx") or {}).get("yaml_key")
+    location = ".".join([*(str(part) for part in first["loc"]), *([key] if key else [])]) or "(top level)"
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown field"

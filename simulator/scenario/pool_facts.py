@@ -13,8 +13,16 @@ from typing import Any
 from ..profiles.registry import load_profile
 from .simulation_schema import PoolSpec
 
+PASSES_OUT_OF_RANGE = {
+    "clamp": "clamped to the measured batch sizes and token counts",
+    "error": "clamped to the measured batch sizes and token counts",
+    "extrapolate": "priced by the serving curves continued past the measured batch sizes and token counts",
+}
+"""How a batching pool prices passes outside its tables, by the scenario's `cost_model.out_of_range`
+(`error` refuses requests of request-level pools; a batching pool's passes are clamped)."""
 
-def profile_facts(spec: PoolSpec, base_dir: Path | None) -> dict[str, Any]:
+
+def profile_facts(spec: PoolSpec, base_dir: Path | None, out_of_range: str = "clamp") -> dict[str, Any]:
     """What a reader of the summary must know about a pool's numbers: what was measured, how, and the idle."""
     profile = load_profile(spec.profile, base_dir)
     meta = profile.metadata
@@ -25,7 +33,7 @@ def profile_facts(spec: PoolSpec, base_dir: Path | None) -> dict[str, Any]:
             "serving_energy_source": profile.serving.energy_source,
             "serving_energy_modelled": profile.serving.energy_modelled,
             "kv_capacity_source": profile.serving.kv_capacity_source,
-            "serving_passes_out_of_range": "clamped to the measured batch sizes and token counts",
+            "serving_passes_out_of_range": PASSES_OUT_OF_RANGE[out_of_range],
         }
         if not overridden:
             meta_idle = profile.serving.idle_power_w

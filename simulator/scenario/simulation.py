@@ -54,7 +54,7 @@ from ..workload.spec import WorkloadSpec, build_workload
 from .continuous_pools import check_continuous, continuous_config
 from .offline_bounds import attach_offline_bounds, point_bound
 from .pool_facts import profile_facts
-from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario
+from .simulation_schema import OUT_OF_RANGE_PRICING, PoolSpec, Scenario, changed
 from .sweep import sweep_points
 from .workers import WorkerPool
 
@@ -150,6 +150,15 @@ def _workload(scenario: Scenario) -> WorkloadSpec:
     return scenario.workload
 
 
+def _trace_overrides(scenario: Scenario, lengths: bool, limits: bool) -> None:
+    """Refuse the settings a trace's own columns would leave unread (token counts, `max_tokens`)."""
+    where = f"the trace {scenario.arrival.trace}"
+    if lengths and scenario.workload is not None:
+        raise HybridsimError(f"workload: {where} carries each request's token counts; remove the workload")
+    if limits and scenario.max_tokens != Scenario.model_fields["max_tokens"].default:
+        raise HybridsimError(f"max_tokens: {where} gives each request's limit (max_tokens column); remove it")
+
+
 def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStream, str]:
     """The requests of a run (times and lengths), from the scenario's seed alone; and where they came from."""
     arrival = scenario.arrival
@@ -171,6 +180,7 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
         )
         limits = trace.max_tokens[keep] if trace.max_tokens is not None else None
         source = f"trace {arrival.trace}"
+        _trace_overrides(scenario, tokens is not None, limits is not None)
     else:
         count = arrival.requests
         if count is None and arrival.duration_s is None:
@@ -318,6 +328,10 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
 
     source = str(scenario_path) if scenario_path else "scenario"
     base_dir = Path(scenario_path).resolve().parent if scenario_path else None
+    swept = scenario.sweep.parameter.split(".")[0] == "predictor" if scenario.sweep else False
+    if all(spec.predictor for spec in scenario.policies) and (swept or changed(scenario, "predictor")):
+        where = "sweep.parameter" if swept else "predictor"
+        raise HybridsimError(f"{source}: {where}: every policy names its own predictor; none reads this one")
     points = sweep_points(scenario, source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -361,7 +375,10 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
         "seed": scenario.seed,
         "sweep": scenario.sweep.model_dump() if scenario.sweep else None,
         "cluster": {
-            name: {**spec.model_dump(exclude_none=True), **profile_facts(spec, base_dir)}
+            name: {
+                **spec.model_dump(exclude_none=True),
+                **profile_facts(spec, base_dir, scenario.cost_model.out_of_range),
+            }
             for name, spec in scenario.cluster.items()
         },
         "cost_model": {

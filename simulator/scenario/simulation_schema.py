@@ -1,7 +1,9 @@
 """The schema of `kind: simulation` scenarios (see `simulation.py` for an annotated example).
 
 Validated once, at the edge: every field's bounds and every cross-field rule live here, so the code that
-runs a scenario can trust what it is handed. Errors name the YAML path of the field.
+runs a scenario can trust what it is handed. Errors name the YAML path of the field. A key that nothing
+would read in its context (`cv` of a Poisson stream, `max_num_seqs` of a request-level pool) is refused
+rather than accepted and ignored: a researcher who sets it believes it shaped the numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,26 @@ from ..workload.spec import WorkloadSpec
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf cannot be simulated
+
+
+def unread(key: str, why: str) -> PydanticCustomError:
+    """Refuse `key` (a dotted path below the failing model), given where nothing reads it; the loader
+    appends `key` to the YAML path of its message."""
+    return PydanticCustomError("unread_key", "{why}", {"yaml_key": key, "why": why})
+
+
+def changed(model: BaseModel, *names: str) -> str | None:
+    """The first of `names` set away from its default. A sweep writes every default out and validates
+    again, so "given" has to mean "not the default"."""
+    fields = type(model).model_fields
+    return next(
+        (
+            name
+            for name in names
+            if getattr(model, name) != fields[name].get_default(call_default_factory=True)
+        ),
+        None,
+    )
 
 
 class PowerCapSpec(_Strict):
@@ -48,13 +70,29 @@ class PoolSpec(_Strict):
 
     @model_validator(mode="after")
     def _serving(self) -> PoolSpec:
-        if self.serving == "continuous" and self.queue != "fifo":
-            raise PydanticCustomError(
-                "serving", "continuous: each node keeps its own waiting line; leave queue at fifo"
+        if self.serving == "request":
+            key = changed(
+                self, "max_num_seqs", "max_num_batched_tokens", "kv_capacity_tokens", "chunked_prefill"
             )
-        if self.serving == "continuous" and self.max_batch != 1:
-            raise PydanticCustomError(
-                "serving", "continuous: batches form per iteration (max_num_seqs); leave max_batch at 1"
+            if key:
+                raise unread(
+                    key, "read only by a serving: continuous pool; this one serves request by request"
+                )
+            return self
+        if self.queue != "fifo":
+            raise unread(
+                "queue", "serving: continuous: each node keeps its own waiting line; leave it at fifo"
+            )
+        if self.max_batch != 1:
+            raise unread(
+                "max_batch", "serving: continuous: batches form per iteration (max_num_seqs); leave it at 1"
+            )
+        key = changed(self, "batch_runtime_growth", "batch_energy_growth")
+        if key:
+            raise unread(
+                key,
+                "prices request-level static batches; a serving: continuous pool is priced pass by pass "
+                "from its profile's serving tables",
             )
         return self
 
@@ -97,6 +135,17 @@ class ArrivalSpec(_Strict):
             )
         if self.process != "trace" and self.rate is None:
             raise PydanticCustomError("arrival", f"process {self.process!r} needs rate (requests per second)")
+        if self.process == "trace" and self.rate is not None:
+            raise unread(
+                "rate", "a trace replays its own arrival times; speed them up or down with time_scale"
+            )
+        if self.process != "trace" and self.time_scale != 1.0:
+            raise unread("time_scale", f"scales a trace's times; process {self.process!r} runs at its rate")
+        if self.process != "renewal" and self.cv is not None:
+            raise unread("cv", f"shapes the gaps of process 'renewal' only, not {self.process!r}")
+        key = changed(self, "amplitude", "period_s", "phase_s") if self.process != "diurnal" else None
+        if key:
+            raise unread(key, f"shapes the rate of process 'diurnal' only, not {self.process!r}")
         if self.process == "renewal" and self.cv is None:
             raise PydanticCustomError("arrival", "process 'renewal' needs cv (coefficient of variation)")
         if self.requests is not None and self.duration_s is not None:
@@ -116,6 +165,16 @@ class PredictorSpec(_Strict):
     kind: Literal["max_tokens", "oracle", "bucket_mean"] = "max_tokens"
     noise: float = Field(default=0.0, ge=0)
     prior_tokens: float | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _read(self) -> PredictorSpec:
+        if self.kind != "oracle" and self.noise != 0:
+            raise unread("noise", f"blurs the 'oracle' predictor's guesses only, not {self.kind!r}'s")
+        if self.kind != "bucket_mean" and self.prior_tokens is not None:
+            raise unread(
+                "prior_tokens", f"is the 'bucket_mean' predictor's first guess only, not {self.kind!r}'s"
+            )
+        return self
 
 
 class PolicySpec(_Strict):
@@ -156,6 +215,9 @@ class CarbonSpec(_Strict):
     def _one_source(self) -> CarbonSpec:
         if (self.g_per_kwh is None) == (self.intensity_csv is None):
             raise PydanticCustomError("carbon", "give g_per_kwh or intensity_csv (one of them)")
+        key = changed(self, "period_s", "offset_s") if self.g_per_kwh is not None else None
+        if key:
+            raise unread(key, "places an intensity_csv series in time; a constant g_per_kwh has no time axis")
         return self
 
 
@@ -172,6 +234,12 @@ class SloSpec(_Strict):
     latency_s: float | None = Field(default=None, gt=0)
     attainment: float = Field(default=0.9, gt=0, le=1)
     """Share of measured requests that must meet each target for it to count as met."""
+
+    @model_validator(mode="after")
+    def _some_target(self) -> SloSpec:
+        if not self.targets():
+            raise PydanticCustomError("slo", "give at least one target: ttft_s, tbt_s or latency_s")
+        return self
 
     def targets(self) -> dict[str, float]:
         return {
@@ -200,3 +268,32 @@ class Scenario(_Strict):
     sweep: SweepSpec | None = None
     workers: int | None = Field(default=None, ge=1)
     write_requests: bool = True
+
+    @model_validator(mode="after")
+    def _read(self) -> Scenario:
+        arrival, workload = self.arrival, self.workload
+        counted = "duration_s" if arrival.duration_s is not None else "the trace's rows"
+        if (
+            workload is not None
+            and workload.requests is not None
+            and arrival.requests is None
+            and (arrival.duration_s is not None or arrival.process == "trace")
+        ):
+            raise unread(
+                "workload.requests",
+                f"the arrival decides how many requests come ({counted}); give arrival.requests instead",
+            )
+        if all(pool.serving == "continuous" for pool in self.cluster.values()):
+            if self.cost_model.method != "interpolated":
+                raise unread(
+                    "cost_model.method",
+                    "prices request-level pools; every pool here is serving: continuous, priced from its "
+                    "profile's serving tables",
+                )
+            if self.cost_model.out_of_range == "error":
+                raise unread(
+                    "cost_model.out_of_range",
+                    "'error' refuses requests outside a request-level profile; every pool here is serving: "
+                    "continuous, whose passes are clamped to the measured tables (use clamp or extrapolate)",
+                )
+        return self

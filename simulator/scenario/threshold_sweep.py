@@ -51,6 +51,7 @@ from ..profiles.cost_models import outside_message
 from ..profiles.registry import load_profile
 from ..workload.datasets import TokenLengths
 from ..workload.spec import WorkloadSpec, build_workload
+from .simulation_schema import changed, unread
 
 
 def invalid(message: str) -> PydanticCustomError:
@@ -98,6 +99,10 @@ class ThresholdRange(BaseModel):
     def _not_empty_nor_huge(self) -> ThresholdRange:
         if self.stop < self.start:
             raise invalid(f"stop ({self.stop}) is below start ({self.start})")
+        if self.scale == "powers-of-two" and self.step != 1:
+            raise unread(
+                "step", "spaces linear thresholds only; scale: powers-of-two takes every power of two"
+            )
         if self.scale == "powers-of-two" and not self.values():
             raise invalid(f"no power of two within [{self.start}, {self.stop}]")
         if self.scale == "linear" and (self.stop - self.start) // self.step + 1 > MAX_THRESHOLDS:
@@ -159,8 +164,9 @@ class Scenario(BaseModel):
         except pydantic.ValidationError as error:
             first = error.errors()[0]
             message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-            where = ".".join(str(part) for part in first["loc"])
-            raise invalid(f"{where}: {message}" if where else message) from None
+            key = (first.get("ctx") or {}).get("yaml_key")
+            where = ".".join([*(str(part) for part in first["loc"]), *([key] if key else [])])
+            raise (unread(where, message) if where else invalid(message)) from None
 
     @field_validator("thresholds")
     @classmethod
@@ -175,6 +181,20 @@ class Scenario(BaseModel):
         if value and (info.data.get("method") != "paper" or info.data.get("rule") != "output"):
             raise invalid("only applies to method: paper with rule: output")
         return value
+
+    @model_validator(mode="after")
+    def _read(self) -> Scenario:
+        """Refuse the settings the chosen method never reads."""
+        key = changed(self, "cost_model", "out_of_range") if self.method == "paper" else None
+        if key:
+            raise unread(
+                key, "read by method: per-request only; the paper method prices its own per-bin tables"
+            )
+        if self.method == "per-request" and changed(self, "paper_runtime"):
+            raise unread(
+                "paper_runtime", "read by method: paper only; per-request prices the profiles' cost model"
+            )
+        return self
 
     def threshold_values(self) -> np.ndarray:
         values = self.thresholds if isinstance(self.thresholds, list) else self.thresholds.values()
@@ -270,6 +290,7 @@ def _summary(
     summary: dict[str, Any] = {
         "kind": scenario.kind,
         "scenario": name,
+        "description": scenario.description,
         "scenario_file": str(scenario_path),
         "seed": scenario.seed,
         "method": scenario.method,

@@ -169,7 +169,7 @@ def test_compare_tabulates_finished_runs(finished: Path, tmp_path: Path) -> None
             {"policies__1__params": {"threshold": 32, "below": "m2", "above": "a100"}},
             "policies.1.params.below: no pool named 'm2'",
         ),
-        ({"arrival": {"process": "trace", "trace": "t.csv"}}, "missing column output_tokens"),
+        ({"arrival": {"process": "trace", "trace": "t.csv"}, "sweep": None}, "missing column output_tokens"),
         ({"arrival__trace": "t.csv"}, "arrival: trace: is read only by process 'trace', not 'poisson'"),
         ({"workload": None, "sweep": None}, "workload: needed unless the arrival trace carries token counts"),
         ({"cost_model__out_of_range": "error", "sweep": None}, "cluster.a100: .* outside profile swing-a100"),
