@@ -285,7 +285,8 @@ def test_the_same_keys_where_they_are_read_are_accepted(tmp_path: Path) -> None:
             "cost_model": {"out_of_range": "extrapolate"},
         },
     )
-    summary = run_scenario(_write(tmp_path, data), tmp_path / "out")
+    with pytest.warns(UserWarning, match="extrapolating"):  # each profile says so, the serving one too
+        summary = run_scenario(_write(tmp_path, data), tmp_path / "out")
     assert summary["runs"][0]["predictor"] == {"kind": "bucket_mean", "prior_tokens": 50.0}
     # an extrapolating batching pool says so beside its numbers (it once read 'clamped' whatever was set)
     assert summary["cluster"]["gpu"]["serving_passes_out_of_range"].startswith("priced by the serving curves")
