@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from process_watch import alive, children
 
 from hybridsim.core import atomic, stop_signals
 from hybridsim.core.output_guard import MARKER, marker_text
@@ -50,21 +51,6 @@ WAIT_S = 60.0
 """Start-up may be slow on a loaded machine; the test waits on conditions, never this long when healthy."""
 STOP_S = 20.0
 """A stopped run ends at once (well under a second); one of these runs would take minutes to finish."""
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        found += [int(part) for part in task.read_text().split()]
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def outlived(workers: list[int]) -> list[int]:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from process_watch import alive, children
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -28,21 +29,6 @@ policies:
   - {name: all-a100, policy: all_on, params: {system: a100}}
   - {name: in-32, policy: input_threshold, params: {threshold: 32, below: m1, above: a100}}
 """
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        found += [int(part) for part in task.read_text().split()]
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.parametrize(
