@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hybridsim.simulator.metrics.summary import headline
 from hybridsim.simulator.report import simulation_plots
@@ -102,6 +103,23 @@ def test_compare_prints_a_table_narrower_than_120_characters_and_a_short_legend(
     assert "compare.csv" in text.splitlines()[-1]
     full = (tmp_path / "cmp" / "compare.csv").read_text()
     assert "energy-under-slo-60-oracle-with-a-very-long-name" in full  # the CSV keeps every name whole
+
+
+def test_compare_shows_a_batching_runs_ttft_tbt_slos(tmp_path: Path) -> None:
+    """Runs with `slo:` targets (TTFT, TBT, latency) and no `slo_s`: the SLO column is the worst target's
+    attainment, and the CSV keeps each target's and whether all were met."""
+    slos = {"all_met": False, "attainment": {"ttft_s": 0.95, "tbt_s": 0.8, "latency_s": 0.99}}
+    (tmp_path / "batching").mkdir()
+    runs = [fake_run("jsq", 1.0, 10.0, slos=slos)]
+    (tmp_path / "batching" / "summary.json").write_text(json.dumps(summary(runs)))
+    compare_runs([tmp_path / "batching"], tmp_path / "cmp")
+    row = pd.read_csv(tmp_path / "cmp" / "compare.csv").iloc[0]
+    assert row["slo_attainment"] == 0.8 and not row["slos_all_met"]
+    assert (row["slo_attainment_ttft_s"], row["slo_attainment_tbt_s"], row["slo_attainment_latency_s"]) == (
+        0.95,
+        0.8,
+        0.99,
+    )
 
 
 def test_close_policies_get_a_zoomed_panel_that_names_each_point(
