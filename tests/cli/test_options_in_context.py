@@ -2,6 +2,8 @@
 
 `--overwrite` of `compare`, `profiles show` and `workload show` acts on the --out folder or --plot file;
 without one it has nothing to act on. `run --no-overwrite` with `--overwrite` would be overruled by it.
+`run --seed` (or `seed:`) of a threshold sweep draws its `workload.requests`; without them every record is
+priced once, and the totals do not depend on the order.
 Each is one line naming the option, exit code 2, and no file written; with what it acts on, each works.
 """
 
@@ -101,3 +103,31 @@ def test_a_plans_execution_options_reach_its_backend(
     done = in_process("run", "plan.yaml", "--out", "p", *args, cwd=workspace)
     assert done.returncode == 2 and "stopped here" in done.stderr
     assert asked == [backend] and not (workspace / "p").exists()
+
+
+THRESHOLD = {
+    "kind": "threshold-sweep",
+    "systems": {"M1": {"profiles": ["m1-pro/llama2-7b"]}, "A100": {"profiles": ["swing-a100/llama2-7b"]}},
+    "workload": {"dataset": "alpaca", "max_input_tokens": 64},
+    "method": "per-request",
+    "thresholds": [16, 32],
+}
+"""A small threshold sweep: the prompts of at most 64 tokens, every one priced once."""
+
+
+def test_a_threshold_sweep_reads_its_seed_only_when_it_draws_requests(workspace: Path) -> None:  # noqa: F811
+    (workspace / "t.yaml").write_text(yaml.safe_dump(THRESHOLD))
+    for seed_given in (("--seed", "5"), ()):
+        if not seed_given:
+            (workspace / "t.yaml").write_text(yaml.safe_dump({**THRESHOLD, "seed": 5}))
+        done = in_process("run", "t.yaml", "--out", "t", *seed_given, cwd=workspace)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith("error: t.yaml: seed: (or --seed) draws workload.requests"), done.stderr
+        assert not (workspace / "t").exists()
+    drawn = {**THRESHOLD, "workload": {**THRESHOLD["workload"], "requests": 300}}
+    (workspace / "t.yaml").write_text(yaml.safe_dump(drawn))
+    sweeps = []
+    for seed in ("1", "2"):
+        assert in_process("run", "t.yaml", "--out", f"t{seed}", "--seed", seed, cwd=workspace).returncode == 0
+        sweeps.append((workspace / f"t{seed}" / "sweep.csv").read_text())
+    assert sweeps[0] != sweeps[1]  # other draws, other totals
