@@ -96,7 +96,8 @@ from .cli_serving import calibrate_serving, refuse_serving_options, serving_opti
     default=None,
     help="RAPL (--meter rapl or auto): measure the idle baseline this long before the run and subtract it "
     "(the paper's eq. 7). NVML, powermetrics: the length of the idle window measured before the sweep "
-    "(default 5 s), recorded as the profile's idle power.",
+    "(default 5 s; 0 skips it), recorded as the profile's idle power. With --serving, RAPL's baseline only "
+    "(the idle window is --idle-window-s).",
 )
 @click.option(
     "--uprof-csv",

@@ -116,9 +116,9 @@ def idle_power(meter: Any, idle_s: float | None = None) -> tuple[float | None, s
 
     The simulator charges idle power x idle time per node, so a profile needs it. Measured where the meter
     can measure an idle machine: RAPL's baseline, where --idle-s made the meter subtract one from every
-    trial (the paper's eq. 7); otherwise an idle window of `idle_s` seconds (default IDLE_WINDOW_S) read
-    with the meter itself, with the model loaded and warm, before the sweep. The estimated meter sees no
-    idle machine (it counts this process's CPU time), so its profiles say 0 W and why. uProf's meter
+    trial (the paper's eq. 7); otherwise an idle window of `idle_s` seconds (default IDLE_WINDOW_S; 0 skips
+    it) read with the meter itself, with the model loaded and warm, before the sweep. The estimated meter
+    sees no idle machine (it counts this process's CPU time), so its profiles say 0 W and why. uProf's meter
     reads a log written while trials run: no window, no idle figure (set one in the scenario).
     """
     if meter.name == "estimated":
@@ -138,7 +138,9 @@ def idle_power(meter: Any, idle_s: float | None = None) -> tuple[float | None, s
             if subtracted
             else (None, "not measured (uProf reads a log of the trials)")
         )
-    seconds = IDLE_WINDOW_S if idle_s is None or idle_s <= 0 else idle_s
+    if idle_s == 0:  # asked for no idle measurement (like --idle-window-s 0), not for the default window
+        return None, "not measured (--idle-s 0)"
+    seconds = IDLE_WINDOW_S if idle_s is None else idle_s
     watts, source = measure_idle_w(meter, seconds)  # gross: any RAPL baseline is inside it
     note = f"; the trials had the {baseline_note}" if subtracted else "; not subtracted from the trials"
     return watts, f"{source}, model loaded{note}"

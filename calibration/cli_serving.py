@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from hybridsim.core.cli_types import FiniteFloat
 from hybridsim.core.errors import HybridsimError
@@ -33,9 +34,13 @@ QUICK_SERVING = {
     "idle_window_s": 0.5,
 }
 """The `--serving --quick` smoke test: eight settings, a few short trials each."""
+_IDLE_S_UNREAD = (
+    "--idle-s: with --serving only RAPL reads it (the baseline subtracted from every pass), not --meter "
+    "{meter}; the idle power is measured over --idle-window-s"
+)
 REQUEST_LEVEL_ONLY = {
     "batch_size": ("--batch-size", 1),
-    "kv_cache": ("--no-kv-cache", True),
+    "kv_cache": ("--no-kv-cache", True),  # an explicit --kv-cache is what a serving sweep does
     "input_tokens": ("--input-tokens", None),
     "output_tokens": ("--output-tokens", None),
     "max_input": ("--max-input", None),
@@ -95,14 +100,24 @@ def serving_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def check_not_request_level(params: dict[str, Any]) -> None:
-    """Refuse request-level options given with --serving (they would be ignored)."""
+    """Refuse request-level options given with --serving (they would be ignored), even at their defaults:
+    `--batch-size 1` or `--ci-halfwidth 0.5` typed out would be ignored just the same."""
     for name, (option, default) in REQUEST_LEVEL_ONLY.items():
-        if params.get(name) != default:
+        if params.get(name) != default or (name != "kv_cache" and _typed(name)):
             raise HybridsimError(
                 f"{option}: does not apply to --serving (see --batch-sizes, --prompt-lengths)"
             )
-    if params.get("ci_halfwidth") not in (None, 0.5):
+    if params.get("ci_halfwidth") not in (None, 0.5) or _typed("ci_halfwidth"):
         raise HybridsimError("--ci-halfwidth: does not apply to --serving (use --ci-relative)")
+
+
+def _typed(name: str) -> bool:
+    """Whether the command line (or the environment) set the parameter `name`, rather than its default."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return False
+    source = context.get_parameter_source(name)
+    return source is not None and source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
 
 
 def refuse_serving_options(params: dict[str, Any]) -> None:
@@ -151,6 +166,8 @@ def calibrate_serving(params: dict[str, Any], command_started: float, command_li
         "--uprof-csv": params["uprof_csv"],
     }
     check_meter_options(params["meter_name"], meter_options)
+    if params["idle_s"] is not None and params["meter_name"] in ("nvidia", "powermetrics"):
+        raise HybridsimError(_IDLE_S_UNREAD.format(meter=params["meter_name"]))
     config = ServingConfig(
         batch_sizes=token_list("--batch-sizes", params["batch_sizes"])
         or base.get("batch_sizes", BATCH_SIZES),
@@ -181,6 +198,11 @@ def calibrate_serving(params: dict[str, Any], command_started: float, command_li
         rapl_idle_s=params["idle_s"],
         uprof_csv=params["uprof_csv"],
     )
+    if params["idle_s"] is not None and not any(
+        part.name == "rapl" for part in [meter, *getattr(meter, "meters", [])]
+    ):
+        meter.close()  # --meter auto found no RAPL: nothing would read --idle-s
+        raise HybridsimError(_IDLE_S_UNREAD.format(meter=f"auto (it chose {meter.name})"))
     click.echo(
         f"meter: {meter.name}{' (ESTIMATED, no energy counter)' if meter.estimated else ''}"
         f"{f' - {meter.scope}' if meter.scope else ''}"

@@ -86,6 +86,11 @@ class RunnerConfig:
     def validate(self) -> None:
         if (self.model is None) == (self.arch is None):
             raise HybridsimError("calibrate: give exactly one of --model PATH_OR_ID and --arch NAME")
+        if self.allow_download and self.model is None:
+            raise HybridsimError(
+                "--allow-download: only --model fetches from the hub; --arch builds a random model, "
+                "nothing is downloaded"
+            )
         if self.dtype not in DTYPES:
             raise HybridsimError(f"--dtype: {self.dtype!r} is not one of {', '.join(DTYPES)}")
         if self.batch_size < 1:

@@ -74,6 +74,8 @@ def list_command() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
 def show_command(names: tuple[str, ...], plot_path: Path | None, overwrite: bool) -> None:
     """Metadata, measured points and serving tables of each NAME (a built-in name or a profile directory)."""
+    if overwrite and plot_path is None:
+        raise HybridsimError("--overwrite: applies to a --plot file; without --plot nothing is written")
     if plot_path is not None:
         from ..report.profile_plots import check_plot_path
 

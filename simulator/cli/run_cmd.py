@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hybridsim.core.cli_types import bounded_int
+from hybridsim.core.errors import HybridsimError
 
 from ..scenario.loader import run_scenario
 
@@ -46,6 +47,9 @@ def run(
     workers: int | None,
 ) -> None:
     """Run a scenario YAML and write summary.json, tables and plots into --out, atomically."""
+    if no_overwrite and overwrite:
+        # staged_directory lets --overwrite replace a previous run, so --no-overwrite would go unread
+        raise HybridsimError("--no-overwrite: contradicts --overwrite (which replaces hybridsim's own files)")
     out_dir = Path("results") / scenario.stem if out_dir is None else out_dir
     execution = {
         name: value
@@ -76,6 +80,9 @@ def run(
 def compare(run_dirs: tuple[Path, ...], out_dir: Path | None, overwrite: bool) -> None:
     """Tabulate and plot finished runs side by side."""
     from ..report.compare import compare_runs
+
+    if overwrite and out_dir is None:
+        raise HybridsimError("--overwrite: applies to an --out folder; without --out nothing is written")
 
     table = compare_runs(list(run_dirs), out_dir, overwrite=overwrite)
     click.echo(table)

@@ -36,6 +36,8 @@ def list_workloads() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
 def show(name: str, plot_path: Path | None, overwrite: bool) -> None:
     """Summary statistics of a built-in workload NAME, or of a CSV of token lengths."""
+    if overwrite and plot_path is None:
+        raise HybridsimError("--overwrite: applies to a --plot file; without --plot nothing is written")
     if plot_path is not None:
         if plot_path.suffix.lower() not in (".png", ".pdf"):
             raise HybridsimError(f"--plot {plot_path}: the plot must be a .png or .pdf file")

@@ -2,7 +2,7 @@
 
     kind: threshold-sweep
     name: paper-input-threshold
-    seed: 0
+    seed: 0                        # draws workload.requests (unused without them: refused)
     systems:                       # exactly two, small (gets requests <= T) first, then large
       M1-Pro: {profiles: [m1-pro/llama2-7b, m1-pro/mistral-7b]}
       Swing AMD+A100: {profiles: [swing-a100/llama2-7b, swing-a100/mistral-7b, swing-a100/falcon-7b]}
@@ -189,6 +189,12 @@ class Scenario(BaseModel):
         if key:
             raise unread(
                 key, "read by method: per-request only; the paper method prices its own per-bin tables"
+            )
+        if self.workload.requests is None and changed(self, "seed"):
+            raise unread(
+                "seed",
+                "(or --seed) draws workload.requests from the table; without it every record is priced "
+                "once and the sweep's totals do not depend on the seed",
             )
         if self.method == "per-request" and changed(self, "paper_runtime"):
             raise unread(

@@ -54,6 +54,8 @@ def test_an_nvml_like_meter_measures_an_idle_window_before_the_sweep(no_sleep: l
     assert "model loaded; not subtracted from the trials" in source
     idle_power(meter, 12.0)
     assert no_sleep[-1] == 12.0
+    assert idle_power(meter, 0.0) == (None, "not measured (--idle-s 0)")  # 0 skips it, as its help says
+    assert meter.windows == 2 and no_sleep[-1] == 12.0
 
 
 def test_rapl_with_a_subtracted_baseline_reports_that_baseline(no_sleep: list[float]) -> None:

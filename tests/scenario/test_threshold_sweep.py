@@ -79,7 +79,7 @@ def per_request_scenario(
         f"""\
 kind: threshold-sweep
 name: small
-seed: 3
+{"seed: 3" if requests else ""}
 {SYSTEMS}workload:
   csv: lengths.csv
 {f"  requests: {requests}" if requests else ""}
