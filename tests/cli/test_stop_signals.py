@@ -9,38 +9,25 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from process_watch import alive, children
+from process_watch import SLOW_SIMULATION, alive, children, slow_simulation
 
 from hybridsim.core import atomic, stop_signals
 from hybridsim.core.output_guard import MARKER, marker_text
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
-BASE = """\
-  kind: simulation
-  seed: 1
-  cluster:
-    m1: {profile: m1-pro/llama2-7b, count: 4}
-    a100: {profile: swing-a100/llama2-7b, count: 1, queue: shared}
-  cost_model: {method: interpolated, out_of_range: clamp}
-  workload: {dataset: alpaca}
-  arrival: {process: poisson, rate: 0.5, requests: 2000000}
-  policies:
-    - {name: all-a100, policy: all_on, params: {system: a100}}
-    - {name: in-32, policy: input_threshold, params: {threshold: 32, below: m1, above: a100}}
-"""
-"""Two million requests: every run is minutes long, so the signal always finds the run in the middle."""
 SCENARIOS = {
-    "simulation": "workers: 2\n" + "\n".join(line[2:] for line in BASE.splitlines()) + "\n",
+    "simulation": slow_simulation(),
     "plan": (
         "kind: plan\nbase:\n"
-        + BASE
+        + textwrap.indent(SLOW_SIMULATION, "  ")
         + "space: {cluster.m1.count: [4, 8]}\n"
         + "policies: [{name: all-a100, policy: all_on, params: {system: a100}}]\n"
         + "seeds: 2\nsearch: {method: grid}\nexecution: {workers: 2}\n"

@@ -11,24 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from process_watch import alive, children
+from process_watch import alive, children, slow_simulation
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
-SLOW = """\
-kind: simulation
-seed: 1
-workers: 2
-cluster:
-  m1: {profile: m1-pro/llama2-7b, count: 4}
-  a100: {profile: swing-a100/llama2-7b, count: 1, queue: shared}
-cost_model: {method: interpolated, out_of_range: clamp}
-workload: {dataset: alpaca}
-arrival: {process: poisson, rate: 0.5, requests: 2000000}
-policies:
-  - {name: all-a100, policy: all_on, params: {system: a100}}
-  - {name: in-32, policy: input_threshold, params: {threshold: 32, below: m1, above: a100}}
-"""
+SLOW = slow_simulation()
 
 
 @pytest.mark.parametrize(
