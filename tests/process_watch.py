@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 SLOW_SIMULATION = """\
@@ -40,3 +42,14 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def start_run(cwd: Path, scenario: str = "slow.yaml") -> subprocess.Popen[str]:
+    """`hybridsim run <scenario> --out out` in `cwd`, as a process of its own (its output piped)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from hybridsim.cli import main; main()", "run", scenario, "--out", "out"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from process_watch import SLOW_SIMULATION, alive, children, slow_simulation
+from process_watch import SLOW_SIMULATION, alive, children, slow_simulation, start_run
 
 from hybridsim.core import atomic, stop_signals
 from hybridsim.core.output_guard import MARKER, marker_text
@@ -89,13 +89,7 @@ def test_a_stopped_run_leaves_nothing_behind(
         (tmp_path / "out" / "summary.json").write_text('{"kind": "earlier"}\n')
         (tmp_path / "out" / MARKER).write_text(marker_text("run", ["summary.json"]))
     before = snapshot(tmp_path)
-    run = subprocess.Popen(
-        [sys.executable, "-c", "from hybridsim.cli import main; main()", "run", "slow.yaml", "--out", "out"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = start_run(tmp_path)
     workers: list[int] = []
     try:
         wait_for("the staging folder", lambda: any(tmp_path.glob(".out.staging-*")), run)

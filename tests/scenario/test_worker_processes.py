@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from process_watch import alive, children, slow_simulation
+from process_watch import alive, children, slow_simulation, start_run
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -26,13 +25,7 @@ def test_workers_die_with_their_parent(
     tmp_path: Path, sig: int, exit_code: int, last_line: str | None
 ) -> None:
     (tmp_path / "slow.yaml").write_text(SLOW)
-    parent = subprocess.Popen(
-        [sys.executable, "-c", "from hybridsim.cli import main; main()", "run", "slow.yaml", "--out", "out"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    parent = start_run(tmp_path)
     deadline = time.monotonic() + 60
     while len(workers := children(parent.pid)) < 2:
         assert parent.poll() is None and time.monotonic() < deadline, parent.communicate()
