@@ -150,15 +150,6 @@ def _workload(scenario: Scenario) -> WorkloadSpec:
     return scenario.workload
 
 
-def _trace_overrides(scenario: Scenario, lengths: bool, limits: bool) -> None:
-    """Refuse the settings a trace's own columns would leave unread (token counts, `max_tokens`)."""
-    where = f"the trace {scenario.arrival.trace}"
-    if lengths and scenario.workload is not None:
-        raise HybridsimError(f"workload: {where} carries each request's token counts; remove the workload")
-    if limits and scenario.max_tokens != Scenario.model_fields["max_tokens"].default:
-        raise HybridsimError(f"max_tokens: {where} gives each request's limit (max_tokens column); remove it")
-
-
 def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStream, str]:
     """The requests of a run (times and lengths), from the scenario's seed alone; and where they came from."""
     arrival = scenario.arrival
@@ -180,7 +171,7 @@ def build_stream(scenario: Scenario, base_dir: Path | None) -> tuple[RequestStre
         )
         limits = trace.max_tokens[keep] if trace.max_tokens is not None else None
         source = f"trace {arrival.trace}"
-        _trace_overrides(scenario, tokens is not None, limits is not None)
+        scenario.refuse_unread_by_trace(tokens is not None, limits is not None)
     else:
         count = arrival.requests
         if count is None and arrival.duration_s is None:

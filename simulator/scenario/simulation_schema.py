@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from hybridsim.core.errors import HybridsimError
 from hybridsim.core.limits import INT64_MAX, MAX_NODES, MAX_REQUESTS, TOKENS_MAX
 
 from ..policies.registry import BUILTIN_POLICIES, is_policy_reference
@@ -297,3 +298,16 @@ class Scenario(_Strict):
                     "continuous, whose passes are clamped to the measured tables (use clamp or extrapolate)",
                 )
         return self
+
+    def refuse_unread_by_trace(self, lengths: bool, limits: bool) -> None:
+        """Refuse the settings a replayed trace's own columns leave unread (token counts, `max_tokens`); known
+        only once the trace file is read."""
+        where = f"the trace {self.arrival.trace}"
+        if lengths and self.workload is not None:
+            raise HybridsimError(
+                f"workload: {where} carries each request's token counts; remove the workload"
+            )
+        if limits and self.max_tokens != Scenario.model_fields["max_tokens"].default:
+            raise HybridsimError(
+                f"max_tokens: {where} gives each request's limit (max_tokens column); remove it"
+            )
