@@ -105,6 +105,28 @@ def test_compare_prints_a_table_narrower_than_120_characters_and_a_short_legend(
     assert "energy-under-slo-60-oracle-with-a-very-long-name" in full  # the CSV keeps every name whole
 
 
+def test_compare_shortens_names_but_never_prints_two_alike(tmp_path: Path) -> None:
+    """Shortened names keep their ends (`...-oracle`, `...-seed-2-long`) and stay apart where ends agree."""
+    policies = [
+        "energy-under-slo-60",
+        "energy-under-slo-60-oracle",
+        "cost-greedy-oracle",
+        "cost-greedy-normalised-oracle",
+        "join-shortest-queue",
+    ]
+    runs = [fake_run(name, 4.6 + k / 100, 12.0 + k) for k, name in enumerate(policies)]
+    folders = ["results-2026-12-01-seed-1-long", "results-2026-12-01-seed-2-long"]
+    for name in folders:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary(runs)))
+    text = compare_runs([tmp_path / name for name in folders], None)
+    rows = [line.split()[:2] for line in text.splitlines()[1:-1]]
+    assert any("~" in run or "~" in policy for run, policy in rows)  # the names were shortened
+    assert len({tuple(row) for row in rows}) == len(policies) * len(folders)
+    shown = [policy for _, policy in rows]
+    assert [name.endswith("oracle") for name in shown] == [name.endswith("oracle") for name in policies * 2]
+
+
 def test_compare_shows_a_batching_runs_ttft_tbt_slos(tmp_path: Path) -> None:
     """Runs with `slo:` targets (TTFT, TBT, latency) and no `slo_s`: the SLO column is the worst target's
     attainment, and the CSV keeps each target's and whether all were met."""
