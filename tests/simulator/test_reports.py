@@ -11,6 +11,7 @@ import pytest
 from hybridsim.simulator.metrics.summary import headline
 from hybridsim.simulator.report import simulation_plots
 from hybridsim.simulator.report.compare import TERMINAL_WIDTH, compare_runs
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 
 def fake_run(
@@ -166,3 +167,26 @@ def test_close_policies_get_a_zoomed_panel_that_names_each_point(
         "output-32",
     }
     assert len(saved[1].axes) == 1  # two far-apart policies: one panel is enough
+    assert "energy-under-slo-60-oracle-with-a-very-long-name  4.590 kWh, 12.3 s" in {
+        text.get_text() for text in zoomed.texts
+    }  # every label to the same digits: 4.590 beside 4.603
+
+
+def test_many_policies_leave_the_points_uncovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a zoomed corner and many policies (policy-comparison has 17) the legend lies outside the panel."""
+    saved: list[Any] = []
+    original = simulation_plots._save
+
+    def keep(figure: Any, out_dir: Path, name: str) -> str:
+        saved.append(figure)
+        return original(figure, out_dir, name)
+
+    monkeypatch.setattr(simulation_plots, "_save", keep)
+    many = RUNS + [fake_run(f"policy-{k}", 5.5 + 0.1 * k, 50.0 * (k + 1)) for k in range(12)]
+    simulation_plots.energy_vs_p99(many, tmp_path)
+    figure = saved[0]
+    renderer = FigureCanvasAgg(figure).get_renderer()  # _save closed the figure: draw it again
+    panel = figure.axes[0]
+    legend = panel.get_legend()
+    assert len(figure.axes) == 2 and len(legend.get_texts()) == len(many)
+    assert not legend.get_window_extent(renderer).overlaps(panel.get_window_extent(renderer))
