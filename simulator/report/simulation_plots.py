@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from hybridsim.core.text import significant
+
 from .figures import PNG_METADATA, plt
 
 UNITS = {
@@ -43,12 +45,6 @@ CORNER_ENERGY = 1.10
 def _legend(axis: plt.Axes) -> None:
     """Beside the plot, not over the points."""
     axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
-
-
-def _digits(value: float, digits: int) -> str:
-    """`value` to `digits` significant digits, trailing zeros kept (4.590 beside 4.603, not 4.59)."""
-    text = f"{value:#.{digits}g}"
-    return text if "e" in text else text.rstrip(".")
 
 
 def _save(figure: plt.Figure, out_dir: Path, name: str) -> str:
@@ -102,7 +98,7 @@ def _zoom(axis: plt.Axes, runs: list[dict[str, Any]], chosen: list[int], colours
             color=colours[k],
         )
         axis.annotate(
-            f"{runs[k]['policy']}  {_digits(kwh, 4)} kWh, {_digits(p99, 3)} s",
+            f"{runs[k]['policy']}  {significant(kwh, 4)} kWh, {significant(p99, 3)} s",
             (p99, kwh),
             xycoords="data",
             xytext=(1.04, (rank + 0.5) / len(order)),

@@ -143,6 +143,36 @@ def test_pareto_front_and_interval_helpers() -> None:
     assert low == pytest.approx(2.0 - 4.302652729911275 / np.sqrt(3)) and high > 2.0
 
 
+def test_the_headline_counts_ties_in_words_and_keeps_trailing_zeros() -> None:
+    from hybridsim.simulator.plan.kind import _headline
+
+    best = {
+        "choice": {"cluster.a100.count": 6},
+        "objective": 1.149,
+        "objective_ci_low": 1.133,
+        "objective_ci_high": 1.168,
+        "pareto_value": 13.8,
+        "offline_bound": {"above_pct_mean": 0.01},
+    }
+    summary = {
+        "best": best,
+        "objective": {"unit": "kWh"},
+        "seeds": [1, 2, 3],
+        "scenario": "plan",
+        "feasible": 4,
+        "search": {"evaluated": 8, "method": "grid", "space_size": 8},
+        "tied_with_best": [5],
+    }
+    text = _headline(summary, "latency_s.p99")
+    assert "1.149 kWh (95% CI 1.133-1.168 over 3 seeds)" in text and text.endswith("; 1 other ties with it")
+    best["objective_ci_high"] = 1.17
+    assert "(95% CI 1.133-1.170 over" in _headline(summary, "latency_s.p99")
+    summary["tied_with_best"] = [5, 7]
+    assert _headline(summary, "latency_s.p99").endswith("; 2 others tie with it")
+    summary["tied_with_best"] = []
+    assert "tie" not in _headline(summary, "latency_s.p99")
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -63,8 +63,8 @@ def summary(runs: list[dict]) -> dict:
 def test_the_headline_names_the_baselines_and_explains_its_words() -> None:
     text = headline(summary(RUNS))
     assert text.startswith("default: baselines (every request on one system): all-a100 4.603 kWh, p99 14.6 s")
-    assert "all-m1 7.58 kWh, p99 8,251 s" in text
-    assert "lowest energy: energy-under-slo-60-oracle-with-a-very-long-name 4.59 kWh" in text
+    assert "all-m1 7.580 kWh, p99 8,251 s" in text
+    assert "lowest energy: energy-under-slo-60-oracle-with-a-very-long-name 4.590 kWh" in text
     assert "-0.3% vs all-a100" in text and "saturated: all-m1 (m1)" in text
     assert "up to 12 of 1,000 requests" in text and "nearest measured length" in text
     assert "oracle: routed knowing each answer's true length" in text and "saturated: a pool busy 95%" in text
