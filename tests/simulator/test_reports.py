@@ -190,3 +190,13 @@ def test_many_policies_leave_the_points_uncovered(tmp_path: Path, monkeypatch: p
     legend = panel.get_legend()
     assert len(figure.axes) == 2 and len(legend.get_texts()) == len(many)
     assert not legend.get_window_extent(renderer).overlaps(panel.get_window_extent(renderer))
+
+
+def test_a_threshold_plot_names_the_system_each_side_of_t_goes_to() -> None:
+    import numpy as np
+    from hybridsim.simulator.report.threshold_plots import _one_plot
+
+    baselines = {"M1-Pro": 0.79, "Swing AMD+A100": 0.81}
+    figure = _one_plot(np.array([8, 16, 32]), np.array([0.8, 0.77, 0.75]), baselines, 2, "kWh", "t", "input")
+    label = figure.axes[0].get_xlabel()
+    assert label == "threshold T (to M1-Pro when input tokens m <= T, else to Swing AMD+A100)"
