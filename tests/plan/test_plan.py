@@ -232,3 +232,32 @@ def test_readme_plan_example_is_a_valid_plan_over_the_shipped_scenarios() -> Non
         scenario = plan_kind.Scenario.model_validate(example)
         space, seeds, _ = plan_kind._prepare(scenario, root / "scenarios" / "example.yaml", "README")
         assert space.size == 13 * 6 * 8 and len(seeds) == 3
+
+
+def test_the_heatmap_labels_its_colours_and_keeps_its_numbers_legible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hybridsim.simulator.plan import report
+
+    saved: list[Any] = []
+    original = report._save
+
+    def keep(figure: Any, out_dir: Path, name: str) -> str:
+        saved.append(figure)
+        return original(figure, out_dir, name)
+
+    monkeypatch.setattr(report, "_save", keep)
+    candidates = pd.DataFrame(
+        {
+            "cluster.m1.count": [0, 8, 0, 8],
+            "cluster.a100.count": [5, 5, 6, 6],
+            "objective": [1.0, 1.35, 1.25, 1.1],
+            "feasible": [True, True, True, False],
+        }
+    )
+    assert report.heatmap(candidates, ["cluster.m1.count", "cluster.a100.count"], "energy", tmp_path)
+    heat, bar = saved[0].axes
+    assert bar.get_ylabel() == "best feasible energy (kWh)"
+    assert heat.get_xlabel() == "cluster.m1.count (nodes)"
+    colours = {text.get_text(): text.get_color() for text in heat.texts}
+    assert colours == {"1.00": "white", "1.35": "black", "1.25": "black"}  # dark on viridis' yellow end
