@@ -204,6 +204,7 @@ def heatmap(candidates: pd.DataFrame, counts: list[str], kind: str, out_dir: Pat
     figure, axis = plt.subplots(figsize=(max(5.0, 0.55 * len(xs) + 2), max(3.5, 0.45 * len(ys) + 1.5)))
     shown = np.where(feasible, best, np.nan)
     image = axis.imshow(shown, origin="lower", aspect="auto", cmap="viridis")
+    low, high = (float(np.nanmin(shown)), float(np.nanmax(shown))) if feasible.any() else (0.0, 0.0)
     for i in range(len(ys)):
         for j in range(len(xs)):
             if tried[i, j] and not feasible[i, j]:
@@ -220,7 +221,8 @@ def heatmap(candidates: pd.DataFrame, counts: list[str], kind: str, out_dir: Pat
                     )
                 )
             elif feasible[i, j]:
-                light = float(image.norm(best[i, j])) > 0.6  # viridis turns yellow: dark text there
+                # viridis turns yellow towards the colour bar's top: dark text there
+                light = high > low and (best[i, j] - low) / (high - low) > 0.6
                 axis.text(
                     j,
                     i,
