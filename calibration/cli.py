@@ -44,7 +44,8 @@ from .cli_serving import calibrate_serving, refuse_serving_options, serving_opti
     "out_dir",
     type=click.Path(path_type=Path),
     required=True,
-    help="Profile directory to write (trials.csv, points.csv, profile.json, calibration.json).",
+    help="Profile directory to write (trials.csv, points.csv, profile.json, calibration.json; with "
+    "--serving, serving_trials.csv, serving_prefill.csv and serving_decode.csv instead of the first two).",
 )
 @click.option(
     "--arch",
@@ -196,7 +197,13 @@ def calibrate(
     **serving: Any,
 ) -> None:
     """Measure runtime and energy of an LLM at exact token counts and write a profile (with --serving:
-    the cost of prefill passes and decode iterations over batch sizes, `cli_serving.py`)."""
+    the cost of prefill passes and decode iterations over batch sizes).
+
+    \b
+    hybridsim calibrate --device cuda --arch llama2-7b --meter nvidia --out profiles/h100
+    hybridsim calibrate --device cpu --arch tiny-llama --meter estimated --quick --out /tmp/tiny
+    """
+    # --serving's sweep lives in cli_serving.py.
     command_started = time.monotonic()
     require_calibrate_extra()
     if serving.pop("serving"):

@@ -81,13 +81,19 @@ def build_serving_profile(name: str, trials: pd.DataFrame, context: CalibrationC
     serving = context.extra.get("serving")
     if not isinstance(serving, dict):
         raise HybridsimError(f"{CALIBRATION_FILE}: no extra.serving record: not a serving calibration")
+    estimated = context.estimated or bool(is_true(trials["estimated"]).any())
     tables = ServingTables(
         prefill=prefill,
         decode=decode,
         kv_capacity_tokens=int(serving["kv_capacity_tokens"]),
         kv_capacity_source=str(serving["kv_capacity_source"]),
         tensor_parallel=int(serving.get("tensor_parallel", 1)),
-        energy_source="measured",
+        # An estimated meter reads no counter: the tables (and every summary using them) say modelled.
+        energy_source=(
+            f"modelled by the {context.meter} meter, not metered: {context.energy_scope}"
+            if estimated
+            else "measured"
+        ),
         idle_power_w=serving.get("idle_power_w"),
         idle_power_source=str(serving.get("idle_power_source", "unknown")),
         kv_capacity_derivation=dict(serving.get("kv_capacity_derivation", {})),
@@ -95,7 +101,6 @@ def build_serving_profile(name: str, trials: pd.DataFrame, context: CalibrationC
     dates = pd.to_datetime(trials["started_at"], errors="coerce", utc=True).dropna()
     first = dates.min().date().isoformat() if len(dates) else "unknown"
     last = dates.max().date().isoformat() if len(dates) else "unknown"
-    estimated = context.estimated or bool(is_true(trials["estimated"]).any())
     notes = list(context.notes)
     if estimated:
         notes.append("energies are ESTIMATED (no energy counter was read): a model, not a measurement")

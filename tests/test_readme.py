@@ -1,4 +1,4 @@
-"""The README's scenario example is a real scenario: it validates and passes the pre-run checks."""
+"""The README's scenario examples are real scenarios: they validate and pass the pre-run checks."""
 
 from __future__ import annotations
 
@@ -26,6 +26,19 @@ def test_readme_simulation_example_is_valid() -> None:
         scenario = Scenario.model_validate(example)
         check(scenario, base_dir=None)
         assert scenario.cluster["a100"].power_cap is not None
+
+
+def test_readme_plan_example_is_valid() -> None:
+    """The plan example with its `base: default.yaml` from scenarios/; every dimension checked."""
+    from hybridsim.simulator.plan import kind as plan
+    from hybridsim.simulator.plan.schema import Scenario as Plan
+
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    (example,) = [yaml.safe_load(block) for block in blocks if block.startswith("kind: plan")]
+    scenario = Plan.model_validate(example)
+    space, seeds, _ = plan._prepare(scenario, README.parent / "scenarios" / "plan.yaml", "README.md")
+    assert space.size == 13 * 6 * (1 + 4 + 3) and len(seeds) == 3
+    assert scenario.execution.backend == "local" and scenario.execution.workers == 2
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:

@@ -77,7 +77,7 @@ def show(name: str, plot_path: Path | None, overwrite: bool) -> None:
     "out_dir",
     type=click.Path(path_type=Path),
     default=DATA_DIR,
-    show_default=True,
+    show_default="the built-in workload directory",
     help="Where to write the derived tables and PROVENANCE.md.",
 )
 @click.option(

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from hybridsim.core.text import significant
+
 from .result import RunResult
 from .serving_summary import pool_serving, slo_report, throughput, token_latency
 
@@ -227,9 +229,9 @@ def _glossary(runs: list[dict[str, Any]], saturated: bool) -> str:
 def _run_line(run: dict[str, Any]) -> str:
     p99 = run["latency_s"]["p99"]
     return (
-        f"{run['policy']} {run['energy']['total_kwh']:.4g} kWh, p99 {p99:,.0f} s"
+        f"{run['policy']} {significant(run['energy']['total_kwh'])} kWh, p99 {p99:,.0f} s"
         if p99 >= 100
-        else (f"{run['policy']} {run['energy']['total_kwh']:.4g} kWh, p99 {p99:.3g} s")
+        else (f"{run['policy']} {significant(run['energy']['total_kwh'])} kWh, p99 {p99:.3g} s")
     )
 
 

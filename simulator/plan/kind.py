@@ -36,6 +36,7 @@ from typing import Any
 from tqdm import tqdm
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.text import significant
 
 from ..scenario.simulation import check, offline_bound
 from .backends import make_backend
@@ -258,15 +259,16 @@ def _headline(summary: dict[str, Any], axis: str) -> str:
     above = best["offline_bound"]["above_pct_mean"]
     bound = f", energy {above:.2f}% above the offline bound" if above is not None else ""
     interval = (
-        f" (95% CI {best['objective_ci_low']:.4g}-{best['objective_ci_high']:.4g} over "
+        f" (95% CI {significant(best['objective_ci_low'])}-{significant(best['objective_ci_high'])} over "
         f"{len(summary['seeds'])} seeds)"
         if best["objective_ci_low"] is not None
         else ""
     )
+    ties = len(summary["tied_with_best"])
     return (
         f"{summary['scenario'] or 'plan'}: best {key(best['choice'])}: "
-        f"{best['objective']:.4g} {unit}{interval}, {axis} {best['pareto_value']:.3g} s{bound}; "
+        f"{significant(best['objective'])} {unit}{interval}, {axis} {best['pareto_value']:.3g} s{bound}; "
         f"{summary['feasible']} of {summary['search']['evaluated']} "
         f"candidates feasible ({summary['search']['method']}, space {summary['search']['space_size']})"
-        + (f"; {len(summary['tied_with_best'])} others tie with it" if summary["tied_with_best"] else "")
+        + ("; 1 other ties with it" if ties == 1 else f"; {ties} others tie with it" if ties else "")
     )

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hybridsim.core.text import significant
+
 from ..report.figures import PNG_METADATA, plt
 from .objective import OBJECTIVE_UNITS, flatten
 from .search import Evaluated
@@ -202,6 +204,7 @@ def heatmap(candidates: pd.DataFrame, counts: list[str], kind: str, out_dir: Pat
     figure, axis = plt.subplots(figsize=(max(5.0, 0.55 * len(xs) + 2), max(3.5, 0.45 * len(ys) + 1.5)))
     shown = np.where(feasible, best, np.nan)
     image = axis.imshow(shown, origin="lower", aspect="auto", cmap="viridis")
+    low, high = (float(np.nanmin(shown)), float(np.nanmax(shown))) if feasible.any() else (0.0, 0.0)
     for i in range(len(ys)):
         for j in range(len(xs)):
             if tried[i, j] and not feasible[i, j]:
@@ -218,15 +221,25 @@ def heatmap(candidates: pd.DataFrame, counts: list[str], kind: str, out_dir: Pat
                     )
                 )
             elif feasible[i, j]:
-                axis.text(j, i, f"{best[i, j]:.3g}", ha="center", va="center", fontsize=6, color="white")
+                # viridis turns yellow towards the colour bar's top: dark text there
+                light = high > low and (best[i, j] - low) / (high - low) > 0.6
+                axis.text(
+                    j,
+                    i,
+                    significant(best[i, j], 3),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="black" if light else "white",
+                )
     axis.set_xticks(range(len(xs)), [str(x) for x in xs])
     axis.set_yticks(range(len(ys)), [str(y) for y in ys])
-    axis.set_xlabel(x_path)
-    axis.set_ylabel(y_path)
+    axis.set_xlabel(f"{x_path} (nodes)")
+    axis.set_ylabel(f"{y_path} (nodes)")
     axis.set_title(
         f"Best feasible {kind} ({OBJECTIVE_UNITS[kind]}); hatched: infeasible; blank: not tried", fontsize=9
     )
-    figure.colorbar(image, ax=axis)
+    figure.colorbar(image, ax=axis, label=f"best feasible {kind} ({OBJECTIVE_UNITS[kind]})")
     return _save(figure, out_dir, "heatmap.png")
 
 

@@ -188,12 +188,27 @@ def compare_runs(run_dirs: list[Path], out_dir: Path | None, overwrite: bool = F
 
 
 def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "~"
+    """`text` in at most `width` characters, its middle replaced by '~': names that share a prefix
+    (`energy-under-slo-60`, `energy-under-slo-60-oracle`) differ at their ends, which stay visible."""
+    if len(text) <= width:
+        return text
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "~" + text[len(text) - tail :]
+
+
+def _shortened(values: pd.Series, width: int) -> pd.Series:
+    """Names shortened to `width`, or to the least width past it at which no two distinct names read alike."""
+    names = list(dict.fromkeys(str(value) for value in values))
+    longest = max((len(name) for name in names), default=0)
+    while width < longest and len({_shorten(name, width) for name in names}) < len(names):
+        width += 1
+    return values.map(lambda value: _shorten(str(value), width))
 
 
 def text_table(table: pd.DataFrame) -> str:
     """The table for a terminal: the main columns, percentages for idle share and utilisation, at most
-    TERMINAL_WIDTH characters wide (long run and policy names are shortened, ending in '~')."""
+    TERMINAL_WIDTH characters wide where names allow (long run and policy names lose their middle to '~',
+    never so far that two of them read alike)."""
     shown = table[[column for column in SHOWN if column in table]].rename(columns=SHOWN)
     if not shown["sweep"].astype(bool).any():
         shown = shown.drop(columns="sweep")
@@ -201,8 +216,7 @@ def text_table(table: pd.DataFrame) -> str:
         shown.insert(len(shown.columns) - 2, f"{column[5:]}%", 100.0 * table[column])
     for names in (30, 24, 20, 16, 12):
         text = shown.assign(
-            run=shown["run"].map(lambda value, width=names: _shorten(str(value), width)),
-            policy=shown["policy"].map(lambda value, width=names: _shorten(str(value), width)),
+            run=_shortened(shown["run"], names), policy=_shortened(shown["policy"], names)
         ).to_string(index=False, float_format=lambda value: f"{value:.4g}", na_rep="-")
         if max(len(line) for line in text.splitlines()) <= TERMINAL_WIDTH:
             break

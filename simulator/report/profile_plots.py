@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from hybridsim.core.atomic import write_bytes_atomic
 from hybridsim.core.errors import HybridsimError
@@ -42,16 +43,21 @@ def check_plot_path(path: Path, overwrite: bool) -> None:
 
 
 def plot_sweeps(profiles: list[Profile], path: Path) -> None:
-    """Write a 2 x 3 figure (sweeps x metrics) with one line per profile to `path` (.png or .pdf)."""
+    """Write a 2 x 3 figure (sweeps x metrics) with one line per profile to `path` (.png or .pdf).
+
+    One colour per profile in every panel, and one legend below the panels (inside, it covered the lines
+    that end in a corner), saying at which fixed length each profile's sweeps were measured."""
     path = Path(path)
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise HybridsimError(f"--plot {path}: the plot must be a {' or '.join(PLOT_SUFFIXES)} file")
-    figure = Figure(figsize=(13, 7.5), layout="constrained")
+    figure = Figure(figsize=(13, 7.5 + 0.2 * len(profiles)), layout="constrained")
     axes = figure.subplots(2, 3)
+    fixed: dict[int, list[str]] = {index: [] for index in range(len(profiles))}
     for row, (sweep, axis_column, label) in enumerate(
         (("input", "input_tokens", "input tokens"), ("output", "output_tokens", "output tokens"))
     ):
-        for profile in profiles:
+        other = "output" if sweep == "input" else "input"
+        for index, profile in enumerate(profiles):
             points = profile.sweep(sweep)
             if points.empty:
                 continue
@@ -61,14 +67,10 @@ def plot_sweeps(profiles: list[Profile], path: Path) -> None:
                 "throughput": tokens / points["runtime_s_mean"],
                 "energy_per_token": points["energy_j_mean"] / tokens,
             }
-            fixed = points["output_tokens" if sweep == "input" else "input_tokens"].iloc[0]
+            fixed[index].append(f"{sweep} sweep at {points[f'{other}_tokens'].iloc[0]} {other} tokens")
             for column, (key, _) in enumerate(PANELS):
                 axes[row, column].plot(
-                    points[axis_column],
-                    series[key],
-                    marker="o",
-                    markersize=3,
-                    label=f"{_describe(profile)} ({'output' if sweep == 'input' else 'input'} {fixed})",
+                    points[axis_column], series[key], marker="o", markersize=3, color=f"C{index % 10}"
                 )
         for column, (_, title) in enumerate(PANELS):
             axis = axes[row, column]
@@ -77,7 +79,14 @@ def plot_sweeps(profiles: list[Profile], path: Path) -> None:
             axis.set_xlabel(label)
             axis.set_ylabel(title)
             axis.grid(True, which="both", alpha=0.3)
-        axes[row, 0].legend(fontsize=7)
+    handles = [
+        Line2D([], [], marker="o", markersize=3, color=f"C{index % 10}") for index in range(len(profiles))
+    ]
+    labels = [
+        f"{_describe(profile)} ({', '.join(fixed[index]) or 'no sweep'})"
+        for index, profile in enumerate(profiles)
+    ]
+    figure.legend(handles, labels, loc="outside lower center", fontsize=8, frameon=False)
     figure.suptitle("Cost per request as measured; energy scopes differ per system (see `profiles show`)")
     buffer = io.BytesIO()
     figure.savefig(buffer, format=path.suffix.lower().lstrip("."), dpi=120)

@@ -35,10 +35,17 @@ def power_over_time(summary: dict[str, Any], out_dir: Path) -> str | None:
             times = (np.arange(len(power["watts"])) + 0.5) * power["bin_s"]
             label = run["policy"] + (f" ({run['sweep_value']})" if run.get("sweep_value") is not None else "")
             axis.plot(times / 60.0, np.asarray(power["watts"]) / 1000.0, label=label)
-        axis.set_title(f"{name}: power over time")
-        axis.set_xlabel("time (min)")
+        axis.set_title(f"{name} pool: power drawn over time (passes + idle)")
+        axis.set_xlabel("simulated time (min)")
         axis.set_ylabel("power (kW)")
-        axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        parameter = (summary.get("sweep") or {}).get("parameter")
+        axis.legend(
+            fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            title=f"policy ({parameter})" if parameter else None,
+            title_fontsize="small",
+        )
     figure.tight_layout()
     figure.savefig(out_dir / "power_over_time.png", dpi=110, bbox_inches="tight", metadata=PNG_METADATA)
     plt.close(figure)

@@ -9,12 +9,14 @@ Where energy is modelled rather than metered, the legend says so.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from hybridsim.core.atomic import write_bytes_atomic
 from hybridsim.core.profile_model import Profile
 from hybridsim.core.serving_checks import ok_rows
 
@@ -30,7 +32,7 @@ def _common_length(table: pd.DataFrame, tokens: str) -> int:
 
 def plot_serving(profiles: list[Profile], path: Path) -> None:
     """Write the three panels of the module docstring for `profiles` (each with serving tables) to `path`."""
-    figure = Figure(figsize=(14, 4.8), layout="constrained")
+    figure = Figure(figsize=(14, 4.8 + 0.2 * len(profiles)), layout="constrained")
     time_axis, decode_axis, prefill_axis = figure.subplots(1, 3)
     for profile in profiles:
         serving = profile.serving
@@ -44,12 +46,13 @@ def plot_serving(profiles: list[Profile], path: Path) -> None:
         batches = np.unique(np.geomspace(low, high, 64).round())
         iteration = model.decode(batches, batches * context)
         passes = model.prefill(batches, batches * prompt)
-        label = f"{profile.name}, tp{serving.tensor_parallel}{modelled}"
-        line = time_axis.plot(batches, 1000 * iteration.time_s)
-        color = line[0].get_color()
-        decode_axis.plot(
-            batches, iteration.energy_j / batches, color=color, label=f"{label} (context {context}/request)"
+        label = (
+            f"{profile.name}, tp{serving.tensor_parallel}{modelled} (decode: {context} context tokens per "
+            f"request; prefill: {prompt} prompt tokens per request)"
         )
+        line = time_axis.plot(batches, 1000 * iteration.time_s, label=label)
+        color = line[0].get_color()
+        decode_axis.plot(batches, iteration.energy_j / batches, color=color)
         prefill_axis.plot(batches, passes.energy_j / (batches * prompt), color=color)
         at = decode[decode["context_tokens"] == decode["batch_size"] * context]
         time_axis.plot(at["batch_size"], 1000 * at["time_s_mean"], "o", color=color, markersize=3)
@@ -70,8 +73,11 @@ def plot_serving(profiles: list[Profile], path: Path) -> None:
         axis.set_xlabel("batch size (requests)")
         axis.set_ylabel(title)
         axis.grid(True, which="both", alpha=0.3)
-    decode_axis.legend(fontsize=7, loc="lower left")
+    # Below the panels: inside one, the legend covered the lines that end in its corner.
+    handles, labels = time_axis.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", fontsize=8, frameon=False)
     figure.suptitle("Cost of one pass as batches grow (lines: serving cost model; dots: measured passes)")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix.lower().lstrip("."), dpi=120)
+    write_bytes_atomic(path, buffer.getvalue())

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from hybridsim.core.text import significant
+
 from .figures import PNG_METADATA, plt
 
 UNITS = {
@@ -96,7 +98,7 @@ def _zoom(axis: plt.Axes, runs: list[dict[str, Any]], chosen: list[int], colours
             color=colours[k],
         )
         axis.annotate(
-            f"{runs[k]['policy']}  {kwh:.4g} kWh, {p99:.3g} s",
+            f"{runs[k]['policy']}  {significant(kwh, 4)} kWh, {significant(p99, 3)} s",
             (p99, kwh),
             xycoords="data",
             xytext=(1.04, (rank + 0.5) / len(order)),
@@ -169,7 +171,8 @@ def energy_vs_p99(runs: list[dict[str, Any]], out_dir: Path, parameter: str | No
                 edgecolor="grey",
             )
         )
-        axis.legend(fontsize=7, loc="upper left", frameon=False, ncol=2)
+        # Below the panel: policies fill the whole left panel's corners when they are many.
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False, ncol=3)
         _zoom(zoomed, runs, corner, colours)
     else:
         _legend(axis)
@@ -230,13 +233,14 @@ def utilisation(
                 label=label,
             )
         axis.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
-        axis.set_title(system)
+        axis.set_title(f"{system} pool")
         axis.set_xlabel(_axis_label(parameter))
         axis.set_ylim(0, 1.05)
         axis.grid(True, alpha=0.3)
         if ticks is not None:
             axis.set_xticks(x, ticks)
     axes[0][0].set_ylabel("utilisation (busy time / node time)")
+    figure.suptitle(f"How busy each system was, per policy, against {parameter}")
     _legend(axes[0][-1])
     return _save(figure, out_dir, "utilisation.png")
 

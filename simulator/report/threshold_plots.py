@@ -54,7 +54,8 @@ def _one_plot(
     )
     if thresholds.min() > 0 and thresholds.max() / thresholds.min() >= 8:
         axis.set_xscale("log", base=2)
-    axis.set_xlabel(f"threshold T (to the first system when {RULE_LABELS[rule]})")
+    first, second = baselines
+    axis.set_xlabel(f"threshold T (to {first} when {RULE_LABELS[rule]}, else to {second})")
     axis.set_ylabel(ylabel)
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3, which="both", linewidth=0.4)

@@ -175,6 +175,20 @@ def test_the_written_profile_prices_exactly_what_was_measured(tmp_path: Path) ->
     np.testing.assert_allclose(profile.serving.prefill["time_s_mean"], means, rtol=1e-5)
 
 
+@pytest.mark.parametrize("estimated", [False, True])
+def test_an_estimated_meters_tables_say_their_energy_is_modelled(tmp_path: Path, estimated: bool) -> None:
+    """`pass energy: measured` beside an estimated meter misled: the summary's and the plot's MODELLED marks
+    follow `energy_source`, so an estimate must not be called measured."""
+    run_serving_protocol(FakePassRunner(), FakeMeter(), tmp_path, CONFIG, progress=False)
+    write_serving_profile(tmp_path, serving_context(estimated=estimated, meter="estimated"))
+    serving = load_profile_dir(tmp_path).serving
+    assert serving is not None and serving.energy_modelled == estimated
+    if estimated:
+        assert serving.energy_source.startswith("modelled by the estimated meter, not metered: ")
+    else:
+        assert serving.energy_source == "measured"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -256,6 +270,7 @@ def test_a_serving_calibration_of_a_tiny_llama_on_the_cpu_end_to_end(tmp_path: P
         "prefill passes:" in shown.stdout
         and "decode iterations:" in shown.stdout
         and "ESTIMATED" in shown.stdout
+        and "pass energy:  modelled by the estimated meter" in shown.stdout
     )
     resumed = subprocess.run(
         [*command, "--resume"], capture_output=True, text=True, env=env, timeout=300, check=False

@@ -143,6 +143,36 @@ def test_pareto_front_and_interval_helpers() -> None:
     assert low == pytest.approx(2.0 - 4.302652729911275 / np.sqrt(3)) and high > 2.0
 
 
+def test_the_headline_counts_ties_in_words_and_keeps_trailing_zeros() -> None:
+    from hybridsim.simulator.plan.kind import _headline
+
+    best = {
+        "choice": {"cluster.a100.count": 6},
+        "objective": 1.149,
+        "objective_ci_low": 1.133,
+        "objective_ci_high": 1.168,
+        "pareto_value": 13.8,
+        "offline_bound": {"above_pct_mean": 0.01},
+    }
+    summary = {
+        "best": best,
+        "objective": {"unit": "kWh"},
+        "seeds": [1, 2, 3],
+        "scenario": "plan",
+        "feasible": 4,
+        "search": {"evaluated": 8, "method": "grid", "space_size": 8},
+        "tied_with_best": [5],
+    }
+    text = _headline(summary, "latency_s.p99")
+    assert "1.149 kWh (95% CI 1.133-1.168 over 3 seeds)" in text and text.endswith("; 1 other ties with it")
+    best["objective_ci_high"] = 1.17
+    assert "(95% CI 1.133-1.170 over" in _headline(summary, "latency_s.p99")
+    summary["tied_with_best"] = [5, 7]
+    assert _headline(summary, "latency_s.p99").endswith("; 2 others tie with it")
+    summary["tied_with_best"] = []
+    assert "tie" not in _headline(summary, "latency_s.p99")
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -202,3 +232,32 @@ def test_readme_plan_example_is_a_valid_plan_over_the_shipped_scenarios() -> Non
         scenario = plan_kind.Scenario.model_validate(example)
         space, seeds, _ = plan_kind._prepare(scenario, root / "scenarios" / "example.yaml", "README")
         assert space.size == 13 * 6 * 8 and len(seeds) == 3
+
+
+def test_the_heatmap_labels_its_colours_and_keeps_its_numbers_legible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hybridsim.simulator.plan import report
+
+    saved: list[Any] = []
+    original = report._save
+
+    def keep(figure: Any, out_dir: Path, name: str) -> str:
+        saved.append(figure)
+        return original(figure, out_dir, name)
+
+    monkeypatch.setattr(report, "_save", keep)
+    candidates = pd.DataFrame(
+        {
+            "cluster.m1.count": [0, 8, 0, 8],
+            "cluster.a100.count": [5, 5, 6, 6],
+            "objective": [1.0, 1.35, 1.25, 1.1],
+            "feasible": [True, True, True, False],
+        }
+    )
+    assert report.heatmap(candidates, ["cluster.m1.count", "cluster.a100.count"], "energy", tmp_path)
+    heat, bar = saved[0].axes
+    assert bar.get_ylabel() == "best feasible energy (kWh)"
+    assert heat.get_xlabel() == "cluster.m1.count (nodes)"
+    colours = {text.get_text(): text.get_color() for text in heat.texts}
+    assert colours == {"1.00": "white", "1.35": "black", "1.25": "black"}  # dark on viridis' yellow end

@@ -11,6 +11,7 @@ import pytest
 from hybridsim.simulator.metrics.summary import headline
 from hybridsim.simulator.report import simulation_plots
 from hybridsim.simulator.report.compare import TERMINAL_WIDTH, compare_runs
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 
 def fake_run(
@@ -62,8 +63,8 @@ def summary(runs: list[dict]) -> dict:
 def test_the_headline_names_the_baselines_and_explains_its_words() -> None:
     text = headline(summary(RUNS))
     assert text.startswith("default: baselines (every request on one system): all-a100 4.603 kWh, p99 14.6 s")
-    assert "all-m1 7.58 kWh, p99 8,251 s" in text
-    assert "lowest energy: energy-under-slo-60-oracle-with-a-very-long-name 4.59 kWh" in text
+    assert "all-m1 7.580 kWh, p99 8,251 s" in text
+    assert "lowest energy: energy-under-slo-60-oracle-with-a-very-long-name 4.590 kWh" in text
     assert "-0.3% vs all-a100" in text and "saturated: all-m1 (m1)" in text
     assert "up to 12 of 1,000 requests" in text and "nearest measured length" in text
     assert "oracle: routed knowing each answer's true length" in text and "saturated: a pool busy 95%" in text
@@ -105,6 +106,28 @@ def test_compare_prints_a_table_narrower_than_120_characters_and_a_short_legend(
     assert "energy-under-slo-60-oracle-with-a-very-long-name" in full  # the CSV keeps every name whole
 
 
+def test_compare_shortens_names_but_never_prints_two_alike(tmp_path: Path) -> None:
+    """Shortened names keep their ends (`...-oracle`, `...-seed-2-long`) and stay apart where ends agree."""
+    policies = [
+        "energy-under-slo-60",
+        "energy-under-slo-60-oracle",
+        "cost-greedy-oracle",
+        "cost-greedy-normalised-oracle",
+        "join-shortest-queue",
+    ]
+    runs = [fake_run(name, 4.6 + k / 100, 12.0 + k) for k, name in enumerate(policies)]
+    folders = ["results-2026-12-01-seed-1-long", "results-2026-12-01-seed-2-long"]
+    for name in folders:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary(runs)))
+    text = compare_runs([tmp_path / name for name in folders], None)
+    rows = [line.split()[:2] for line in text.splitlines()[1:-1]]
+    assert any("~" in run or "~" in policy for run, policy in rows)  # the names were shortened
+    assert len({tuple(row) for row in rows}) == len(policies) * len(folders)
+    shown = [policy for _, policy in rows]
+    assert [name.endswith("oracle") for name in shown] == [name.endswith("oracle") for name in policies * 2]
+
+
 def test_compare_shows_a_batching_runs_ttft_tbt_slos(tmp_path: Path) -> None:
     """Runs with `slo:` targets (TTFT, TBT, latency) and no `slo_s`: the SLO column is the worst target's
     attainment, and the CSV keeps each target's and whether all were met."""
@@ -144,3 +167,36 @@ def test_close_policies_get_a_zoomed_panel_that_names_each_point(
         "output-32",
     }
     assert len(saved[1].axes) == 1  # two far-apart policies: one panel is enough
+    assert "energy-under-slo-60-oracle-with-a-very-long-name  4.590 kWh, 12.3 s" in {
+        text.get_text() for text in zoomed.texts
+    }  # every label to the same digits: 4.590 beside 4.603
+
+
+def test_many_policies_leave_the_points_uncovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a zoomed corner and many policies (policy-comparison has 17) the legend lies outside the panel."""
+    saved: list[Any] = []
+    original = simulation_plots._save
+
+    def keep(figure: Any, out_dir: Path, name: str) -> str:
+        saved.append(figure)
+        return original(figure, out_dir, name)
+
+    monkeypatch.setattr(simulation_plots, "_save", keep)
+    many = RUNS + [fake_run(f"policy-{k}", 5.5 + 0.1 * k, 50.0 * (k + 1)) for k in range(12)]
+    simulation_plots.energy_vs_p99(many, tmp_path)
+    figure = saved[0]
+    renderer = FigureCanvasAgg(figure).get_renderer()  # _save closed the figure: draw it again
+    panel = figure.axes[0]
+    legend = panel.get_legend()
+    assert len(figure.axes) == 2 and len(legend.get_texts()) == len(many)
+    assert not legend.get_window_extent(renderer).overlaps(panel.get_window_extent(renderer))
+
+
+def test_a_threshold_plot_names_the_system_each_side_of_t_goes_to() -> None:
+    import numpy as np
+    from hybridsim.simulator.report.threshold_plots import _one_plot
+
+    baselines = {"M1-Pro": 0.79, "Swing AMD+A100": 0.81}
+    figure = _one_plot(np.array([8, 16, 32]), np.array([0.8, 0.77, 0.75]), baselines, 2, "kWh", "t", "input")
+    label = figure.axes[0].get_xlabel()
+    assert label == "threshold T (to M1-Pro when input tokens m <= T, else to Swing AMD+A100)"
