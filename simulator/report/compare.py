@@ -116,6 +116,15 @@ def _rows(name: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def energy_axis(table: pd.DataFrame) -> tuple[str, str]:
+    """(column, label) of the plot's energy axis: total kWh where every run served as many requests, else
+    energy per request (a run of 40,000 requests would otherwise look four times dearer than one of 10,000).
+    """
+    if table["requests"].nunique() <= 1:
+        return "energy_kwh", "total energy, active + idle (kWh)"
+    return "j_per_request", "energy per request, active + idle (J; the runs' request counts differ)"
+
+
 def _plot(table: pd.DataFrame, path: Path) -> None:
     from matplotlib.lines import Line2D
 
@@ -127,12 +136,13 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
     colour = {
         policy: palette(k % palette.N) for k, policy in enumerate(policies)
     }  # a policy's colour in every run
+    energy, energy_label = energy_axis(table)
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
     for k, (run, rows) in enumerate(table.groupby("run", sort=False)):
         for policy, mine in rows.groupby("policy", sort=False):
             axis.plot(
                 mine["latency_p99_s"],
-                mine["energy_kwh"],
+                mine[energy],
                 marker=MARKERS[k % len(MARKERS)],
                 markersize=7,
                 fillstyle="none",
@@ -142,7 +152,7 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
             )
     axis.set_xscale("log")
     axis.set_xlabel("p99 latency, arrival to last token (s, log)")
-    axis.set_ylabel("total energy, active + idle (kWh)")
+    axis.set_ylabel(energy_label)
     axis.set_title("Runs compared: energy against tail latency (marker: run, colour: policy)")
     axis.grid(True, which="both", alpha=0.3)
     # One entry per run (its marker) and one per policy (its colour), not one per pair.

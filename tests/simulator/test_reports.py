@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from hybridsim.simulator.metrics.summary import headline
 from hybridsim.simulator.report import simulation_plots
-from hybridsim.simulator.report.compare import TERMINAL_WIDTH, compare_runs
+from hybridsim.simulator.report.compare import TERMINAL_WIDTH, compare_runs, energy_axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 
@@ -200,3 +200,12 @@ def test_a_threshold_plot_names_the_system_each_side_of_t_goes_to() -> None:
     figure = _one_plot(np.array([8, 16, 32]), np.array([0.8, 0.77, 0.75]), baselines, 2, "kWh", "t", "input")
     label = figure.axes[0].get_xlabel()
     assert label == "threshold T (to M1-Pro when input tokens m <= T, else to Swing AMD+A100)"
+
+
+def test_compare_plots_energy_per_request_when_the_runs_served_different_counts() -> None:
+    """Total kWh of a 40,000-request run beside a 10,000-request one would read four times dearer."""
+    same = pd.DataFrame({"requests": [1000, 1000], "energy_kwh": [1.0, 2.0], "j_per_request": [3.6, 7.2]})
+    assert energy_axis(same) == ("energy_kwh", "total energy, active + idle (kWh)")
+    mixed = same.assign(requests=[40_000, 10_000])
+    column, label = energy_axis(mixed)
+    assert column == "j_per_request" and "per request" in label and "(J" in label
