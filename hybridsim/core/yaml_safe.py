@@ -28,6 +28,8 @@ class StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *pool`: keys merged in may be overridden here; the base class merges them
             key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from hostile_harness import FUZZ, SCENARIO, check, invoke, snapshot, workspace
+from hybridsim.simulator.plan import backends
+from hybridsim.simulator.scenario.workers import WorkerPool
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -75,3 +78,37 @@ def test_hostile_output_paths(out: str, command: str, overwrite: bool) -> None:
         else:
             assert outcome.code == 2, outcome  # every other place is refused
             check(outcome, folder, before, None)
+
+
+# -- found by a generated campaign: an absurd worker count for a plan ------------------------------------
+
+
+@pytest.mark.parametrize("where", ["--workers", "execution.workers"])
+def test_a_plan_starts_no_more_workers_than_it_has_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """`--workers 9223372036854775807` once forked processes until the machine gave out (a pool of that
+    size); a plan's pool is now no larger than its largest batch of runs."""
+    sizes: list[int] = []
+
+    class Recorded(WorkerPool):
+        def __init__(self, workers: int) -> None:
+            sizes.append(workers)
+            assert workers <= 8, f"a pool of {workers} processes"  # before forking a single one
+            super().__init__(workers)
+
+    monkeypatch.setattr(backends, "WorkerPool", Recorded)
+    huge = 2**63 - 1
+    plan = {
+        "kind": "plan",
+        "base": SCENARIO,
+        "space": {"cluster.a100.count": [1, 2, 3]},
+        "policies": SCENARIO["policies"][:1],
+        "search": {"method": "grid"},
+        "execution": {"workers": huge} if where == "execution.workers" else {},
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(plan))
+    flags = ["--workers", str(huge)] if where == "--workers" else []
+    outcome = invoke(tmp_path, "run", "p.yaml", "--out", "out", *flags)
+    assert outcome.code == 0, outcome.stderr
+    assert sizes == [2]  # the first candidate runs alone (it checks the constraints), then the other two

@@ -221,3 +221,23 @@ def test_unsorted_trace_rows_are_replayed_sorted_with_one_warning(tmp_path: Path
         f"warning: arrival.trace: {tmp_path / 't.csv'}: 1 rows are earlier than the row before them; "
         "replaying the trace sorted by time"
     ]
+
+
+def test_yaml_merge_keys_are_read_and_duplicates_beside_them_still_refused(tmp_path: Path) -> None:
+    """`<<: *pool` (YAML's merge key) was refused as "could not determine a constructor for the tag
+    'tag:yaml.org,2002:merge'": the duplicate-key check built the merge key as a value. A key given beside
+    a merge overrides the merged one, as YAML says; the same key given twice is still refused."""
+    text = _scenario_with(cluster={}).replace(
+        "cluster: {}\n",
+        "cluster:\n  m1: &pool {profile: m1-pro/llama2-7b, count: 3, idle_power_w: 0.5}\n"
+        "  a100:\n    <<: *pool\n    profile: swing-a100/llama2-7b\n    count: 1\n",
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    outcome = invoke(tmp_path, "run", "s.yaml", "--out", "out")
+    assert outcome.code == 0, outcome.stderr
+    resolved = yaml.safe_load((tmp_path / "out" / "scenario.resolved.yaml").read_text())
+    a100 = resolved["cluster"]["a100"]
+    assert (a100["profile"], a100["count"], a100["idle_power_w"]) == ("swing-a100/llama2-7b", 1, 0.5)
+    (tmp_path / "s.yaml").write_text(text.replace("    count: 1\n", "    count: 1\n    count: 4\n"))
+    outcome = invoke(tmp_path, "run", "s.yaml", "--out", "out2")
+    assert outcome.code == 2 and "malformed YAML: duplicate key 'count'" in outcome.stderr, outcome.stderr
