@@ -5,6 +5,7 @@ the named cases (each with the one line it must print). The promise and the harn
 from __future__ import annotations
 
 import copy
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,31 @@ def test_yaml_merge_keys_are_read_and_duplicates_beside_them_still_refused(tmp_p
     (tmp_path / "s.yaml").write_text(text.replace("    count: 1\n", "    count: 1\n    count: 4\n"))
     outcome = invoke(tmp_path, "run", "s.yaml", "--out", "out2")
     assert outcome.code == 2 and "malformed YAML: duplicate key 'count'" in outcome.stderr, outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("names", "sweep"),
+    [
+        (["x" * 300, "in-32"], None),  # beyond the file system's 255 bytes: was a traceback
+        (["a b", "a_b"], None),  # one requests file for both: the second run overwrote the first
+        (["A", "a"], None),  # the same file on a case-insensitive file system
+        (["all-a100", "in-32"], {"parameter": "cost.reference", "values": ["a100", "a100"]}),
+        (["all-a100", "in-32"], {"parameter": "policies.in-32.name", "values": ["p q", "p/q", "y" * 400]}),
+    ],
+)
+def test_every_run_writes_its_own_requests_file(
+    tmp_path: Path, names: list[str], sweep: dict[str, Any] | None
+) -> None:
+    data = copy.deepcopy(SCENARIO)
+    data["write_requests"] = True
+    for policy, name in zip(data["policies"], names, strict=True):
+        policy["name"] = name
+    if sweep:
+        data["sweep"] = sweep
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    outcome = invoke(tmp_path, "run", "s.yaml", "--out", "out")
+    assert outcome.code == 0, outcome.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    files = [run["requests_file"] for run in summary["runs"]]
+    assert len({file.lower() for file in files}) == len(files) == len(summary["runs"]), files
+    assert all((tmp_path / "out" / file).is_file() for file in files)
