@@ -19,8 +19,19 @@ from . import stop_signals
 from .errors import HybridsimError, Interrupted
 from .stop_signals import Terminated
 
-USER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
-"""Operating-system errors that are the place's fault (full disk, read-only, no permission): one line."""
+USER_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EFBIG,
+        errno.ENAMETOOLONG,
+    }
+)
+"""Operating-system errors that are the place's fault (full disk, read-only, no permission) or the path's
+(a name too long for the file system): one line."""
 
 
 def run_main(command: click.Command, prog_name: str) -> None:

@@ -154,6 +154,36 @@ NAMED_CASES: list[tuple[str, dict[str, str], str]] = [
     ),
     ("duplicate key", {"s.yaml": _scenario_with() + "seed: 9\n"}, "malformed YAML: duplicate key 'seed'"),
     ("alias bomb", {"s.yaml": YAML_TRAPS[1]}, "aliases expand to more than 1,000,000 values"),
+    (
+        "recursive alias",  # was a RecursionError while looking for NaN in a structure that never ends
+        {"s.yaml": "kind: simulation\nloop: &a [*a]\n"},
+        "s.yaml:2:7: malformed YAML: an alias refers to a collection that contains it",
+    ),
+    (  # a path too long for the file system was an OSError with its traceback
+        "profile name too long for a path",
+        {"s.yaml": _scenario_with(cluster__m1__profile="p" * 300)},
+        f"/{'p' * 300}': File name too long",
+    ),
+    (
+        "trace name too long for a path",
+        {"s.yaml": _scenario_with(arrival={"process": "trace", "trace": "t" * 300})},
+        f"{'t' * 300}: File name too long",
+    ),
+    (
+        "workload table name too long for a path",
+        {"s.yaml": _scenario_with(workload={"csv": "w" * 300})},
+        f"{'w' * 300}: File name too long",
+    ),
+    (
+        "carbon series name too long for a path",
+        {"s.yaml": _scenario_with(carbon={"intensity_csv": "c" * 300})},
+        f"{'c' * 300}: File name too long",
+    ),
+    (
+        "plan base name too long for a path",
+        {"s.yaml": yaml.safe_dump({"kind": "plan", "base": "b" * 300, "space": {"cluster.m1.count": [1]}})},
+        f"{'b' * 300}: File name too long",
+    ),
     ("binary scenario", {"s.yaml": "\udcff"}, "not a UTF-8 text file"),
     (
         "negative trace time",
