@@ -179,6 +179,11 @@ NAMED_CASES: list[tuple[str, dict[str, str], str]] = [
         {"s.yaml": _scenario_with(carbon={"intensity_csv": "c" * 300})},
         f"{'c' * 300}: File name too long",
     ),
+    (  # was a list of 10**9 seeds built before the first run: MemoryError, or the machine swapping
+        "plan seeds beyond memory",
+        {"s.yaml": yaml.safe_dump({"kind": "plan", "base": SCENARIO, "seeds": 10**9})},
+        "s.yaml: seeds: 1,000,000,000 runs of every candidate; at most 10,000",
+    ),
     (
         "plan base name too long for a path",
         {"s.yaml": yaml.safe_dump({"kind": "plan", "base": "b" * 300, "space": {"cluster.m1.count": [1]}})},
