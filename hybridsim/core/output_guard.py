@@ -47,6 +47,8 @@ def check_output_path(target: Path, option: str = "--out", *, directory: bool = 
     where = f"{option} {text!r}" if text.strip() == "" else f"{option} {text}"
     if text.strip() == "" or "\0" in text:
         raise HybridsimError(f"{where}: not a path; name a new folder for the results")
+    if os.path.islink(text) and not os.path.exists(text):  # a rename onto the link fails half-way
+        raise HybridsimError(f"{where}: is a symbolic link to {os.readlink(text)}, which does not exist")
     absolute = Path(os.path.realpath(os.path.abspath(text)))
     kind = "folder" if directory else "file"
     protected = {

@@ -56,6 +56,10 @@ def run_main(command: click.Command, prog_name: str) -> None:
         sys.exit(error.exit_code)
     except HybridsimError as error:
         _fail(str(error), error.exit_code)
+    except click.exceptions.NoArgsIsHelpError as error:  # `hybridsim` alone: click's help, as an error
+        command_path = error.ctx.command_path
+        names = ", ".join(error.ctx.command.list_commands(error.ctx))  # type: ignore[attr-defined]
+        _fail(f"{command_path}: name a command: {names} (see '{command_path} --help')", 2)
     except click.UsageError as error:
         where = error.ctx.command_path if error.ctx else prog_name
         _fail(f"{where}: {error.format_message()} (see '{where} --help')", error.exit_code)

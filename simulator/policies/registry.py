@@ -89,7 +89,7 @@ def make_policy(name: str, params: dict[str, Any]) -> Policy:
 def _typed(cls: type, params: dict[str, Any]) -> dict[str, Any]:
     """A built-in's `params` as its constructor's annotations read them: `idle_aware: "false"` is False
     (it was a truthy string, so True); `idle_aware: "abc"`, `systems: [1, 2]` are refused, naming the key."""
-    hints = typing.get_type_hints(cls.__init__)
+    hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
     typed = dict(params)
     for key, value in params.items():
         if key not in hints:

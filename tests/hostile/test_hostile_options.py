@@ -112,3 +112,39 @@ def test_a_plan_starts_no_more_workers_than_it_has_runs(
     outcome = invoke(tmp_path, "run", "p.yaml", "--out", "out", *flags)
     assert outcome.code == 0, outcome.stderr
     assert sizes == [2]  # the first candidate runs alone (it checks the constraints), then the other two
+
+
+NOT_UTF8 = "r\udcff"
+"""A folder name holding the byte 0xff, as Python hands it over from a command line (surrogateescape)."""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["run", "s.yaml", "--out", "dangling"],
+            2,
+            "--out dangling: is a symbolic link to nowhere, which does",
+        ),
+        (
+            [],
+            2,
+            "hybridsim: name a command: run, compare, profiles, workload, calibrate",
+        ),  # was the help, as error
+        (["profiles"], 2, "hybridsim profiles: name a command: import-splitwise2024"),
+        (["run", "s.yaml", "--out", NOT_UTF8], 0, ""),  # pyarrow refused the path (UnicodeEncodeError)
+    ],
+    ids=["dangling-link", "no-command", "no-sub-command", "bytes-in-out"],
+)
+def test_named_hostile_command_lines(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+    data = {**SCENARIO, "write_requests": True}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "dangling").symlink_to("nowhere")  # was a NotADirectoryError from the final rename
+    before = snapshot(tmp_path)
+    out = tmp_path / args[args.index("--out") + 1] if "--out" in args else None
+    outcome = invoke(tmp_path, *args)
+    check(outcome, tmp_path, before, out)
+    assert outcome.code == code and message in outcome.stderr, outcome
+    if args and args[-1] == NOT_UTF8:  # and its run compares (pandas' arrow strings refused the name)
+        outcome = invoke(tmp_path, "compare", NOT_UTF8, "--out", "c" + NOT_UTF8)
+        assert outcome.code == 0 and "r\ufffd" in outcome.stdout, outcome
