@@ -37,6 +37,9 @@ USER_ERRNOS = frozenset(
 def run_main(command: click.Command, prog_name: str) -> None:
     """Run a click command as a program: every user error is one line on stderr and a non-zero exit."""
     warnings.showwarning = _show_warning
+    for stream in (sys.stdout, sys.stderr):  # a path holding bytes that are not UTF-8 is printed, not fatal
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     stop_signals.install()
     try:
         command.main(prog_name=prog_name, standalone_mode=False)

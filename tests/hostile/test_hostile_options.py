@@ -6,6 +6,9 @@ hostile_harness.py.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,8 +136,10 @@ NOT_UTF8 = "r\udcff"
         ),  # was the help, as error
         (["profiles"], 2, "hybridsim profiles: name a command: import-splitwise2024"),
         (["run", "s.yaml", "--out", NOT_UTF8], 0, ""),  # pyarrow refused the path (UnicodeEncodeError)
+        (["run", "s.yaml", "--out", "x/" * 1100 + "y"], 2, "folders deep; at most 256"),  # RecursionError
+        (["workload", "show", "alpaca", "--plot", "x/" * 1100 + "p.png"], 2, "folders deep; at most 256"),
     ],
-    ids=["dangling-link", "no-command", "no-sub-command", "bytes-in-out"],
+    ids=["dangling-link", "no-command", "no-sub-command", "bytes-in-out", "deep-out", "deep-plot"],
 )
 def test_named_hostile_command_lines(tmp_path: Path, args: list[str], code: int, message: str) -> None:
     data = {**SCENARIO, "write_requests": True}
@@ -148,3 +153,18 @@ def test_named_hostile_command_lines(tmp_path: Path, args: list[str], code: int,
     if args and args[-1] == NOT_UTF8:  # and its run compares (pandas' arrow strings refused the name)
         outcome = invoke(tmp_path, "compare", NOT_UTF8, "--out", "c" + NOT_UTF8)
         assert outcome.code == 0 and "r\ufffd" in outcome.stdout, outcome
+
+
+def test_a_path_that_is_not_utf8_prints_on_a_strict_terminal(tmp_path: Path) -> None:
+    """A UTF-8 desktop locale makes Python's stdout strict: printing `results: \\xff/summary.json` raised
+    UnicodeEncodeError after the run was written (a traceback, exit 1)."""
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(SCENARIO))
+    done = subprocess.run(
+        [sys.executable, "-c", "from hybridsim.cli import main; main()", "run", "s.yaml", "--out", NOT_UTF8],
+        cwd=tmp_path,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONUTF8": "0"},
+        timeout=300,
+    )
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode(errors="replace")
+    assert b"results: r\\udcff/summary.json" in done.stdout
