@@ -43,3 +43,5 @@ def read_json_file(path: Path, missing: str) -> Any:
         raise HybridsimError(f"{path}:{error.lineno}: malformed JSON: {error.msg}") from None
     except UnicodeDecodeError:
         raise HybridsimError(f"{path}: not a UTF-8 text file") from None
+    except RecursionError:  # `[[[[...` 100,000 deep
+        raise HybridsimError(f"{path}: malformed JSON: nested too deeply") from None

@@ -229,3 +229,25 @@ def test_named_hostile_data_files(tmp_path: Path, files: dict[str, Any], args: A
     outcome = invoke(tmp_path, *args)
     check(outcome, tmp_path, before, out)
     assert outcome.code == 2 and message in outcome.stderr, outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda text: "[" * 100_000 + "]" * 100_000, "profile.json: malformed JSON: nested too deeply"),
+        (
+            lambda text: json.dumps(
+                {**json.loads(text), "paper_fit": {**json.loads(text)["paper_fit"], "output_range": [8]}}
+            ),
+            "paper_fit: malformed (a range is [low, high], got [8])",
+        ),
+    ],
+    ids=["deep", "range-of-one"],  # a RecursionError, an IndexError
+)
+def test_damaged_profile_json(tmp_path: Path, change: Any, message: str) -> None:
+    profile = tmp_path / "p"
+    shutil.copytree(BUILTIN_DIR / "h100" / "llama2-7b-bf16-kv", profile)
+    (profile / "profile.json").write_text(change((profile / "profile.json").read_text()))
+    outcome = invoke(tmp_path, "profiles", "show", str(profile))
+    check(outcome, tmp_path, snapshot(tmp_path), None)
+    assert outcome.code == 2 and message in outcome.stderr, outcome.stderr
