@@ -113,12 +113,20 @@ def _rows(name: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
         row["cost_u"] = run["cost_u"]["value"]
         for column in NUMBERS:
             value = row[column]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not _finite(value):
                 raise ValueError(
                     f"runs: {column} of policy {row['policy']!r}: {value!r} is not a finite number"
                 )
+        for system in run["systems"]:  # shown as percentages: 'gpu' x 100.0 was a TypeError
+            value = row[f"util_{system}"]
+            if not _finite(value):
+                raise ValueError(f"runs: systems.{system}.utilisation: {value!r} is not a finite number")
         rows.append(row)
     return rows
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _plot(table: pd.DataFrame, path: Path) -> None:

@@ -129,6 +129,7 @@ SUMMARY_PATHS = [
     "runs.0.latency_s",
     "runs.0.latency_s.p99",
     "runs.0.systems",
+    "runs.0.systems.a100.utilisation",
     "runs.0.policy",
     "runs.0.cost_u",
     "runs.0.requests",
@@ -251,3 +252,14 @@ def test_damaged_profile_json(tmp_path: Path, change: Any, message: str) -> None
     outcome = invoke(tmp_path, "profiles", "show", str(profile))
     check(outcome, tmp_path, snapshot(tmp_path), None)
     assert outcome.code == 2 and message in outcome.stderr, outcome.stderr
+
+
+def test_compare_of_a_utilisation_that_is_not_a_number(finished_run: Path, tmp_path: Path) -> None:
+    """Utilisation is shown as a percentage: 'gpu' x 100.0 was a TypeError with its traceback."""
+    summary = json.loads((finished_run / "summary.json").read_text())
+    summary["runs"][0]["systems"]["a100"]["utilisation"] = "gpu"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text(json.dumps(summary))
+    outcome = invoke(tmp_path, "compare", "run")
+    assert outcome.code == 2, outcome
+    assert "malformed: runs: systems.a100.utilisation: 'gpu' is not a finite number" in outcome.stderr
