@@ -41,13 +41,21 @@ class ExistingOutput:
     """The kind named by the marker, where there is one."""
 
 
+MAX_DEPTH = 256
+"""Most folders an output path may nest (the deepest real ones hold a few dozen)."""
+
+
 def check_output_path(target: Path, option: str = "--out", *, directory: bool = True) -> Path:
     """Refuse places no output may take; return the absolute path. Nothing is created or changed."""
     text = os.fspath(target)
     where = f"{option} {text!r}" if text.strip() == "" else f"{option} {text}"
     if text.strip() == "" or "\0" in text:
         raise HybridsimError(f"{where}: not a path; name a new folder for the results")
+    if os.path.islink(text) and not os.path.exists(text):  # a rename onto the link fails half-way
+        raise HybridsimError(f"{where}: is a symbolic link to {os.readlink(text)}, which does not exist")
     absolute = Path(os.path.realpath(os.path.abspath(text)))
+    if len(absolute.parts) > MAX_DEPTH:  # Path.mkdir(parents=True) recurses once per missing folder
+        raise HybridsimError(f"{where}: {len(absolute.parts):,} folders deep; at most {MAX_DEPTH}")
     kind = "folder" if directory else "file"
     protected = {
         Path("/"): "the root directory",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -190,7 +191,14 @@ def read_trials(path: Path, filename: str = TRIALS_FILE) -> pd.DataFrame:
 
 
 def _optional_range(values: Any) -> tuple[float, float] | None:
-    return (float(values[0]), float(values[1])) if values else None
+    if not values:
+        return None
+    if not isinstance(values, list) or len(values) != 2:  # [8] was an IndexError
+        raise ValueError(f"a range is [low, high], got {values!r}")
+    low, high = float(values[0]), float(values[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+        raise ValueError(f"a range is [low, high] of finite numbers, got {values!r}")
+    return low, high
 
 
 def _metadata_from_dict(data: dict[str, Any]) -> ProfileMetadata:

@@ -19,13 +19,27 @@ from . import stop_signals
 from .errors import HybridsimError, Interrupted
 from .stop_signals import Terminated
 
-USER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
-"""Operating-system errors that are the place's fault (full disk, read-only, no permission): one line."""
+USER_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EFBIG,
+        errno.ENAMETOOLONG,
+    }
+)
+"""Operating-system errors that are the place's fault (full disk, read-only, no permission) or the path's
+(a name too long for the file system): one line."""
 
 
 def run_main(command: click.Command, prog_name: str) -> None:
     """Run a click command as a program: every user error is one line on stderr and a non-zero exit."""
     warnings.showwarning = _show_warning
+    for stream in (sys.stdout, sys.stderr):  # a path holding bytes that are not UTF-8 is printed, not fatal
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     stop_signals.install()
     try:
         command.main(prog_name=prog_name, standalone_mode=False)
@@ -45,6 +59,10 @@ def run_main(command: click.Command, prog_name: str) -> None:
         sys.exit(error.exit_code)
     except HybridsimError as error:
         _fail(str(error), error.exit_code)
+    except click.exceptions.NoArgsIsHelpError as error:  # `hybridsim` alone: click's help, as an error
+        command_path = error.ctx.command_path
+        names = ", ".join(error.ctx.command.list_commands(error.ctx))  # type: ignore[attr-defined]
+        _fail(f"{command_path}: name a command: {names} (see '{command_path} --help')", 2)
     except click.UsageError as error:
         where = error.ctx.command_path if error.ctx else prog_name
         _fail(f"{where}: {error.format_message()} (see '{where} --help')", error.exit_code)

@@ -22,9 +22,14 @@ def read_csv_file(path: Path, what: str = "file", where: str = "") -> pd.DataFra
     if not path.is_file():
         raise HybridsimError(f"{prefix}: {what} not found")
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise HybridsimError(f"{prefix}: unreadable CSV: {str(error).splitlines()[0]}") from None
+    for column in [name for name in frame.columns if pd.api.types.is_object_dtype(frame[name])]:
+        # pandas keeps an integer beyond uint64 (400 digits) as a Python int, which no float can hold
+        # (pd.to_numeric raises OverflowError); as text it reads as inf, which every check refuses
+        frame[column] = frame[column].map(lambda value: str(value) if type(value) is int else value)
+    return frame
 
 
 def read_json_file(path: Path, missing: str) -> Any:
@@ -38,3 +43,5 @@ def read_json_file(path: Path, missing: str) -> Any:
         raise HybridsimError(f"{path}:{error.lineno}: malformed JSON: {error.msg}") from None
     except UnicodeDecodeError:
         raise HybridsimError(f"{path}: not a UTF-8 text file") from None
+    except RecursionError:  # `[[[[...` 100,000 deep
+        raise HybridsimError(f"{path}: malformed JSON: nested too deeply") from None

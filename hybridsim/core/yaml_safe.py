@@ -2,9 +2,10 @@
 
 PyYAML's `safe_load` keeps the last of two equal keys silently (a scenario with `rate: 1` and, further
 down, `rate: 100` runs at 100 without a word), and builds `&a [*b, *b, ...]` chains that are small on disk
-but expand to billions of values once a validator walks them. `load_yaml_text` refuses both, with the line
-and column, before anything is built from the document; `first_unusable_number` finds a `.nan`, `.inf` or
-an integer beyond int64 anywhere in the result, so the message can name its YAML path.
+but expand to billions of values once a validator walks them (or, as `&a [*a]`, never end).
+`load_yaml_text` refuses them, with the line and column, before anything is built from the document;
+`first_unusable_number` finds a `.nan`, `.inf` or an integer beyond int64 anywhere in the result, so the
+message can name its YAML path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *pool`: keys merged in may be overridden here; the base class merges them
             key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
@@ -69,12 +72,23 @@ def load_yaml_text(text: str) -> Any:
         loader.dispose()
 
 
+class Recursive(yaml.YAMLError):
+    """A document with an alias inside the collection it names (`a: &a [*a]`): no scenario is infinite."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__("an alias refers to a collection that contains it (a recursive structure)")
+        self.problem = str(self)
+        self.problem_mark = node.start_mark
+
+
 def _expanded_size(node: Node, sizes: dict[int, int]) -> int:
     """Values under `node` with aliases counted as often as they are used (memoised per shared node)."""
     known = sizes.get(id(node))
+    if known == 0:
+        raise Recursive(node)
     if known is not None:
         return known
-    sizes[id(node)] = 1  # a recursive alias counts once instead of looping
+    sizes[id(node)] = 0  # in progress: meeting it again below means an alias to an enclosing collection
     if isinstance(node, SequenceNode):
         size = 1 + sum(_expanded_size(child, sizes) for child in node.value)
     elif isinstance(node, MappingNode):

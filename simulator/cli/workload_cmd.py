@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.limits import MAX_REQUESTS
 from hybridsim.core.output_guard import check_output_file
 
 from ..workload.datasets import BUILTIN_WORKLOADS, DATA_DIR, load_builtin, read_histogram_csv, summarise
@@ -50,6 +51,10 @@ def show(name: str, plot_path: Path | None, overwrite: bool) -> None:
         raise HybridsimError(
             f"unknown workload {name!r} (built-ins: {', '.join(BUILTIN_WORKLOADS)}; "
             "or a .csv with input_tokens,output_tokens[,count])"
+        )
+    if table.total > MAX_REQUESTS:  # the statistics below are taken over every record, one by one
+        raise HybridsimError(
+            f"{name}: {table.total:,} records; `workload show` summarises at most {MAX_REQUESTS:,}"
         )
     lengths = table.expand()
     statistics = summarise(lengths)  # an empty table fails here, before anything is printed

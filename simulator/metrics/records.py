@@ -46,7 +46,8 @@ class RequestTable:
         """Write the ledger as one Parquet file (deterministic bytes for identical columns)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(self.to_arrow(), path, compression="zstd", write_statistics=True)
+        with path.open("wb") as handle:  # pyarrow takes a str path as a URI: no bytes beyond UTF-8
+            pq.write_table(self.to_arrow(), handle, compression="zstd", write_statistics=True)
 
 
 PARQUET_COLUMNS: tuple[str, ...] = (

@@ -61,8 +61,8 @@ class LocalBackend:
                 results.append(evaluate(task))
                 progress(1)
             return results
-        if self._pool is None:
-            self._pool = WorkerPool(self.workers)
+        if self._pool is None:  # no more processes than tasks: the first batch is the largest
+            self._pool = WorkerPool(min(self.workers, len(tasks)))
         results = []
         try:
             for result in self._pool.imap(evaluate, list(tasks)):

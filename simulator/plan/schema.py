@@ -15,6 +15,9 @@ from pydantic_core import PydanticCustomError
 
 from ..scenario.simulation_schema import CarbonSpec, PredictorSpec, changed, unread
 
+MAX_SEEDS = 10_000
+"""Most seeds a candidate runs with (each is a whole simulation; a 95% interval needs a handful)."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -187,6 +190,9 @@ class Scenario(_Strict):
     def _space(self) -> Scenario:
         if isinstance(self.seeds, int) and self.seeds < 1:
             raise PydanticCustomError("seeds", "seeds: at least one")
+        count = self.seeds if isinstance(self.seeds, int) else len(self.seeds)
+        if count > MAX_SEEDS:  # 10**9 seeds was a list of 10**9 ints before a single run (MemoryError)
+            raise unread("seeds", f"{count:,} runs of every candidate; at most {MAX_SEEDS:,}")
         if isinstance(self.seeds, list) and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise PydanticCustomError("seeds", "seeds: a non-empty list of distinct seeds")
         if isinstance(self.seeds, list) and self.seed is not None:

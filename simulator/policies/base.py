@@ -83,7 +83,7 @@ class BlockDraws:
 
 def pool_named(view: Cluster, name: str, parameter: str) -> Pool:
     """The pool `name` that parameter `parameter` refers to; it must exist and have nodes."""
-    if name not in view.pools:
+    if not isinstance(name, str) or name not in view.pools:  # a list or mapping is no pool's name
         raise HybridsimError(f"params.{parameter}: no pool named {name!r} (pools: {', '.join(view.pools)})")
     pool = view.pools[name]
     if not pool.nodes:
@@ -98,8 +98,8 @@ def pools_named(view: Cluster, names: list[str] | None, parameter: str) -> list[
         if not pools:
             raise HybridsimError("the cluster has no nodes")
         return pools
-    if not names:
-        raise HybridsimError(f"params.{parameter}: name at least one pool")
+    if not isinstance(names, list) or not names:
+        raise HybridsimError(f"params.{parameter}: name at least one pool, as a list (got {names!r})")
     return [pool_named(view, name, f"{parameter}.{k}") for k, name in enumerate(names)]
 
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import typing
 from typing import Any
+
+import pydantic
 
 from hybridsim.core.errors import HybridsimError
 
@@ -75,8 +78,26 @@ def make_policy(name: str, params: dict[str, Any]) -> Policy:
         from .user_policy import UserPolicy, construct
 
         return UserPolicy(construct(cls, name, params), name)
+    params = _typed(cls, params)
     try:
         return cls(**params)
     except (TypeError, ValueError) as error:  # a parameter of the wrong type ('abc' for a number, ...)
         given = ", ".join(f"{key}={value!r}" for key, value in params.items())
         raise HybridsimError(f"params: {name} rejects {given}: {error}") from None
+
+
+def _typed(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    """A built-in's `params` as its constructor's annotations read them: `idle_aware: "false"` is False
+    (it was a truthy string, so True); `idle_aware: "abc"`, `systems: [1, 2]` are refused, naming the key."""
+    hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
+    typed = dict(params)
+    for key, value in params.items():
+        if key not in hints:
+            continue
+        try:
+            typed[key] = pydantic.TypeAdapter(hints[key]).validate_python(value)
+        except pydantic.ValidationError as error:
+            first = error.errors()[0]
+            where = "".join(f".{part}" for part in first["loc"])
+            raise HybridsimError(f"params.{key}{where}: {first['msg']} (got {value!r})") from None
+    return typed

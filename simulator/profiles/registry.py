@@ -55,7 +55,11 @@ def _load(name_or_path: str) -> Profile:
     if name_or_path in list_builtin():
         return load_profile_dir(BUILTIN_DIR / name_or_path, name=name_or_path)
     path = Path(name_or_path).expanduser()
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as error:  # a name too long for a path, a loop of links
+        raise HybridsimError(f"profile {name_or_path!r}: {error.strerror}") from None
+    if is_dir:
         return load_profile_dir(path)
     raise HybridsimError(
         f"profile {name_or_path!r}: neither a built-in name nor a profile directory; "

@@ -62,9 +62,9 @@ NUMBERS = ("requests", "energy_kwh", "idle_pct", "j_per_request", "latency_p50_s
 def comparison_table(run_dirs: list[Path]) -> pd.DataFrame:
     """One row per (run, sweep point, policy)."""
     rows = []
-    names = [Path(run_dir).name or str(run_dir) for run_dir in run_dirs]
+    names = [_text(Path(run_dir).name or str(run_dir)) for run_dir in run_dirs]
     if len(set(names)) < len(names):
-        names = [str(run_dir) for run_dir in run_dirs]
+        names = [_text(str(run_dir)) for run_dir in run_dirs]
     for name, run_dir in zip(names, run_dirs, strict=True):
         summary = _read_summary(Path(run_dir))
         try:
@@ -73,6 +73,11 @@ def comparison_table(run_dirs: list[Path]) -> pd.DataFrame:
             what = f"missing {error}" if isinstance(error, KeyError) else str(error).splitlines()[0]
             raise HybridsimError(f"{Path(run_dir) / 'summary.json'}: malformed: {what}") from None
     return pd.DataFrame(rows)
+
+
+def _text(name: str) -> str:
+    """A folder name as a table can hold it: bytes that are not UTF-8 (`\\xff`) shown as U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _rows(name: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,12 +113,20 @@ def _rows(name: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
         row["cost_u"] = run["cost_u"]["value"]
         for column in NUMBERS:
             value = row[column]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not _finite(value):
                 raise ValueError(
                     f"runs: {column} of policy {row['policy']!r}: {value!r} is not a finite number"
                 )
+        for system in run["systems"]:  # shown as percentages: 'gpu' x 100.0 was a TypeError
+            value = row[f"util_{system}"]
+            if not _finite(value):
+                raise ValueError(f"runs: systems.{system}.utilisation: {value!r} is not a finite number")
         rows.append(row)
     return rows
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def energy_axis(table: pd.DataFrame) -> tuple[str, str]:

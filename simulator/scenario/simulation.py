@@ -38,6 +38,7 @@ from hybridsim.simulator.profiles.cost_models import build_cost_model
 from tqdm import tqdm
 
 from hybridsim.core.errors import HybridsimError
+from hybridsim.core.file_names import file_names
 from hybridsim.core.limits import MAX_SECONDS
 
 from ..analysis.offline_bound import BoundResult
@@ -269,10 +270,6 @@ def run_one(
 # -- workers and the files of a run ------------------------------------------------------------------------
 
 
-def _file_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text)
-
-
 def _task(args: tuple[Scenario, int, Path | None, Path | None]) -> tuple[dict[str, Any], list[str]]:
     """One run, with the warnings it raised (a worker process's warnings would otherwise print per worker)."""
     with warnings.catch_warnings(record=True) as caught:
@@ -334,12 +331,14 @@ def run(scenario: Scenario, out_dir: Path, scenario_path: Path | None = None) ->
                 raise HybridsimError(f"{where}{error}") from None
     messages = [str(warning.message) for warning in caught]
     tasks, files = [], []
-    for value, point in points:
-        folder = Path("requests") / (
-            _file_name(f"{scenario.sweep.parameter}={value}") if scenario.sweep else ""
-        )
-        for index, spec in enumerate(point.policies):
-            relative = folder / f"{_file_name(spec.label)}.parquet" if scenario.write_requests else None
+    folders = file_names(
+        [f"{scenario.sweep.parameter}={value}" if scenario.sweep else "" for value, _ in points]
+    )
+    for folder_name, (_, point) in zip(folders, points, strict=True):
+        folder = Path("requests") / folder_name
+        names = file_names([spec.label for spec in point.policies])
+        for index, name in enumerate(names):
+            relative = folder / f"{name}.parquet" if scenario.write_requests else None
             files.append(relative)
             tasks.append((point, index, base_dir, out_dir / relative if relative else None))
     workers = min(scenario.workers or os.cpu_count() or 1, len(tasks))

@@ -129,6 +129,7 @@ SUMMARY_PATHS = [
     "runs.0.latency_s",
     "runs.0.latency_s.p99",
     "runs.0.systems",
+    "runs.0.systems.a100.utilisation",
     "runs.0.policy",
     "runs.0.cost_u",
     "runs.0.requests",
@@ -157,3 +158,108 @@ def test_compare_of_a_damaged_summary(finished_run: Path, path: str, value: Any)
         )  # NaN and Infinity as Python writes them
         before = snapshot(folder)
         check(invoke(folder, "compare", "run", "--out", "cmp"), folder, before, folder / "cmp")
+
+
+BIG = "1" * 400
+"""An integer pandas keeps as a Python int (beyond uint64): pd.to_numeric raised OverflowError on it."""
+
+
+def _serving_profile(folder: Path, cell: str) -> list[str]:
+    profile = folder / "p"
+    shutil.copytree(BUILTIN_DIR / "splitwise-a100" / "llama2-70b-tp8", profile)
+    lines = (profile / "serving_decode.csv").read_text().splitlines()
+    lines[1] = ",".join([lines[1].split(",")[0], cell, *lines[1].split(",")[2:]])
+    (profile / "serving_decode.csv").write_text("\n".join(lines) + "\n")
+    return ["profiles", "show", str(profile)]
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        (
+            {
+                "t.csv": f"timestamp\n0\n{BIG}\n",
+                "s.yaml": {"arrival": {"process": "trace", "trace": "t.csv"}},
+            },
+            ["run", "s.yaml", "--out", "out"],
+            "timestamp: row 3: '1111",
+        ),
+        (
+            {
+                "t.csv": f"timestamp,input_tokens,output_tokens\n0,{BIG},3\n",
+                "s.yaml": {"arrival": {"trace": "t.csv"}},
+            },
+            ["run", "s.yaml", "--out", "out"],
+            "row 2: input_tokens must be an integer >= 1 and <= 1,048,576",
+        ),
+        (
+            {"w.csv": f"input_tokens,output_tokens,count\n3,{BIG},1\n"},
+            ["workload", "show", "w.csv"],
+            "output_tokens",
+        ),
+        ({}, "serving", "serving_decode.csv"),
+        (  # a histogram whose records no memory holds one by one: was a 14.6 TiB allocation
+            {"w.csv": "input_tokens,output_tokens,count\n1,1,1000000000000\n2,2,1000000000000\n"},
+            ["workload", "show", "w.csv"],
+            "w.csv: 2,000,000,000,000 records; `workload show` summarises at most 50,000,000",
+        ),
+        (
+            {
+                "p.jsonl": b"\xff\xfe\n",
+                "tok.model": "x",
+                "s.yaml": {"workload": {"jsonl": "p.jsonl", "tokenizer": "tok.model"}},
+            },
+            ["run", "s.yaml", "--out", "out"],
+            "workload.jsonl: ",  # was a UnicodeDecodeError with its traceback
+        ),
+    ],
+    ids=["trace-time", "trace-tokens", "workload-table", "serving-table", "huge-histogram", "jsonl-bytes"],
+)
+def test_named_hostile_data_files(tmp_path: Path, files: dict[str, Any], args: Any, message: str) -> None:
+    for name, content in files.items():
+        if isinstance(content, dict):  # sections of the harness's scenario replaced
+            data = {**copy.deepcopy(SCENARIO), **content}
+            if "arrival" in content:
+                data["arrival"] = {"process": "trace", **content["arrival"]}
+            content = yaml.safe_dump(data)
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    if args == "serving":
+        args = _serving_profile(tmp_path, BIG)
+    before = snapshot(tmp_path)
+    out = tmp_path / "out" if "--out" in args else None
+    outcome = invoke(tmp_path, *args)
+    check(outcome, tmp_path, before, out)
+    assert outcome.code == 2 and message in outcome.stderr, outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda text: "[" * 100_000 + "]" * 100_000, "profile.json: malformed JSON: nested too deeply"),
+        (
+            lambda text: json.dumps(
+                {**json.loads(text), "paper_fit": {**json.loads(text)["paper_fit"], "output_range": [8]}}
+            ),
+            "paper_fit: malformed (a range is [low, high], got [8])",
+        ),
+    ],
+    ids=["deep", "range-of-one"],  # a RecursionError, an IndexError
+)
+def test_damaged_profile_json(tmp_path: Path, change: Any, message: str) -> None:
+    profile = tmp_path / "p"
+    shutil.copytree(BUILTIN_DIR / "h100" / "llama2-7b-bf16-kv", profile)
+    (profile / "profile.json").write_text(change((profile / "profile.json").read_text()))
+    outcome = invoke(tmp_path, "profiles", "show", str(profile))
+    check(outcome, tmp_path, snapshot(tmp_path), None)
+    assert outcome.code == 2 and message in outcome.stderr, outcome.stderr
+
+
+def test_compare_of_a_utilisation_that_is_not_a_number(finished_run: Path, tmp_path: Path) -> None:
+    """Utilisation is shown as a percentage: 'gpu' x 100.0 was a TypeError with its traceback."""
+    summary = json.loads((finished_run / "summary.json").read_text())
+    summary["runs"][0]["systems"]["a100"]["utilisation"] = "gpu"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text(json.dumps(summary))
+    outcome = invoke(tmp_path, "compare", "run")
+    assert outcome.code == 2, outcome
+    assert "malformed: runs: systems.a100.utilisation: 'gpu' is not a finite number" in outcome.stderr

@@ -6,10 +6,16 @@ hostile_harness.py.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from hostile_harness import FUZZ, SCENARIO, check, invoke, snapshot, workspace
+from hybridsim.simulator.plan import backends
+from hybridsim.simulator.scenario.workers import WorkerPool
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -75,3 +81,90 @@ def test_hostile_output_paths(out: str, command: str, overwrite: bool) -> None:
         else:
             assert outcome.code == 2, outcome  # every other place is refused
             check(outcome, folder, before, None)
+
+
+# -- found by a generated campaign: an absurd worker count for a plan ------------------------------------
+
+
+@pytest.mark.parametrize("where", ["--workers", "execution.workers"])
+def test_a_plan_starts_no_more_workers_than_it_has_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """`--workers 9223372036854775807` once forked processes until the machine gave out (a pool of that
+    size); a plan's pool is now no larger than its largest batch of runs."""
+    sizes: list[int] = []
+
+    class Recorded(WorkerPool):
+        def __init__(self, workers: int) -> None:
+            sizes.append(workers)
+            assert workers <= 8, f"a pool of {workers} processes"  # before forking a single one
+            super().__init__(workers)
+
+    monkeypatch.setattr(backends, "WorkerPool", Recorded)
+    huge = 2**63 - 1
+    plan = {
+        "kind": "plan",
+        "base": SCENARIO,
+        "space": {"cluster.a100.count": [1, 2, 3]},
+        "policies": SCENARIO["policies"][:1],
+        "search": {"method": "grid"},
+        "execution": {"workers": huge} if where == "execution.workers" else {},
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(plan))
+    flags = ["--workers", str(huge)] if where == "--workers" else []
+    outcome = invoke(tmp_path, "run", "p.yaml", "--out", "out", *flags)
+    assert outcome.code == 0, outcome.stderr
+    assert sizes == [2]  # the first candidate runs alone (it checks the constraints), then the other two
+
+
+NOT_UTF8 = "r\udcff"
+"""A folder name holding the byte 0xff, as Python hands it over from a command line (surrogateescape)."""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["run", "s.yaml", "--out", "dangling"],
+            2,
+            "--out dangling: is a symbolic link to nowhere, which does",
+        ),
+        (
+            [],
+            2,
+            "hybridsim: name a command: run, compare, profiles, workload, calibrate",
+        ),  # was the help, as error
+        (["profiles"], 2, "hybridsim profiles: name a command: import-splitwise2024"),
+        (["run", "s.yaml", "--out", NOT_UTF8], 0, ""),  # pyarrow refused the path (UnicodeEncodeError)
+        (["run", "s.yaml", "--out", "x/" * 1100 + "y"], 2, "folders deep; at most 256"),  # RecursionError
+        (["workload", "show", "alpaca", "--plot", "x/" * 1100 + "p.png"], 2, "folders deep; at most 256"),
+    ],
+    ids=["dangling-link", "no-command", "no-sub-command", "bytes-in-out", "deep-out", "deep-plot"],
+)
+def test_named_hostile_command_lines(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+    data = {**SCENARIO, "write_requests": True}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "dangling").symlink_to("nowhere")  # was a NotADirectoryError from the final rename
+    before = snapshot(tmp_path)
+    out = tmp_path / args[args.index("--out") + 1] if "--out" in args else None
+    outcome = invoke(tmp_path, *args)
+    check(outcome, tmp_path, before, out)
+    assert outcome.code == code and message in outcome.stderr, outcome
+    if args and args[-1] == NOT_UTF8:  # and its run compares (pandas' arrow strings refused the name)
+        outcome = invoke(tmp_path, "compare", NOT_UTF8, "--out", "c" + NOT_UTF8)
+        assert outcome.code == 0 and "r\ufffd" in outcome.stdout, outcome
+
+
+def test_a_path_that_is_not_utf8_prints_on_a_strict_terminal(tmp_path: Path) -> None:
+    """A UTF-8 desktop locale makes Python's stdout strict: printing `results: \\xff/summary.json` raised
+    UnicodeEncodeError after the run was written (a traceback, exit 1)."""
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(SCENARIO))
+    done = subprocess.run(
+        [sys.executable, "-c", "from hybridsim.cli import main; main()", "run", "s.yaml", "--out", NOT_UTF8],
+        cwd=tmp_path,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONUTF8": "0"},
+        timeout=300,
+    )
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode(errors="replace")
+    assert b"results: r\\udcff/summary.json" in done.stdout

@@ -5,6 +5,7 @@ the named cases (each with the one line it must print). The promise and the harn
 from __future__ import annotations
 
 import copy
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,41 @@ NAMED_CASES: list[tuple[str, dict[str, str], str]] = [
     ),
     ("duplicate key", {"s.yaml": _scenario_with() + "seed: 9\n"}, "malformed YAML: duplicate key 'seed'"),
     ("alias bomb", {"s.yaml": YAML_TRAPS[1]}, "aliases expand to more than 1,000,000 values"),
+    (
+        "recursive alias",  # was a RecursionError while looking for NaN in a structure that never ends
+        {"s.yaml": "kind: simulation\nloop: &a [*a]\n"},
+        "s.yaml:2:7: malformed YAML: an alias refers to a collection that contains it",
+    ),
+    (  # a path too long for the file system was an OSError with its traceback
+        "profile name too long for a path",
+        {"s.yaml": _scenario_with(cluster__m1__profile="p" * 300)},
+        f"/{'p' * 300}': File name too long",
+    ),
+    (
+        "trace name too long for a path",
+        {"s.yaml": _scenario_with(arrival={"process": "trace", "trace": "t" * 300})},
+        f"{'t' * 300}: File name too long",
+    ),
+    (
+        "workload table name too long for a path",
+        {"s.yaml": _scenario_with(workload={"csv": "w" * 300})},
+        f"{'w' * 300}: File name too long",
+    ),
+    (
+        "carbon series name too long for a path",
+        {"s.yaml": _scenario_with(carbon={"intensity_csv": "c" * 300})},
+        f"{'c' * 300}: File name too long",
+    ),
+    (  # was a list of 10**9 seeds built before the first run: MemoryError, or the machine swapping
+        "plan seeds beyond memory",
+        {"s.yaml": yaml.safe_dump({"kind": "plan", "base": SCENARIO, "seeds": 10**9})},
+        "s.yaml: seeds: 1,000,000,000 runs of every candidate; at most 10,000",
+    ),
+    (
+        "plan base name too long for a path",
+        {"s.yaml": yaml.safe_dump({"kind": "plan", "base": "b" * 300, "space": {"cluster.m1.count": [1]}})},
+        f"{'b' * 300}: File name too long",
+    ),
     ("binary scenario", {"s.yaml": "\udcff"}, "not a UTF-8 text file"),
     (
         "negative trace time",
@@ -221,3 +257,51 @@ def test_unsorted_trace_rows_are_replayed_sorted_with_one_warning(tmp_path: Path
         f"warning: arrival.trace: {tmp_path / 't.csv'}: 1 rows are earlier than the row before them; "
         "replaying the trace sorted by time"
     ]
+
+
+def test_yaml_merge_keys_are_read_and_duplicates_beside_them_still_refused(tmp_path: Path) -> None:
+    """`<<: *pool` (YAML's merge key) was refused as "could not determine a constructor for the tag
+    'tag:yaml.org,2002:merge'": the duplicate-key check built the merge key as a value. A key given beside
+    a merge overrides the merged one, as YAML says; the same key given twice is still refused."""
+    text = _scenario_with(cluster={}).replace(
+        "cluster: {}\n",
+        "cluster:\n  m1: &pool {profile: m1-pro/llama2-7b, count: 3, idle_power_w: 0.5}\n"
+        "  a100:\n    <<: *pool\n    profile: swing-a100/llama2-7b\n    count: 1\n",
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    outcome = invoke(tmp_path, "run", "s.yaml", "--out", "out")
+    assert outcome.code == 0, outcome.stderr
+    resolved = yaml.safe_load((tmp_path / "out" / "scenario.resolved.yaml").read_text())
+    a100 = resolved["cluster"]["a100"]
+    assert (a100["profile"], a100["count"], a100["idle_power_w"]) == ("swing-a100/llama2-7b", 1, 0.5)
+    (tmp_path / "s.yaml").write_text(text.replace("    count: 1\n", "    count: 1\n    count: 4\n"))
+    outcome = invoke(tmp_path, "run", "s.yaml", "--out", "out2")
+    assert outcome.code == 2 and "malformed YAML: duplicate key 'count'" in outcome.stderr, outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("names", "sweep"),
+    [
+        (["x" * 300, "in-32"], None),  # beyond the file system's 255 bytes: was a traceback
+        (["a b", "a_b"], None),  # one requests file for both: the second run overwrote the first
+        (["A", "a"], None),  # the same file on a case-insensitive file system
+        (["all-a100", "in-32"], {"parameter": "cost.reference", "values": ["a100", "a100"]}),
+        (["all-a100", "in-32"], {"parameter": "policies.in-32.name", "values": ["p q", "p/q", "y" * 400]}),
+    ],
+)
+def test_every_run_writes_its_own_requests_file(
+    tmp_path: Path, names: list[str], sweep: dict[str, Any] | None
+) -> None:
+    data = copy.deepcopy(SCENARIO)
+    data["write_requests"] = True
+    for policy, name in zip(data["policies"], names, strict=True):
+        policy["name"] = name
+    if sweep:
+        data["sweep"] = sweep
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    outcome = invoke(tmp_path, "run", "s.yaml", "--out", "out")
+    assert outcome.code == 0, outcome.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    files = [run["requests_file"] for run in summary["runs"]]
+    assert len({file.lower() for file in files}) == len(files) == len(summary["runs"]), files
+    assert all((tmp_path / "out" / file).is_file() for file in files)

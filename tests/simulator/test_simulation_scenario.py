@@ -179,7 +179,7 @@ def test_compare_tabulates_finished_runs(finished: Path, tmp_path: Path) -> None
         ),
         (
             {"policies__1__params": {"threshold": "abc", "below": "m1", "above": "a100"}},
-            "policies.1.params: output_threshold rejects .*threshold='abc'",
+            "policies.1.params.threshold: Input should be a valid number.*got 'abc'",
         ),
         ({"seed": -1}, "seed: Input should be greater than or equal to 0"),
         (
