@@ -17,6 +17,7 @@ from hybridsim.simulator.plan.objective import confidence_interval, run_objectiv
 from hybridsim.simulator.plan.report import pareto_front
 from hybridsim.simulator.plan.schema import ObjectiveSpec
 from hybridsim.simulator.scenario.loader import run_scenario
+from saved_figures import saved_figures
 
 from hybridsim.core.errors import HybridsimError
 
@@ -239,14 +240,7 @@ def test_the_heatmap_labels_its_colours_and_keeps_its_numbers_legible(
 ) -> None:
     from hybridsim.simulator.plan import report
 
-    saved: list[Any] = []
-    original = report._save
-
-    def keep(figure: Any, out_dir: Path, name: str) -> str:
-        saved.append(figure)
-        return original(figure, out_dir, name)
-
-    monkeypatch.setattr(report, "_save", keep)
+    saved = saved_figures(monkeypatch, report)
     candidates = pd.DataFrame(
         {
             "cluster.m1.count": [0, 8, 0, 8],

@@ -12,6 +12,7 @@ from hybridsim.simulator.metrics.summary import headline
 from hybridsim.simulator.report import simulation_plots
 from hybridsim.simulator.report.compare import TERMINAL_WIDTH, compare_runs, energy_axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from saved_figures import saved_figures
 
 
 def fake_run(
@@ -148,14 +149,7 @@ def test_compare_shows_a_batching_runs_ttft_tbt_slos(tmp_path: Path) -> None:
 def test_close_policies_get_a_zoomed_panel_that_names_each_point(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    saved: list[Any] = []
-    original = simulation_plots._save
-
-    def keep(figure: Any, out_dir: Path, name: str) -> str:
-        saved.append(figure)
-        return original(figure, out_dir, name)
-
-    monkeypatch.setattr(simulation_plots, "_save", keep)
+    saved = saved_figures(monkeypatch, simulation_plots)
     simulation_plots.energy_vs_p99(RUNS, tmp_path)
     simulation_plots.energy_vs_p99(RUNS[:2], tmp_path)
     zoomed = saved[0].axes[1]
@@ -174,14 +168,7 @@ def test_close_policies_get_a_zoomed_panel_that_names_each_point(
 
 def test_many_policies_leave_the_points_uncovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a zoomed corner and many policies (policy-comparison has 17) the legend lies outside the panel."""
-    saved: list[Any] = []
-    original = simulation_plots._save
-
-    def keep(figure: Any, out_dir: Path, name: str) -> str:
-        saved.append(figure)
-        return original(figure, out_dir, name)
-
-    monkeypatch.setattr(simulation_plots, "_save", keep)
+    saved = saved_figures(monkeypatch, simulation_plots)
     many = RUNS + [fake_run(f"policy-{k}", 5.5 + 0.1 * k, 50.0 * (k + 1)) for k in range(12)]
     simulation_plots.energy_vs_p99(many, tmp_path)
     figure = saved[0]
