@@ -29,9 +29,10 @@ machine of its own; wall seconds are printed too (on a shared machine they count
 The issue's targets: >= 20,000 simulated requests per second at 100k requests, >= 20x the per-iteration
 version, and a million requests under 2 GB of peak memory (the process's maximum resident set).
 
-Measured on the 2-core development machine, 2026-12-02 (a slower session for this VM than the one before,
-which measured 25,000-26,400 req/s on 6 replicas: a plain Python loop ran 1.7 s per 10M iterations), at the 5 replicas the shipped scenario needs (it needed 5,
-not 6 as first reported from a sweep that skipped 5):
+Measured on the 2-core development machine, 2026-12-02 (a slower session for this VM than the one
+before, which measured 25,000-26,400 req/s on 6 replicas: a plain Python loop ran 1.7 s per 10M
+iterations), at the 5 replicas the shipped scenario needs (5, not 6 as first reported from a sweep that
+skipped 5):
 * trace, `--repeat 2`: 16,400 req/s CPU (20,970 in an engine-only `--skip-reference --repeat 3` run at the
   quietest moment; 13,300 with a test suite sharing the machine), 2.71 passes per request at a mean batch
   of 12.0; the per-iteration reference 1,530 req/s (14.4 decode iterations per request): 10.7x (9.9x
