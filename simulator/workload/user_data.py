@@ -55,34 +55,39 @@ def read_jsonl_fields(path: Path) -> tuple[list[list[str]], list[str]]:
     inputs: list[list[str]] = []
     outputs: list[str] = []
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 may sit in a string
+        with path.open(encoding="utf-8") as handle:  # streamed: a prompt file may be large
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    fields, output = _jsonl_record(line, f"{path}:{number}")
+                    inputs.append(fields)
+                    outputs.append(output)
     except UnicodeDecodeError:
         raise HybridsimError(f"{path}: not a UTF-8 text file (a workload JSONL is text)") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise HybridsimError(f"{path}:{number}: malformed JSON: {error.msg}") from None
-        if not isinstance(record, dict):
-            raise HybridsimError(f"{path}:{number}: each line must be a JSON object")
-        if "instruction" in record:
-            fields, output_key = [record["instruction"], record.get("input", "")], "output"
-        elif "prompt" in record:
-            fields, output_key = [record["prompt"]], "completion"
-        else:
-            raise HybridsimError(
-                f"{path}:{number}: need 'instruction' (+ 'input', 'output') or 'prompt' (+ 'completion')"
-            )
-        if output_key not in record:
-            raise HybridsimError(f"{path}:{number}: missing '{output_key}' (output lengths come from it)")
-        texts = [*fields, record[output_key]]
-        if not all(isinstance(text, str) for text in texts):
-            raise HybridsimError(f"{path}:{number}: prompt and output fields must be strings")
-        inputs.append(fields)
-        outputs.append(record[output_key])
     return inputs, outputs
+
+
+def _jsonl_record(line: str, where: str) -> tuple[list[str], str]:
+    """(input fields, output text) of one JSONL line, in the Alpaca or prompt/completion layout."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise HybridsimError(f"{where}: malformed JSON: {error.msg}") from None
+    if not isinstance(record, dict):
+        raise HybridsimError(f"{where}: each line must be a JSON object")
+    if "instruction" in record:
+        fields, output_key = [record["instruction"], record.get("input", "")], "output"
+    elif "prompt" in record:
+        fields, output_key = [record["prompt"]], "completion"
+    else:
+        raise HybridsimError(
+            f"{where}: need 'instruction' (+ 'input', 'output') or 'prompt' (+ 'completion')"
+        )
+    if output_key not in record:
+        raise HybridsimError(f"{where}: missing '{output_key}' (output lengths come from it)")
+    texts = [*fields, record[output_key]]
+    if not all(isinstance(text, str) for text in texts):
+        raise HybridsimError(f"{where}: prompt and output fields must be strings")
+    return fields, record[output_key]
 
 
 def count_tokens(texts: list[str], tokenizer: Tokenizer) -> np.ndarray:
