@@ -228,11 +228,8 @@ def _glossary(runs: list[dict[str, Any]], saturated: bool) -> str:
 
 def _run_line(run: dict[str, Any]) -> str:
     p99 = run["latency_s"]["p99"]
-    return (
-        f"{run['policy']} {significant(run['energy']['total_kwh'])} kWh, p99 {p99:,.0f} s"
-        if p99 >= 100
-        else (f"{run['policy']} {significant(run['energy']['total_kwh'])} kWh, p99 {p99:.3g} s")
-    )
+    shown = f"{p99:,.0f}" if p99 >= 100 else f"{p99:.3g}"
+    return f"{run['policy']} {significant(run['energy']['total_kwh'])} kWh, p99 {shown} s"
 
 
 def headline(summary: dict[str, Any]) -> str:
