@@ -63,13 +63,18 @@ def _first_bad(points: pd.DataFrame, column: str, path: Path, bad: np.ndarray, r
         raise HybridsimError(f"{path}: row {row + 2}: {column} {rule}, got {shown(points[column].iloc[row])}")
 
 
+def is_finite_number(value: Any) -> bool:
+    """A JSON number that is finite (not a bool, a string, NaN or inf)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def check_fit_numbers(values: Any, where: str) -> tuple[float, float, float]:
     """Three finite numbers (a fit's coefficients), or a one-line error naming `where`."""
     if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != 3:
         raise HybridsimError(f"{where}: expected 3 numbers, got {shown(values)}")
     numbers = []
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_finite_number(value):
             raise HybridsimError(f"{where}: {shown(value)} is not a finite number")
         numbers.append(float(value))
     return numbers[0], numbers[1], numbers[2]

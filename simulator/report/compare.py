@@ -11,7 +11,6 @@ run, one colour per policy, and a legend that lists each once).
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pandas as pd
 from hybridsim.core.atomic import staged_directory, write_bytes_atomic, write_text_atomic
 from hybridsim.core.errors import HybridsimError
 from hybridsim.core.output_guard import check_output_path
+from hybridsim.core.profile_checks import is_finite_number
 from hybridsim.core.readers import read_json_file
 
 TERMINAL_WIDTH = 119
@@ -113,20 +113,16 @@ def _rows(name: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
         row["cost_u"] = run["cost_u"]["value"]
         for column in NUMBERS:
             value = row[column]
-            if not _finite(value):
+            if not is_finite_number(value):
                 raise ValueError(
                     f"runs: {column} of policy {row['policy']!r}: {value!r} is not a finite number"
                 )
         for system in run["systems"]:  # shown as percentages: 'gpu' x 100.0 was a TypeError
             value = row[f"util_{system}"]
-            if not _finite(value):
+            if not is_finite_number(value):
                 raise ValueError(f"runs: systems.{system}.utilisation: {value!r} is not a finite number")
         rows.append(row)
     return rows
-
-
-def _finite(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def energy_axis(table: pd.DataFrame) -> tuple[str, str]:
